@@ -1,0 +1,285 @@
+"""Chapter 3's attention mechanisms, in the chapter's order, each batched: (batch, tokens, d_in) → (batch,
+tokens, d_out).
+
+Every variant takes the two switches the experiment needs, even where the book's class has neither:
+`causal` (no output position sees a later input position) and `dropout` (on the attention weights, in
+training mode only). The shared part — scores → mask → softmax → dropout → weighted sum — lives in
+`AttentionBase.attend`, so each class shows only what its section adds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AttentionBase(nn.Module):
+    """The mask and dropout switches shared by every variant (sections 3.5.1–3.5.2).
+
+    The causal mask is a (context_length, context_length) boolean buffer, True above the diagonal where a
+    query would see a later key; it is not saved in checkpoints since it follows from context_length.
+    Set `keep_weights = True` to keep the last attention weights in `last_weights` (for heatmaps).
+    """
+
+    def __init__(self, context_length: int, dropout: float = 0.0, causal: bool = True) -> None:
+        super().__init__()
+        self.context_length = context_length
+        self.causal = causal
+        self.dropout = nn.Dropout(dropout)
+        mask = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", mask, persistent=False)
+        self.keep_weights = False
+        self.last_weights: torch.Tensor | None = None
+
+    def check_length(self, num_tokens: int) -> None:
+        if num_tokens > self.context_length:
+            raise ValueError(
+                f"{type(self).__name__} got {num_tokens} tokens, more than its context_length="
+                f"{self.context_length}; crop inputs to at most {self.context_length} tokens."
+            )
+
+    def attend(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
+        """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T, d) → (..., T, d_v)."""
+        num_tokens = queries.shape[-2]
+        scores = queries @ keys.transpose(-2, -1)  # (..., T, T): row = query, column = key
+        if self.causal:
+            scores = scores.masked_fill(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        weights = torch.softmax(scores * scale, dim=-1)
+        if self.keep_weights:
+            self.last_weights = weights.detach()
+        return self.dropout(weights) @ values
+
+
+class SimpleSelfAttention(AttentionBase):
+    """3.3.1–3.3.2: no trainable weights. scores = x·xᵀ (unscaled, as in the book), context = weights·x.
+
+    (batch, tokens, d_in) → (batch, tokens, d_in): d_out must equal d_in. Inside the GPT it still trains,
+    because the embeddings, LayerNorms and feed-forward layers around it have weights.
+    """
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False):
+        if d_out != d_in:
+            raise ValueError(f"simple attention has no projections, so d_out={d_out} must equal d_in={d_in}")
+        super().__init__(context_length, dropout, causal)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        return self.attend(x, x, x, scale=1.0)
+
+
+class SelfAttentionV1(AttentionBase):
+    """3.4.1: trainable W_query, W_key, W_value as (d_in, d_out) `nn.Parameter`s, scores scaled by 1/√d_k.
+
+    The book fills them with torch.rand for illustration; here they start like nn.Linear's weights
+    (uniform ±1/√d_in) so that v1 and v2 train alike and the comparison is about the structure.
+    """
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False):
+        super().__init__(context_length, dropout, causal)
+        bound = 1 / math.sqrt(d_in)
+        self.W_query = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
+        self.W_key = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
+        self.W_value = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        queries, keys, values = x @ self.W_query, x @ self.W_key, x @ self.W_value  # (b, T, d_out)
+        return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
+
+
+class SelfAttentionV2(AttentionBase):
+    """3.4.2: the same maths with `nn.Linear` layers (better initialisation, optional qkv bias).
+
+    `nn.Linear` stores its weight transposed: v2.W_query.weight == v1.W_query.T gives identical outputs.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        causal: bool = False,
+        qkv_bias: bool = False,
+    ):
+        super().__init__(context_length, dropout, causal)
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        queries, keys, values = self.W_query(x), self.W_key(x), self.W_value(x)  # (b, T, d_out)
+        return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
+
+
+class CausalAttention(SelfAttentionV2):
+    """3.5: self-attention v2 that hides future tokens (−inf above the diagonal before the softmax, so
+    each row renormalises over the visible keys) and drops attention weights while training.
+
+    In the book this is where the mask and dropout first appear; here every variant inherits them from
+    `AttentionBase`, so this class differs from v2 only in switching the mask on by default.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        causal: bool = True,
+        qkv_bias: bool = False,
+    ):
+        super().__init__(d_in, d_out, context_length, dropout, causal, qkv_bias)
+
+
+class MultiHeadAttentionWrapper(nn.Module):
+    """3.6.1: `num_heads` independent causal heads, run one after another, outputs concatenated.
+
+    Each head is d_out / num_heads wide so that the wrapper maps d_in → d_out like `MultiHeadAttention`.
+    (batch, tokens, d_in) → num_heads × (batch, tokens, d_out/num_heads) → (batch, tokens, d_out).
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        causal: bool = True,
+        qkv_bias: bool = False,
+    ):
+        super().__init__()
+        if d_out % num_heads:
+            raise ValueError(f"d_out={d_out} must be divisible by num_heads={num_heads}")
+        self.heads = nn.ModuleList(
+            CausalAttention(d_in, d_out // num_heads, context_length, dropout, causal, qkv_bias)
+            for _ in range(num_heads)
+        )
+
+    @property
+    def last_weights(self) -> torch.Tensor | None:
+        """The heads' kept attention weights stacked as (batch, num_heads, tokens, tokens)."""
+        weights = [head.last_weights for head in self.heads]
+        return None if any(w is None for w in weights) else torch.stack(weights, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([head(x) for head in self.heads], dim=-1)
+
+
+class MultiHeadAttention(AttentionBase):
+    """3.6.2: one module for all heads. Project once to d_out, split d_out into num_heads × head_dim, attend
+    per head in one batched matmul, merge the heads back and mix them with an output projection.
+
+    (b, T, d_in) → q, k, v (b, T, d_out) → (b, heads, T, head_dim) → attend → (b, T, d_out) → out_proj.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float = 0.0,
+        num_heads: int = 1,
+        causal: bool = True,
+        qkv_bias: bool = False,
+    ):
+        super().__init__(context_length, dropout, causal)
+        if d_out % num_heads:
+            raise ValueError(f"d_out={d_out} must be divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, T, d_out) → (b, heads, T, head_dim): each head attends over its own slice of d_out."""
+        b, num_tokens, _ = x.shape
+        return x.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, heads, T, head_dim) → (b, T, d_out), heads side by side as MultiHeadAttentionWrapper does."""
+        b, _, num_tokens, _ = x.shape
+        return x.transpose(1, 2).reshape(b, num_tokens, self.num_heads * self.head_dim)
+
+    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.check_length(x.shape[1])
+        return self.split_heads(self.W_query(x)), self.split_heads(self.W_key(x)), self.split_heads(self.W_value(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        queries, keys, values = self.project_qkv(x)
+        context = self.attend(queries, keys, values, scale=self.head_dim**-0.5)
+        return self.out_proj(self.merge_heads(context))
+
+
+class SDPAttention(MultiHeadAttention):
+    """Beyond the chapter: `MultiHeadAttention`'s maths on `F.scaled_dot_product_attention`, which fuses
+    scale, mask, softmax, dropout and the weighted sum (flash/memory-efficient kernels where available)
+    and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.keep_weights:  # the fused kernel does not return weights: take the explicit path
+            return super().forward(x)
+        queries, keys, values = self.project_qkv(x)
+        context = F.scaled_dot_product_attention(
+            queries,
+            keys,
+            values,
+            dropout_p=self.dropout.p if self.training else 0.0,
+            is_causal=self.causal,
+        )
+        return self.out_proj(self.merge_heads(context))
+
+
+VARIANTS: dict[str, type[nn.Module]] = {
+    "simple": SimpleSelfAttention,
+    "self_v1": SelfAttentionV1,
+    "self_v2": SelfAttentionV2,
+    "causal": CausalAttention,
+    "mha_wrapper": MultiHeadAttentionWrapper,
+    "mha": MultiHeadAttention,
+    "sdpa": SDPAttention,
+}
+MULTI_HEAD_VARIANTS = ("mha_wrapper", "mha", "sdpa")
+
+
+def build_attention(
+    name: str,
+    *,
+    d_in: int,
+    d_out: int,
+    context_length: int,
+    num_heads: int = 1,
+    dropout: float = 0.0,
+    causal: bool = True,
+    qkv_bias: bool = False,
+) -> nn.Module:
+    """Build the variant `name`, a module mapping (batch, tokens, d_in) → (batch, tokens, d_out).
+
+    Single-head variants accept only num_heads=1; `simple` has no bias to switch on.
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"unknown attention variant {name!r}; choose one of {', '.join(VARIANTS)}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"attention dropout={dropout} must be in [0, 1)")
+    kwargs = dict(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, causal=causal)
+    if name in MULTI_HEAD_VARIANTS:
+        return VARIANTS[name](**kwargs, num_heads=num_heads, qkv_bias=qkv_bias)
+    if num_heads != 1:
+        raise ValueError(f"attention variant {name!r} is single-head: num_heads={num_heads} must be 1")
+    if name == "simple":
+        if qkv_bias:
+            raise ValueError("attention variant 'simple' has no projections, so qkv_bias must be false")
+        return SimpleSelfAttention(**kwargs)
+    if name == "self_v1":
+        if qkv_bias:
+            raise ValueError("attention variant 'self_v1' has no bias parameters, so qkv_bias must be false")
+        return SelfAttentionV1(**kwargs)
+    return VARIANTS[name](**kwargs, qkv_bias=qkv_bias)

@@ -1,0 +1,155 @@
+"""Chapter 2's data pipeline: text → GPT-2 token ids → sliding windows of (input, target) pairs.
+
+    text ──tokenizer──► ids ──SlidingWindowDataset(max_length, stride)──► x = ids[i:i+L], y = ids[i+1:i+L+1]
+
+`VerdictDataModule` splits the text 90/10 by characters (as the book's chapter 5), tokenizes each part
+and serves shuffled training batches and ordered validation batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from attention_lab.errors import ConfigError
+from attention_lab.tokenizer import gpt2_tokenizer
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _download(url: str, sha256: str | None, path: Path) -> str | None:
+    """Fetch `url` into `path` (atomically) and return why it failed, or None on success."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            data = response.read()
+    except OSError as err:  # URLError, timeouts and refused connections are all OSErrors
+        return f"downloading {url} failed ({err})"
+    if sha256 is not None and sha256_of(data) != sha256:
+        return f"the file downloaded from {url} has sha256 {sha256_of(data)}, expected {sha256}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)  # never leave a half-written text behind
+    return None
+
+
+def load_text(path: str | Path, url: str | None = None, sha256: str | None = None) -> str:
+    """Read a UTF-8 text; when it is missing and a `url` is given, download it (checking `sha256`) first.
+
+    Raises ConfigError naming the path and the way out when the text cannot be had.
+    """
+    path = Path(path)
+    if not path.is_file():
+        reason = "no URL to download it from is configured" if url is None else _download(url, sha256, path)
+        if reason is not None:
+            raise ConfigError(
+                f"The training text {path} does not exist and {reason}. Copy The Verdict there "
+                f"(e.g. `cp ../shared/data/the-verdict.txt {path}`), or train on any UTF-8 text with "
+                "`data.path=/path/to/text.txt data.sha256=null`."
+            )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"data.path={path} is not UTF-8 text (byte {err.start} cannot be decoded); "
+            "give a UTF-8 text file."
+        ) from None
+    if not text.strip():
+        raise ConfigError(f"data.path={path} is empty; give a UTF-8 text with some words in it.")
+    return text
+
+
+class SlidingWindowDataset(Dataset):
+    """Next-token pairs cut from one token stream (the book's `GPTDatasetV1`, section 2.6).
+
+    Window k starts at token k*stride: input = ids[i:i+max_length], target = the same window shifted by
+    one. As in the book, windows start at every i in range(0, len(ids) - max_length, stride).
+    Each item is a pair of (max_length,) int64 tensors; they are views, not copies.
+    """
+
+    def __init__(self, token_ids: list[int] | torch.Tensor, max_length: int, stride: int) -> None:
+        if max_length < 1 or stride < 1:
+            raise ConfigError(f"max_length={max_length} and stride={stride} must both be >= 1.")
+        self.ids = torch.as_tensor(token_ids, dtype=torch.long)
+        self.max_length = max_length
+        self.starts = range(0, len(self.ids) - max_length, stride)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self.starts[index]
+        return self.ids[i : i + self.max_length], self.ids[i + 1 : i + self.max_length + 1]
+
+
+class VerdictDataModule(L.LightningDataModule):
+    """The Verdict (or any UTF-8 text), split by characters into train/val windows."""
+
+    def __init__(
+        self,
+        path: str,
+        url: str | None = None,
+        sha256: str | None = None,
+        max_length: int = 64,
+        stride: int = 64,
+        batch_size: int = 8,
+        train_ratio: float = 0.9,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.path, self.url, self.sha256 = path, url, sha256
+        self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
+        self.train_ratio, self.num_workers = train_ratio, num_workers
+        self.train_set: SlidingWindowDataset | None = None
+        self.val_set: SlidingWindowDataset | None = None
+
+    def split_token_ids(self) -> tuple[list[int], list[int]]:
+        """Token ids of the first `train_ratio` of the characters and of the rest."""
+        text = load_text(self.path, self.url, self.sha256)
+        split = int(self.train_ratio * len(text))
+        tokenizer = gpt2_tokenizer()
+        return tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_ids, val_ids = self.split_token_ids()
+        needed = self.max_length + 1  # one window plus the shifted target
+        for split, ids in (("train", train_ids), ("validation", val_ids)):
+            if len(ids) < needed:
+                raise ConfigError(
+                    f"The {split} split of {self.path} has {len(ids)} tokens, but data.max_length="
+                    f"{self.max_length} needs at least {needed} per split. Use a longer text, a smaller "
+                    f"data.max_length, or move data.train_ratio={self.train_ratio}."
+                )
+        self.train_set = SlidingWindowDataset(train_ids, self.max_length, self.stride)
+        self.val_set = SlidingWindowDataset(val_ids, self.max_length, self.stride)
+        if len(self.train_set) < self.batch_size:
+            raise ConfigError(
+                f"The train split has {len(self.train_set)} windows, fewer than data.batch_size="
+                f"{self.batch_size}, so no full batch can be formed; lower data.batch_size or data.stride."
+            )
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)

@@ -1,0 +1,5 @@
+"""The one exception type attention-lab raises for bad input: its message is shown to the user as is."""
+
+
+class ConfigError(ValueError):
+    """A setting, file or checkpoint the user gave is unusable; the message says which and what is allowed."""

@@ -1,0 +1,153 @@
+"""The GPT of the book's chapter 4 with a swappable chapter 3 attention module.
+
+    ids (b, T) → token + position embeddings (b, T, emb) → dropout
+      → n_layers × [x + drop(attn(norm1(x))); x + drop(ff(norm2(x)))]   (pre-LayerNorm blocks)
+      → final norm → linear head (b, T, vocab_size) logits
+
+LayerNorm and GELU are torch's built-ins: `nn.LayerNorm(eps=1e-5)` is the book's LayerNorm (scale, shift,
+biased variance) and `nn.GELU(approximate="tanh")` is the book's tanh-approximated GELU, only faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attention_lab.attention import AttentionBase, build_attention
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the GPT (conf/model/*.yaml). `n_heads` is what multi-head attention configs read."""
+
+    name: str = "custom"
+    vocab_size: int = 50257
+    context_length: int = 256
+    emb_dim: int = 768
+    n_layers: int = 12
+    n_heads: int = 12
+    drop_rate: float = 0.1  # embedding and residual dropout, as the book's drop_rate
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Which chapter 3 variant each block uses and its switches (conf/attention/*.yaml)."""
+
+    name: str = "mha"
+    causal: bool = True
+    dropout: float = 0.1  # on the attention weights
+    num_heads: int = 12
+    qkv_bias: bool = False
+
+
+class FeedForward(nn.Module):
+    """4.3: emb → 4·emb → GELU → emb, applied to each token independently."""
+
+    def __init__(self, emb_dim: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(emb_dim, 4 * emb_dim),
+            nn.GELU(approximate="tanh"),
+            nn.Linear(4 * emb_dim, emb_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class TransformerBlock(nn.Module):
+    """4.5: pre-LayerNorm attention and feed-forward sublayers, each wrapped in dropout + a shortcut."""
+
+    def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(model.emb_dim, eps=1e-5)
+        self.att = build_attention(
+            attention.name,
+            d_in=model.emb_dim,
+            d_out=model.emb_dim,
+            context_length=model.context_length,
+            num_heads=attention.num_heads,
+            dropout=attention.dropout,
+            causal=attention.causal,
+            qkv_bias=attention.qkv_bias,
+        )
+        self.norm2 = nn.LayerNorm(model.emb_dim, eps=1e-5)
+        self.ff = FeedForward(model.emb_dim)
+        self.drop_shortcut = nn.Dropout(model.drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_shortcut(self.att(self.norm1(x)))
+        return x + self.drop_shortcut(self.ff(self.norm2(x)))
+
+
+class GPTModel(nn.Module):
+    """4.6: token ids (batch, tokens) → next-token logits (batch, tokens, vocab_size)."""
+
+    def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
+        super().__init__()
+        self.config, self.attention_config = model, attention
+        self.tok_emb = nn.Embedding(model.vocab_size, model.emb_dim)
+        self.pos_emb = nn.Embedding(model.context_length, model.emb_dim)
+        self.drop_emb = nn.Dropout(model.drop_rate)
+        self.trf_blocks = nn.Sequential(*(TransformerBlock(model, attention) for _ in range(model.n_layers)))
+        self.final_norm = nn.LayerNorm(model.emb_dim, eps=1e-5)
+        # Not tied to tok_emb, as in the book: 163M parameters for the "124M" configuration.
+        self.out_head = nn.Linear(model.emb_dim, model.vocab_size, bias=False)
+
+    @property
+    def context_length(self) -> int:
+        return self.config.context_length
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        num_tokens = idx.shape[1]
+        if num_tokens > self.context_length:
+            raise ValueError(
+                f"got {num_tokens} tokens, more than the model's context_length={self.context_length}"
+            )
+        positions = torch.arange(num_tokens, device=idx.device)
+        x = self.drop_emb(self.tok_emb(idx) + self.pos_emb(positions))  # (b, T, emb)
+        x = self.trf_blocks(x)
+        return self.out_head(self.final_norm(x))  # (b, T, vocab)
+
+    def attention_modules(self) -> Iterator[AttentionBase]:
+        """Every module that computes attention weights (a wrapper's heads count one by one)."""
+        return (m for m in self.modules() if isinstance(m, AttentionBase))
+
+    @contextmanager
+    def causal_mask_forced(self) -> Iterator[None]:
+        """Within the block every attention layer masks future tokens, whatever it was trained with:
+        the model as it will be used for generation, where later tokens do not exist yet."""
+        modules = list(self.attention_modules())
+        saved = [m.causal for m in modules]
+        try:
+            for m in modules:
+                m.causal = True
+            yield
+        finally:
+            for m, causal in zip(modules, saved, strict=True):
+                m.causal = causal
+
+    @torch.no_grad()
+    def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """Attention weights of each layer for one sequence idx (1, T): a list of (heads, T, T) tensors,
+        computed in eval mode (no dropout)."""
+        was_training = self.training
+        self.eval()
+        modules = list(self.attention_modules())
+        for m in modules:
+            m.keep_weights = True
+        try:
+            self(idx)
+            maps = []
+            for block in self.trf_blocks:
+                weights = block.att.last_weights[0]  # (heads, T, T), or (T, T) for single-head variants
+                maps.append(weights if weights.dim() == 3 else weights.unsqueeze(0))
+            return maps
+        finally:
+            for m in modules:
+                m.keep_weights, m.last_weights = False, None
+            self.train(was_training)

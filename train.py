@@ -1,0 +1,36 @@
+"""Train a GPT with one chapter 3 attention variant: `python train.py attention=mha` (see README)."""
+
+import logging
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import attention_lab.config  # noqa: F401  (registers the ${project_root:} resolver used by conf/)
+from attention_lab.errors import ConfigError
+
+log = logging.getLogger("attention_lab")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from attention_lab.train import run  # imported here so that `--help` stays fast
+
+    try:
+        metrics = run(cfg)
+    except ConfigError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.error("%s", err)
+        sys.exit(f"error: {err}")
+    log.info(
+        "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",
+        metrics["train_loss"], metrics["val_loss"], metrics["best_val_loss"], metrics["val_loss_causal"],
+        metrics["log_dir"],
+    )
+    return metrics["best_val_loss"]  # what the Optuna sweeper minimises
+
+
+if __name__ == "__main__":
+    main()
