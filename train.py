@@ -26,7 +26,10 @@ def main(cfg: DictConfig) -> float:
         sys.exit(f"error: {err}")
     log.info(
         "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",
-        metrics["train_loss"], metrics["val_loss"], metrics["best_val_loss"], metrics["val_loss_causal"],
+        metrics["train_loss"],
+        metrics["val_loss"],
+        metrics["best_val_loss"],
+        metrics["val_loss_causal"],
         metrics["log_dir"],
     )
     return metrics["best_val_loss"]  # what the Optuna sweeper minimises

@@ -41,7 +41,9 @@ class AttentionBase(nn.Module):
                 f"{self.context_length}; crop inputs to at most {self.context_length} tokens."
             )
 
-    def attend(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
+    def attend(
+        self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float
+    ) -> torch.Tensor:
         """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T, d) → (..., T, d_v)."""
         num_tokens = queries.shape[-2]
         scores = queries @ keys.transpose(-2, -1)  # (..., T, T): row = query, column = key
@@ -60,7 +62,9 @@ class SimpleSelfAttention(AttentionBase):
     because the embeddings, LayerNorms and feed-forward layers around it have weights.
     """
 
-    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False):
+    def __init__(
+        self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False
+    ):
         if d_out != d_in:
             raise ValueError(f"simple attention has no projections, so d_out={d_out} must equal d_in={d_in}")
         super().__init__(context_length, dropout, causal)
@@ -77,7 +81,9 @@ class SelfAttentionV1(AttentionBase):
     (uniform ±1/√d_in) so that v1 and v2 train alike and the comparison is about the structure.
     """
 
-    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False):
+    def __init__(
+        self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, causal: bool = False
+    ):
         super().__init__(context_length, dropout, causal)
         bound = 1 / math.sqrt(d_in)
         self.W_query = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
@@ -210,7 +216,11 @@ class MultiHeadAttention(AttentionBase):
 
     def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.check_length(x.shape[1])
-        return self.split_heads(self.W_query(x)), self.split_heads(self.W_key(x)), self.split_heads(self.W_value(x))
+        return (
+            self.split_heads(self.W_query(x)),
+            self.split_heads(self.W_key(x)),
+            self.split_heads(self.W_value(x)),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         queries, keys, values = self.project_qkv(x)

@@ -27,7 +27,9 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for settings that would fail (or silently misbehave) later in training."""
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
-        raise ConfigError(f"attention.name={attention.name!r} is unknown; choose one of {', '.join(VARIANTS)}")
+        raise ConfigError(
+            f"attention.name={attention.name!r} is unknown; choose one of {', '.join(VARIANTS)}"
+        )
     if model.n_heads < 1 or attention.num_heads < 1:
         raise ConfigError(f"num_heads={attention.num_heads} (model.n_heads={model.n_heads}) must be >= 1")
     if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % attention.num_heads:
@@ -40,8 +42,11 @@ def validate(cfg: DictConfig) -> None:
     for key, value in (("attention.dropout", attention.dropout), ("model.drop_rate", model.drop_rate)):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{key}={value} is outside [0, 1): it is the probability of zeroing a value")
-    for key, value in (("data.max_length", data.max_length), ("data.stride", data.stride),
-                       ("data.batch_size", data.batch_size)):
+    for key, value in (
+        ("data.max_length", data.max_length),
+        ("data.stride", data.stride),
+        ("data.batch_size", data.batch_size),
+    ):
         if value < 1:
             raise ConfigError(f"{key}={value} must be >= 1")
     if data.max_length > model.context_length:

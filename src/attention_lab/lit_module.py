@@ -159,5 +159,6 @@ class LitGPT(L.LightningModule):
         tokens = [tokenizer.decode([t]) for t in idx[0].tolist()]
         for layer, weights in enumerate(self.model.attention_maps(idx)):
             title = f"layer {layer} · epoch {self.current_epoch} · step {self.global_step}"
-            tensorboard.add_figure(f"attention/layer_{layer}", attention_figure(weights, tokens, title),
-                                   self.global_step)
+            tensorboard.add_figure(
+                f"attention/layer_{layer}", attention_figure(weights, tokens, title), self.global_step
+            )
