@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,8 @@ def build_module(cfg: DictConfig) -> LitGPT:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train as `cfg` says; return the final metrics and where the run was logged.
 
-    Keys: train_loss (mean of the last epoch), val_loss, val_loss_causal (last validation), best_val_loss,
-    log_dir.
+    Keys: train_loss (mean of the last epoch), val_loss, val_loss_causal (last validation), best_val_loss
+    (inf when no validation ran), log_dir.
     """
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -62,11 +63,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    metrics = trainer.callback_metrics
+    logged = trainer.callback_metrics  # NaN for what was never logged, e.g. max_steps hit before validation
     return {
-        "train_loss": float(metrics["hparams/train_loss"]),
-        "val_loss": float(metrics["val/loss"]),
-        "val_loss_causal": float(metrics["val/loss_causal"]),
+        "train_loss": float(logged.get("hparams/train_loss", math.nan)),
+        "val_loss": float(logged.get("val/loss", math.nan)),
+        "val_loss_causal": float(logged.get("val/loss_causal", math.nan)),
         "best_val_loss": float(module.best_val_loss),
         "log_dir": str(logger.log_dir),
     }

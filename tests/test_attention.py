@@ -1,0 +1,159 @@
+"""Each chapter 3 variant: shapes, causality, dropout, the equivalences the chapter shows, the book's numbers."""
+
+import pytest
+import torch
+
+from attention_lab.attention import (
+    VARIANTS,
+    CausalAttention,
+    MultiHeadAttention,
+    MultiHeadAttentionWrapper,
+    SDPAttention,
+    SelfAttentionV1,
+    SelfAttentionV2,
+    SimpleSelfAttention,
+    build_attention,
+)
+
+D, CONTEXT, HEADS = 12, 16, 3
+
+
+def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Module:
+    torch.manual_seed(0)
+    heads = HEADS if name in ("mha_wrapper", "mha", "sdpa") else 1
+    return build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, dropout=dropout,
+                           causal=causal)  # fmt: skip
+
+
+def test_variants_are_in_chapter_order():
+    assert list(VARIANTS) == ["simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa"]
+
+
+def test_unknown_variant_lists_the_choices():
+    with pytest.raises(ValueError, match="choose one of simple, self_v1, .*sdpa"):
+        build_attention("flash", d_in=4, d_out=4, context_length=4)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("batch,tokens", [(1, 1), (1, CONTEXT), (4, 7)])
+def test_shapes(name, batch, tokens):
+    out = make(name)(torch.randn(batch, tokens, D))
+    assert out.shape == (batch, tokens, D)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_inputs_longer_than_the_context_are_refused(name):
+    with pytest.raises(ValueError, match=f"context_length={CONTEXT}"):
+        make(name)(torch.randn(1, CONTEXT + 1, D))
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_causal_outputs_ignore_later_positions(name):
+    module = make(name, causal=True, dropout=0.5).eval()
+    x = torch.randn(2, 10, D)
+    changed = x.clone()
+    changed[:, 6:] = torch.randn(2, 4, D)  # positions > 5 only
+    out, out_changed = module(x), module(changed)
+    assert torch.equal(out[:, :6], out_changed[:, :6])
+    assert not torch.allclose(out[:, 6:], out_changed[:, 6:])
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_without_the_mask_earlier_outputs_see_later_positions(name):
+    module = make(name, causal=False).eval()
+    x = torch.randn(2, 10, D)
+    changed = x.clone()
+    changed[:, 6:] = torch.randn(2, 4, D)
+    assert not torch.allclose(module(x)[:, :6], module(changed)[:, :6])
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_dropout_only_in_training(name):
+    x = torch.randn(2, 8, D)
+    module = make(name, dropout=0.5)
+    module.eval()
+    assert torch.equal(module(x), module(x))
+    module.train()
+    assert not torch.allclose(module(x), module(x))
+    no_dropout = make(name, dropout=0.0).train()
+    assert torch.equal(no_dropout(x), no_dropout(x))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_self_v2_with_v1_weights_equals_v1(causal):
+    torch.manual_seed(1)
+    v1 = SelfAttentionV1(D, 5, CONTEXT, causal=causal)
+    v2 = SelfAttentionV2(D, 5, CONTEXT, causal=causal)
+    with torch.no_grad():  # nn.Linear stores W transposed
+        v2.W_query.weight.copy_(v1.W_query.T)
+        v2.W_key.weight.copy_(v1.W_key.T)
+        v2.W_value.weight.copy_(v1.W_value.T)
+    x = torch.randn(3, 9, D)
+    torch.testing.assert_close(v2(x), v1(x))
+
+
+def test_wrapper_with_one_head_equals_causal_attention():
+    torch.manual_seed(2)
+    wrapper = MultiHeadAttentionWrapper(D, 6, CONTEXT, num_heads=1)
+    causal = CausalAttention(D, 6, CONTEXT)
+    causal.load_state_dict(wrapper.heads[0].state_dict())
+    x = torch.randn(2, 9, D)
+    torch.testing.assert_close(wrapper(x), causal(x))
+
+
+def test_wrapper_heads_are_independent_causal_attentions_side_by_side():
+    wrapper = MultiHeadAttentionWrapper(D, D, CONTEXT, num_heads=HEADS)
+    x = torch.randn(2, 5, D)
+    expected = torch.cat([head(x) for head in wrapper.heads], dim=-1)
+    torch.testing.assert_close(wrapper(x), expected)
+    assert all(head.W_query.out_features == D // HEADS for head in wrapper.heads)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_sdpa_equals_mha(causal):
+    torch.manual_seed(3)
+    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True)
+    sdpa = SDPAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True)
+    sdpa.load_state_dict(mha.state_dict())
+    x = torch.randn(4, 11, D)
+    torch.testing.assert_close(sdpa(x), mha(x), atol=1e-5, rtol=1e-5)
+
+
+def test_mha_with_one_head_is_causal_attention_plus_output_projection():
+    torch.manual_seed(4)
+    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=1)
+    causal = CausalAttention(D, D, CONTEXT)
+    causal.load_state_dict({k: v for k, v in mha.state_dict().items() if not k.startswith("out_proj")})
+    x = torch.randn(2, 7, D)
+    torch.testing.assert_close(mha(x), mha.out_proj(causal(x)))
+
+
+# The book's section 3.3 example: "Your journey starts with one step" as 3-d embeddings.
+BOOK_INPUTS = torch.tensor(
+    [[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64],
+     [0.22, 0.58, 0.33], [0.77, 0.25, 0.10], [0.05, 0.80, 0.55]]
+)  # fmt: skip
+
+
+def test_simple_attention_reproduces_the_books_context_vector_for_journey():
+    simple = SimpleSelfAttention(3, 3, context_length=6, causal=False)
+    context = simple(BOOK_INPUTS.unsqueeze(0))[0]
+    torch.testing.assert_close(context[1], torch.tensor([0.4419, 0.6515, 0.5683]), atol=1e-4, rtol=0)
+    # and every row of its weights sums to one (3.3.2)
+    simple.keep_weights = True
+    simple(BOOK_INPUTS.unsqueeze(0))
+    torch.testing.assert_close(simple.last_weights.sum(-1), torch.ones(1, 6))
+
+
+def test_causal_weights_are_zero_above_the_diagonal_and_rows_sum_to_one():
+    module = make("mha").eval()
+    module.keep_weights = True
+    module(torch.randn(1, 6, D))
+    weights = module.last_weights[0]  # (heads, T, T)
+    assert torch.all(weights.triu(diagonal=1) == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(HEADS, 6))
+
+
+def test_single_head_variants_refuse_several_heads():
+    with pytest.raises(ValueError, match="single-head"):
+        build_attention("causal", d_in=4, d_out=4, context_length=4, num_heads=2)

@@ -1,0 +1,42 @@
+"""Hydra composition: the config groups mirror the code and overrides reach the objects."""
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+
+from attention_lab.attention import VARIANTS
+from attention_lab.config import CONF_DIR
+from attention_lab.data import VerdictDataModule
+from tests.conftest import compose_config
+
+
+def test_default_config_is_tiny_mha_on_the_verdict():
+    cfg = compose_config()
+    assert cfg.attention.name == "mha" and cfg.attention.causal is True
+    assert cfg.model.name == "tiny"
+    assert cfg.data.max_length == cfg.model.context_length
+    assert Path(cfg.data.path) == CONF_DIR.parent / "data" / "the-verdict.txt"  # not the cwd
+    assert cfg.run_name == "mha-causal_True-drop_0.1"
+
+
+def test_one_attention_config_per_variant_in_chapter_order():
+    assert sorted(p.stem for p in (CONF_DIR / "attention").glob("*.yaml")) == sorted(VARIANTS)
+    for name in VARIANTS:
+        cfg = compose_config(f"attention={name}", "model=small")
+        assert cfg.attention.name == name
+        expected_heads = cfg.model.n_heads if name in ("mha_wrapper", "mha", "sdpa") else 1
+        assert cfg.attention.num_heads == expected_heads
+
+
+def test_overrides_flow_into_run_name_and_objects(tmp_path):
+    cfg = compose_config(
+        "attention=causal", "attention.causal=false", "attention.dropout=0.3", "model=gpt2_124m",
+        "data.batch_size=2", log_dir=tmp_path,
+    )  # fmt: skip
+    assert cfg.run_name == "causal-causal_False-drop_0.3"
+    assert cfg.model.drop_rate == 0.3  # follows the attention dropout unless set
+    assert cfg.model.context_length == 256 and cfg.data.max_length == 256
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, VerdictDataModule) and dm.batch_size == 2
+    logger = instantiate(cfg.logger)
+    assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-causal_False-drop_0.3"
