@@ -1,4 +1,4 @@
-"""Each chapter 3 variant: shapes, causality, dropout, the equivalences the chapter shows, the book's numbers."""
+"""Each chapter 3 variant: shapes, causality, dropout, the chapter's equivalences and numbers."""
 
 import pytest
 import torch

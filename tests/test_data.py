@@ -18,7 +18,9 @@ def test_windows_and_shifted_targets_by_hand():
     assert x.dtype == torch.long
 
 
-@pytest.mark.parametrize("n,max_length,stride", [(10, 4, 1), (10, 4, 4), (100, 16, 5), (17, 16, 16), (16, 16, 1)])
+@pytest.mark.parametrize(
+    "n,max_length,stride", [(10, 4, 1), (10, 4, 4), (100, 16, 5), (17, 16, 16), (16, 16, 1)]
+)
 def test_window_count_matches_the_books_gpt_dataset_v1(n, max_length, stride):
     book_count = sum(1 for _ in range(0, n - max_length, stride))  # GPTDatasetV1's loop
     ds = SlidingWindowDataset(list(range(n)), max_length, stride)

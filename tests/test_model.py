@@ -3,7 +3,9 @@ import torch
 
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 
-TINY = ModelConfig(name="t", vocab_size=50257, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.1)
+TINY = ModelConfig(
+    name="t", vocab_size=50257, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.1
+)
 
 
 def count(model: torch.nn.Module) -> int:

@@ -23,7 +23,9 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
     log_dir = Path(metrics["log_dir"])
     assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-causal_True-drop_0.1"
     assert list(log_dir.glob("events.out.tfevents.*"))
-    assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= scalar_tags(str(log_dir))
+    assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= scalar_tags(
+        str(log_dir)
+    )
     saved = OmegaConf.load(log_dir / "config.yaml")  # resolved: reproducible without the conf/ tree
     assert saved.attention.name == "mha" and saved.model.drop_rate == 0.1
     for key in ("train_loss", "val_loss", "best_val_loss", "val_loss_causal"):
