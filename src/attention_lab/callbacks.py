@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -78,7 +79,7 @@ class NonFiniteLossGuard(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
     ) -> None:
         if not torch.isfinite(loss):
-            self._stop(trainer, pl_module, "train/loss", float(loss))
+            self._stop(trainer, pl_module, "train/loss", loss.item())
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         val_loss = trainer.callback_metrics.get("val/loss")
@@ -87,11 +88,35 @@ class NonFiniteLossGuard(L.Callback):
 
     @staticmethod
     def _stop(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, value: float) -> None:
-        lr = pl_module.hparams.get("lr", "?")
-        last_good = next((c.last_model_path for c in trainer.checkpoint_callbacks if c.last_model_path), None)
-        kept = f"The last good checkpoint is {last_good}." if last_good else "No checkpoint was saved."
+        lr = pl_module.hparams.get("lr")
+        last = [
+            Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+            for callback in trainer.checkpoint_callbacks
+            if callback.dirpath is not None
+        ]
+        kept = next((path for path in last if path.is_file()), None)
+        after = (
+            f"The last good checkpoint is {kept}: go on from it with a smaller rate, "
+            "`ckpt_path=last optimizer.lr=<smaller>`."
+            if kept
+            else "No checkpoint was saved."
+        )
         raise NonFiniteLossError(
             f"{tag} became {value} at step {trainer.global_step} (epoch {trainer.current_epoch}); training "
-            f"stopped. The usual cause is a learning rate too large for the model: optimizer.lr={lr} "
-            f"(try one 10x smaller). {kept}"
+            f"stopped. The usual cause is a learning rate too large for the model: optimizer.lr={lr:g} "
+            f"(try one 10x smaller). {after}"
         )
+
+
+class ConfiguredLearningRate(L.Callback):
+    """Lightning restores the optimizer from the checkpoint, learning rate included, so a resumed run would
+    ignore `optimizer.lr`. After a NaN the way on is `ckpt_path=last optimizer.lr=<smaller>`: this sets
+    the configured rate once training starts (a no-op for a fresh run; left alone when a scheduler owns
+    the rate)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.lr_scheduler_configs or "lr" not in pl_module.hparams:
+            return
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = pl_module.hparams.lr

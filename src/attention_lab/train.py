@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.callbacks import NonFiniteLossGuard, RNGStateCheckpoint
+from attention_lab.callbacks import ConfiguredLearningRate, NonFiniteLossGuard, RNGStateCheckpoint
 from attention_lab.config import validate
 from attention_lab.lit_module import LitGPT
 from attention_lab.resume import Resume, resolve_resume
@@ -22,6 +22,7 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
         LearningRateMonitor(logging_interval="epoch"),
         NonFiniteLossGuard(),
         RNGStateCheckpoint(),
+        ConfiguredLearningRate(),
     ]
     if cfg.save_checkpoints:
         callbacks.append(
