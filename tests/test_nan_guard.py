@@ -22,10 +22,10 @@ SMALL = [
     "progress_bar=false",
     "log_attention_maps=false",
     "sample_tokens=1",
-    "model.emb_dim=32",
-    "model.context_length=32",
+    "model.emb_dim=16",
+    "model.context_length=16",
     "model.n_layers=1",
-    "data.batch_size=4",
+    "data.batch_size=2",
 ]
 ABSURD_LR = "optimizer.lr=1e30"  # one AdamW step moves every weight by ~1e30: the next loss is NaN
 

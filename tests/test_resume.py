@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,10 +31,10 @@ RUN = [  # a small model with dropout on: the resumed run must draw the same dro
     "progress_bar=false",
     "log_attention_maps=false",
     "sample_tokens=3",
-    "model.emb_dim=32",
-    "model.context_length=32",
+    "model.emb_dim=16",
+    "model.context_length=16",
     "model.n_layers=1",
-    "data.batch_size=4",
+    "data.batch_size=2",
     "attention.dropout=0.1",
 ]
 
@@ -56,37 +57,39 @@ def raw_steps(log_dir: str, tag: str) -> list[int]:
     return steps
 
 
-def start_and_kill_after_first_checkpoint(log_dir: Path) -> Path:
-    """Start train.py, SIGKILL it once it has written last.ckpt and logged a training step after it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "train.py", *RUN, f"paths.log_dir={log_dir}"]
-    output = log_dir.parent / "killed_run.log"
-    version_dir = log_dir / "tiny" / "mha-causal_True-drop_0.1" / "version_0"
-    checkpoint = version_dir / "checkpoints" / "last.ckpt"
-    with output.open("w") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
+def kill_after_first_checkpoint(process: subprocess.Popen, version_dir: Path) -> None:
+    """SIGKILL `process` once it has written last.ckpt and logged a training step after it."""
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        if checkpoint.is_file() and max(raw_steps(version_dir, "train/loss"), default=-1) >= BATCHES:
-            break  # the second epoch has begun logging: the crash loses steps after the checkpoint
+        checkpointed = (version_dir / "checkpoints" / "last.ckpt").is_file()
+        if checkpointed and max(raw_steps(version_dir, "train/loss"), default=-1) >= BATCHES:
+            process.send_signal(signal.SIGKILL)  # in the second epoch: steps after the checkpoint are lost
+            break
         time.sleep(0.01)
-    assert process.poll() is None, f"train.py ended before it could be killed:\n{output.read_text()}"
-    process.send_signal(signal.SIGKILL)
     process.wait()
-    return checkpoint
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
-    uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))
-
-    checkpoint = start_and_kill_after_first_checkpoint(tmp_path / "crash")
+    crash_logs = tmp_path / "crash"
+    version_dir = crash_logs / "tiny" / "mha-causal_True-drop_0.1" / "version_0"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "train.py", *RUN, f"paths.log_dir={crash_logs}"]
+    with (tmp_path / "killed_run.log").open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    killer = threading.Thread(target=kill_after_first_checkpoint, args=(process, version_dir))
+    killer.start()
+    uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))  # meanwhile, in this process
+    killer.join()
+    assert process.returncode == -signal.SIGKILL, (tmp_path / "killed_run.log").read_text()
+    checkpoint = version_dir / "checkpoints" / "last.ckpt"
     saved = torch.load(checkpoint, weights_only=False)
     assert saved["global_step"] == BATCHES  # killed after epoch 1 of 2
     assert "rng_states" in saved
-    resumed = run(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path / "crash"))
 
-    assert resumed["log_dir"] == str(checkpoint.parents[1])  # the same TensorBoard version directory
+    resumed = run(compose_config(*RUN, "ckpt_path=last", log_dir=crash_logs))
+
+    assert resumed["log_dir"] == str(version_dir)  # the same TensorBoard version directory
     for key in ("train_loss", "val_loss", "val_loss_causal", "best_val_loss"):
         assert resumed[key] == pytest.approx(uninterrupted[key], abs=1e-5), key
     all_steps = set(range(EPOCHS * BATCHES))
@@ -125,13 +128,13 @@ def test_resume_from_a_path_continues_in_its_version_directory(one_epoch_run: Pa
 def test_resume_refuses_a_checkpoint_of_another_model(one_epoch_run: Path) -> None:
     checkpoint = last_checkpoint(one_epoch_run)
     other = compose_config(*RUN, "model.emb_dim=64", f"ckpt_path={checkpoint}", log_dir=one_epoch_run)
-    with pytest.raises(ConfigError, match=r"model\.emb_dim=64 \(checkpoint: 32\)"):
+    with pytest.raises(ConfigError, match=r"model\.emb_dim=64 \(checkpoint: 16\)"):
         run(other)
 
 
 def test_resume_refuses_a_finished_run(one_epoch_run: Path) -> None:
     finished = compose_config(*RUN, "trainer.max_epochs=1", "ckpt_path=last", log_dir=one_epoch_run)
-    with pytest.raises(ConfigError, match=r"already trained 1 epochs and trainer\.max_epochs=1"):
+    with pytest.raises(ConfigError, match=r"saved after epoch 1 of trainer\.max_epochs=1: nothing is left"):
         run(finished)
 
 

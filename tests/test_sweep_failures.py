@@ -19,10 +19,10 @@ SMALL = [
     "progress_bar=false",
     "log_attention_maps=false",
     "sample_tokens=1",
-    "model.emb_dim=32",
-    "model.context_length=32",
+    "model.emb_dim=16",
+    "model.context_length=16",
     "model.n_layers=1",
-    "data.batch_size=4",
+    "data.batch_size=2",
 ]
 
 

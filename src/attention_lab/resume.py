@@ -21,7 +21,7 @@ from attention_lab.errors import ConfigError
 @dataclass(frozen=True)
 class Resume:
     ckpt_path: Path
-    version: str | None  # the version directory to log into; None → a new one
+    version: int | None  # the TensorBoard version (version_<n>) to log into; None → a new one
     global_step: int  # optimizer steps done: the first step the resumed run logs
 
 
@@ -66,11 +66,12 @@ def check_same_network(cfg: DictConfig, checkpoint: dict[str, Any], path: Path) 
         )
 
 
-def version_of(path: Path, directory: Path) -> str | None:
-    """'version_<n>' when `path` is <directory>/version_<n>/checkpoints/<file>, else None."""
+def version_of(path: Path, directory: Path) -> int | None:
+    """n when `path` is <directory>/version_<n>/checkpoints/<file>, else None."""
     version_dir = path.resolve().parent.parent
+    prefix, _, number = version_dir.name.partition("_")
     in_run = path.parent.name == "checkpoints" and version_dir.parent == directory.resolve()
-    return version_dir.name if in_run and version_dir.name.startswith("version_") else None
+    return int(number) if in_run and prefix == "version" and number.isdigit() else None
 
 
 def resolve_resume(cfg: DictConfig) -> Resume | None:
@@ -99,7 +100,7 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and epochs_done >= max_epochs:
         raise ConfigError(
-            f"ckpt_path={path} has already trained {epochs_done} epochs and trainer.max_epochs={max_epochs}: "
-            f"there is nothing left to train. Set trainer.max_epochs above {epochs_done} to train longer."
+            f"ckpt_path={path} was saved after epoch {epochs_done} of trainer.max_epochs={max_epochs}: "
+            f"nothing is left to train. Set trainer.max_epochs above {epochs_done} to train longer."
         )
     return Resume(path, version_of(path, directory), int(checkpoint["global_step"]))

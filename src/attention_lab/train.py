@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def build_logger(cfg: DictConfig, resume: Resume | None):
     drops what the interrupted run logged after the checkpoint (`purge_step`)."""
     if resume is None or resume.version is None:
         return instantiate(cfg.logger)
+    if not str(cfg.logger._target_).endswith("TensorBoardLogger"):
+        return instantiate(cfg.logger, version=resume.version)
     return instantiate(cfg.logger, version=resume.version, purge_step=resume.global_step)
 
 
@@ -78,7 +81,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
+    with warnings.catch_warnings():
+        if resume is not None:  # going on in its own checkpoint directory is the point of resuming
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
         "train_loss": metrics.get("hparams/train_loss", math.nan),
