@@ -18,6 +18,7 @@ from conftest import compose_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
+from attention_lab.data import EpochShuffleSampler
 from attention_lab.errors import ConfigError
 from attention_lab.train import run
 
@@ -142,3 +143,12 @@ def test_resume_last_without_any_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"ckpt_path=last: no earlier run named mha-causal_True-drop_0\.1"):
         run(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path))
     assert not (tmp_path / "tiny").exists()  # nothing half-written
+
+
+def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
+    sampler = EpochShuffleSampler(range(50), seed=123)
+    first_epoch = list(sampler)
+    sampler.set_epoch(1)
+    assert sorted(sampler) == list(range(50)) and list(sampler) != first_epoch
+    sampler.set_epoch(0)
+    assert list(sampler) == first_epoch

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from attention_lab.errors import ConfigError
 from attention_lab.tokenizer import gpt2_tokenizer
@@ -90,26 +91,25 @@ class SlidingWindowDataset(Dataset):
         return self.ids[i : i + self.max_length], self.ids[i + 1 : i + self.max_length + 1]
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """Shuffles `size` indices in an order fixed by (seed, epoch), so a resumed run sees the same batches.
+class EpochShuffleSampler(RandomSampler):
+    """Shuffles a dataset in an order fixed by (seed, epoch), so a resumed run sees the same batches.
 
     torch's RandomSampler draws each epoch's order from a generator whose state a checkpoint does not hold;
     here the order is a function of the epoch number, which Lightning passes in through `set_epoch`
-    (restored from the checkpoint on resume, like DistributedSampler's).
+    (restored from the checkpoint on resume). Being a RandomSampler, it is what Lightning swaps for a
+    DistributedSampler (seeded the same way) under DDP, and for a sequential one with `overfit_batches`.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        super().__init__(dataset)
+        self.seed, self.epoch = seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        yield from torch.randperm(self.size, generator=generator).tolist()
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
 class VerdictDataModule(L.LightningDataModule):
@@ -165,7 +165,7 @@ class VerdictDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if train else None,
+            sampler=EpochShuffleSampler(dataset, self.seed) if train else None,
             drop_last=train,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
