@@ -138,14 +138,6 @@ def test_cli_bad_value_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
     ]
 
 
-def test_cli_missing_text_without_network(tmp_path: Path) -> None:
-    result = train_cli(f"data.path={tmp_path / 'missing.txt'}", f"data.url={UNREACHABLE}", tmp_path=tmp_path)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: The training text {tmp_path / 'missing.txt'} does not exist")
-
-
 def test_cli_unknown_attention_lists_the_variants(tmp_path: Path) -> None:
     result = train_cli("attention=flash", tmp_path=tmp_path)
     assert result.returncode == 1
