@@ -5,10 +5,12 @@ import os
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import attention_lab.config  # noqa: F401  (registers the ${project_root:} resolver used by conf/)
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, SweepJobError
 
 log = logging.getLogger("attention_lab")
 
@@ -22,7 +24,9 @@ def main(cfg: DictConfig) -> float:
     except ConfigError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        log.error("%s", err)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # log it, let the other jobs run, exit 1 at the end
+            log.error("%s", err)
+            raise SweepJobError(f"error: {err}") from None
         sys.exit(f"error: {err}")
     log.info(
         "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",

@@ -23,36 +23,83 @@ OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+# (key, what it is) for settings that must be whole numbers >= 1.
+POSITIVE_INTS = (
+    ("model.vocab_size", "the number of token ids"),
+    ("model.context_length", "the longest input, in tokens"),
+    ("model.emb_dim", "the width of the model"),
+    ("model.n_layers", "the number of transformer blocks"),
+    ("model.n_heads", "the number of attention heads"),
+    ("attention.num_heads", "the number of attention heads"),
+    ("data.max_length", "the tokens in one training window"),
+    ("data.stride", "the step between window starts, in tokens"),
+    ("data.batch_size", "the windows in one batch"),
+)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(cfg: DictConfig, key: str, minimum: int, meaning: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if not _is_int(value) or value < minimum:
+        raise ConfigError(
+            f"{key}={value!r} is not allowed: it must be a whole number >= {minimum} ({meaning})"
+        )
+
+
+def _check_fraction(cfg: DictConfig, key: str, *, allow_zero: bool, meaning: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    inside = _is_number(value) and (0.0 <= value < 1.0 if allow_zero else 0.0 < value < 1.0)
+    if not inside:
+        interval = "[0, 1)" if allow_zero else "(0, 1), both ends excluded"
+        raise ConfigError(f"{key}={value!r} is not allowed: it must be a number in {interval} ({meaning})")
+
+
 def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for settings that would fail (or silently misbehave) later in training."""
+    """Raise ConfigError, naming the setting, its value and what is allowed, for settings that would fail
+    (or silently misbehave) later in training. Files and checkpoints are checked where they are read."""
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
         raise ConfigError(
             f"attention.name={attention.name!r} is unknown; choose one of {', '.join(VARIANTS)}"
         )
-    if model.n_heads < 1 or attention.num_heads < 1:
-        raise ConfigError(f"num_heads={attention.num_heads} (model.n_heads={model.n_heads}) must be >= 1")
+    for key, meaning in POSITIVE_INTS:
+        _check_int(cfg, key, 1, meaning)
+    _check_int(cfg, "data.num_workers", 0, "DataLoader worker processes; 0 loads in the main process")
+    _check_int(cfg, "seed", 0, "seeds weights, dropout and shuffling")
+    for key in ("attention.causal", "attention.qkv_bias"):
+        if not isinstance(OmegaConf.select(cfg, key), bool):
+            raise ConfigError(
+                f"{key}={OmegaConf.select(cfg, key)!r} is not allowed: it must be true or false"
+            )
     if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % attention.num_heads:
         raise ConfigError(
-            f"model.emb_dim={model.emb_dim} is not divisible by attention.num_heads={attention.num_heads}; "
-            "each head gets emb_dim / num_heads dimensions"
+            f"model.emb_dim={model.emb_dim} is not divisible by attention.num_heads={attention.num_heads}: "
+            "each head gets emb_dim / num_heads dimensions; choose an emb_dim that is a multiple of num_heads"
         )
     if attention.name not in MULTI_HEAD_VARIANTS and attention.num_heads != 1:
-        raise ConfigError(f"attention={attention.name} is single-head: attention.num_heads must be 1")
-    for key, value in (("attention.dropout", attention.dropout), ("model.drop_rate", model.drop_rate)):
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"{key}={value} is outside [0, 1): it is the probability of zeroing a value")
-    for key, value in (
-        ("data.max_length", data.max_length),
-        ("data.stride", data.stride),
-        ("data.batch_size", data.batch_size),
-    ):
-        if value < 1:
-            raise ConfigError(f"{key}={value} must be >= 1")
+        raise ConfigError(
+            f"attention.num_heads={attention.num_heads} is not allowed with attention={attention.name}, "
+            f"which is single-head: it must be 1 (multi-head variants: {', '.join(MULTI_HEAD_VARIANTS)})"
+        )
+    _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
+    _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")
+    _check_fraction(cfg, "data.train_ratio", allow_zero=False, meaning="the share of the text used to train")
     if data.max_length > model.context_length:
         raise ConfigError(
-            f"data.max_length={data.max_length} exceeds model.context_length={model.context_length}; "
-            f"the position embeddings and causal mask cover at most {model.context_length} tokens"
+            f"data.max_length={data.max_length} is not allowed with model.context_length="
+            f"{model.context_length}: it must be <= {model.context_length}, the most tokens the position "
+            "embeddings and the causal mask cover"
         )
-    if not 0.0 < data.train_ratio < 1.0:
-        raise ConfigError(f"data.train_ratio={data.train_ratio} must be strictly between 0 and 1")
+    lr = OmegaConf.select(cfg, "optimizer.lr")
+    if not _is_number(lr) or not 0.0 < lr < float("inf"):
+        raise ConfigError(f"optimizer.lr={lr!r} is not allowed: it must be a number > 0")
+    weight_decay = OmegaConf.select(cfg, "optimizer.weight_decay")
+    if not _is_number(weight_decay) or weight_decay < 0:
+        raise ConfigError(f"optimizer.weight_decay={weight_decay!r} is not allowed: it must be a number >= 0")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from attention_lab.errors import ConfigError
 from attention_lab.tokenizer import gpt2_tokenizer
@@ -90,6 +91,27 @@ class SlidingWindowDataset(Dataset):
         return self.ids[i : i + self.max_length], self.ids[i + 1 : i + self.max_length + 1]
 
 
+class EpochShuffleSampler(RandomSampler):
+    """Shuffles a dataset in an order fixed by (seed, epoch), so a resumed run sees the same batches.
+
+    torch's RandomSampler draws each epoch's order from a generator whose state a checkpoint does not hold;
+    here the order is a function of the epoch number, which Lightning passes in through `set_epoch`
+    (restored from the checkpoint on resume). Being a RandomSampler, it is what Lightning swaps for a
+    DistributedSampler (seeded the same way) under DDP, and for a sequential one with `overfit_batches`.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        super().__init__(dataset)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
 class VerdictDataModule(L.LightningDataModule):
     """The Verdict (or any UTF-8 text), split by characters into train/val windows."""
 
@@ -103,11 +125,12 @@ class VerdictDataModule(L.LightningDataModule):
         batch_size: int = 8,
         train_ratio: float = 0.9,
         num_workers: int = 0,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.path, self.url, self.sha256 = path, url, sha256
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
-        self.train_ratio, self.num_workers = train_ratio, num_workers
+        self.train_ratio, self.num_workers, self.seed = train_ratio, num_workers, seed
         self.train_set: SlidingWindowDataset | None = None
         self.val_set: SlidingWindowDataset | None = None
 
@@ -142,10 +165,12 @@ class VerdictDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochShuffleSampler(dataset, self.seed) if train else None,
             drop_last=train,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Worker seeds come from this generator, not from torch's global RNG, which dropout uses.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,19 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from attention_lab.callbacks import ConfiguredLearningRate, NonFiniteLossGuard, RNGStateCheckpoint
 from attention_lab.config import validate
 from attention_lab.lit_module import LitGPT
+from attention_lab.resume import Resume, resolve_resume
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    callbacks: list[L.Callback] = [LearningRateMonitor(logging_interval="epoch")]
+    callbacks: list[L.Callback] = [
+        LearningRateMonitor(logging_interval="epoch"),
+        NonFiniteLossGuard(),
+        RNGStateCheckpoint(),
+        ConfiguredLearningRate(),
+    ]
     if cfg.save_checkpoints:
         callbacks.append(
             ModelCheckpoint(  # in <run dir>/checkpoints: last.ckpt and the best by validation loss
@@ -46,6 +54,16 @@ def build_module(cfg: DictConfig) -> LitGPT:
     )
 
 
+def build_logger(cfg: DictConfig, resume: Resume | None):
+    """The configured logger; a resumed run logs into its checkpoint's version directory, and TensorBoard
+    drops what the interrupted run logged after the checkpoint (`purge_step`)."""
+    if resume is None or resume.version is None:
+        return instantiate(cfg.logger)
+    if not str(cfg.logger._target_).endswith("TensorBoardLogger"):
+        return instantiate(cfg.logger, version=resume.version)
+    return instantiate(cfg.logger, version=resume.version, purge_step=resume.global_step)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train as `cfg` says; return the final metrics and where the run was logged.
 
@@ -53,21 +71,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     (inf when no validation ran), log_dir.
     """
     validate(cfg)
+    resume = resolve_resume(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = build_module(cfg)
-    logger = instantiate(cfg.logger)
+    logger = build_logger(cfg, resume)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg))
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    logged = trainer.callback_metrics  # NaN for what was never logged, e.g. max_steps hit before validation
-    return {
-        "train_loss": float(logged.get("hparams/train_loss", math.nan)),
-        "val_loss": float(logged.get("val/loss", math.nan)),
-        "val_loss_causal": float(logged.get("val/loss_causal", math.nan)),
+    with warnings.catch_warnings():
+        if resume is not None:  # going on in its own checkpoint directory is the point of resuming
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
+    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
+        "train_loss": metrics.get("hparams/train_loss", math.nan),
+        "val_loss": metrics.get("val/loss", math.nan),
+        "val_loss_causal": metrics.get("val/loss_causal", math.nan),
         "best_val_loss": float(module.best_val_loss),
         "log_dir": str(logger.log_dir),
     }

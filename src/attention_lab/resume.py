@@ -1,0 +1,106 @@
+"""Resuming a run: `ckpt_path=<file>` or `ckpt_path=last` → the checkpoint and the log directory to go on in.
+
+A resumed run continues in the TensorBoard version directory its checkpoint lies in
+(logs/<experiment>/<run_name>/version_<n>/checkpoints/*.ckpt), so its curves go on where they stopped.
+Steps the crashed run logged after its checkpoint are logged again; the new event file starts with a
+"purge" marker at the checkpoint's step, so TensorBoard drops the crashed run's copies of those steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from attention_lab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Resume:
+    ckpt_path: Path
+    version: int | None  # the TensorBoard version (version_<n>) to log into; None → a new one
+    global_step: int  # optimizer steps done: the first step the resumed run logs
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """logs/<experiment>/<run_name>: the parent of the run's version_<n> directories."""
+    return Path(cfg.logger.save_dir) / str(cfg.logger.name)
+
+
+def find_last_checkpoint(directory: Path) -> Path | None:
+    """The most recently written version_*/checkpoints/last.ckpt under `directory`."""
+    candidates = list(directory.glob("version_*/checkpoints/last.ckpt"))
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:  # mmap: the weights are not read, only the small parts looked at here
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # a truncated file, or not a torch file at all
+        raise ConfigError(
+            f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
+        raise ConfigError(
+            f"ckpt_path={path} is not a Lightning training checkpoint (.ckpt written by train.py)"
+        )
+    return checkpoint
+
+
+def check_same_network(cfg: DictConfig, checkpoint: dict[str, Any], path: Path) -> None:
+    """The weights only fit the model and attention settings they were trained with."""
+    saved = checkpoint.get("hyper_parameters", {})
+    differences = []
+    for group in ("model", "attention"):
+        wanted = OmegaConf.to_container(cfg[group], resolve=True)
+        for key, value in wanted.items():
+            if key in saved.get(group, {}) and saved[group][key] != value:
+                differences.append(f"{group}.{key}={value} (checkpoint: {saved[group][key]})")
+    if differences:
+        raise ConfigError(
+            f"ckpt_path={path} was trained with other settings: {', '.join(differences)}. "
+            "Resume with the settings the checkpoint was trained with."
+        )
+
+
+def version_of(path: Path, directory: Path) -> int | None:
+    """n when `path` is <directory>/version_<n>/checkpoints/<file>, else None."""
+    version_dir = path.resolve().parent.parent
+    prefix, _, number = version_dir.name.partition("_")
+    in_run = path.parent.name == "checkpoints" and version_dir.parent == directory.resolve()
+    return int(number) if in_run and prefix == "version" and number.isdigit() else None
+
+
+def resolve_resume(cfg: DictConfig) -> Resume | None:
+    """Check `cfg.ckpt_path` before anything is built or written; None when starting afresh."""
+    if cfg.ckpt_path is None:
+        return None
+    directory = run_dir(cfg)
+    if cfg.ckpt_path == "last":
+        path = find_last_checkpoint(directory)
+        if path is None:
+            raise ConfigError(
+                f"ckpt_path=last: no earlier run named {cfg.logger.name} has a checkpoint "
+                f"({directory}/version_*/checkpoints/last.ckpt). Start it without ckpt_path, or give "
+                "ckpt_path=<path to a .ckpt file>."
+            )
+    else:
+        path = Path(str(cfg.ckpt_path)).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"ckpt_path={cfg.ckpt_path} does not exist. Give a .ckpt file (a run's "
+                "checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."
+            )
+    checkpoint = read_checkpoint(path)
+    check_same_network(cfg, checkpoint, path)
+    epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and max_epochs != -1 and epochs_done >= max_epochs:
+        raise ConfigError(
+            f"ckpt_path={path} was saved after epoch {epochs_done} of trainer.max_epochs={max_epochs}: "
+            f"nothing is left to train. Set trainer.max_epochs above {epochs_done} to train longer."
+        )
+    return Resume(path, version_of(path, directory), int(checkpoint["global_step"]))

@@ -1,0 +1,73 @@
+"""A NaN/inf loss stops training with a message naming the step and the learning rate, and no checkpoint
+of broken weights is written: the last good one stays as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config
+
+from attention_lab.errors import NonFiniteLossError
+from attention_lab.train import run
+
+BATCHES = 3
+SMALL = [
+    "trainer.max_epochs=1",
+    f"+trainer.limit_train_batches={BATCHES}",
+    "+trainer.limit_val_batches=1",
+    "trainer.enable_model_summary=false",
+    "progress_bar=false",
+    "log_attention_maps=false",
+    "sample_tokens=1",
+    "model.emb_dim=16",
+    "model.context_length=16",
+    "model.n_layers=1",
+    "data.batch_size=2",
+]
+ABSURD_LR = "optimizer.lr=1e30"  # one AdamW step moves every weight by ~1e30: the next loss is NaN
+
+
+def checkpoints(log_root: Path) -> list[Path]:
+    return sorted(log_root.rglob("*.ckpt"))
+
+
+def test_absurd_learning_rate_stops_at_the_first_nan_step(tmp_path: Path) -> None:
+    with pytest.raises(NonFiniteLossError) as error:
+        run(compose_config(*SMALL, ABSURD_LR, log_dir=tmp_path))
+    message = str(error.value)
+    assert "train/loss became nan at step 1 (epoch 0)" in message
+    assert "learning rate" in message and "optimizer.lr=1e+30" in message
+    assert "No checkpoint was saved" in message
+    assert checkpoints(tmp_path) == []
+
+
+def test_nan_weights_after_the_last_step_of_an_epoch_are_not_checkpointed(tmp_path: Path) -> None:
+    # One batch per epoch: the loss of step 0 is finite, the update breaks the weights, validation sees NaN.
+    with pytest.raises(NonFiniteLossError, match=r"val/loss became nan at step 1"):
+        run(compose_config(*SMALL, ABSURD_LR, "trainer.limit_train_batches=1", log_dir=tmp_path))
+    assert checkpoints(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The logs root of a healthy one-epoch run with checkpoints."""
+    log_root = tmp_path_factory.mktemp("good")
+    run(compose_config(*SMALL, log_dir=log_root))
+    return log_root
+
+
+def test_nan_after_a_checkpoint_leaves_it_intact(good_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    before = {path: path.read_bytes() for path in checkpoints(tmp_path)}
+    last = next(path for path in before if path.name == "last.ckpt")
+    diverging = compose_config(*SMALL, "trainer.max_epochs=2", "ckpt_path=last", ABSURD_LR, log_dir=tmp_path)
+    with pytest.raises(NonFiniteLossError) as error:
+        run(diverging)  # the resumed run takes the new learning rate: its second step is NaN
+    assert f"at step {BATCHES + 1} (epoch 1)" in str(error.value)
+    assert f"The last good checkpoint is {last}" in str(error.value)
+    assert {path: path.read_bytes() for path in checkpoints(tmp_path)} == before
+    weights = torch.load(last, weights_only=False)["state_dict"].values()
+    assert all(torch.isfinite(tensor).all() for tensor in weights if tensor.is_floating_point())

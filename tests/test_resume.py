@@ -1,0 +1,154 @@
+"""Resume after a crash: a run SIGKILLed after its first checkpoint and resumed with ckpt_path=last ends
+with the same losses as an uninterrupted run, and TensorBoard shows every step exactly once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from attention_lab.data import EpochShuffleSampler
+from attention_lab.errors import ConfigError
+from attention_lab.train import run
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS, BATCHES = 2, 3
+RUN = [  # a small model with dropout on: the resumed run must draw the same dropout masks
+    f"trainer.max_epochs={EPOCHS}",
+    f"+trainer.limit_train_batches={BATCHES}",
+    "+trainer.limit_val_batches=2",
+    "trainer.enable_model_summary=false",
+    "progress_bar=false",
+    "log_attention_maps=false",
+    "sample_tokens=3",
+    "model.emb_dim=16",
+    "model.context_length=16",
+    "model.n_layers=1",
+    "data.batch_size=2",
+    "attention.dropout=0.1",
+]
+
+
+def scalars(log_dir: str, tag: str) -> dict[int, float]:
+    """{step: value} as TensorBoard shows it (EventAccumulator purges steps orphaned by a crash)."""
+    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    steps = [event.step for event in events.Scalars(tag)]
+    assert len(steps) == len(set(steps)), f"{tag} has duplicated steps: {steps}"
+    return {event.step: event.value for event in events.Scalars(tag)}
+
+
+def raw_steps(log_dir: str, tag: str) -> list[int]:
+    """Every step written under `tag` in every event file, crashed ones included."""
+    steps = []
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return steps
+
+
+def kill_after_first_checkpoint(process: subprocess.Popen, version_dir: Path) -> None:
+    """SIGKILL `process` once it has written last.ckpt and logged a training step after it."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        checkpointed = (version_dir / "checkpoints" / "last.ckpt").is_file()
+        if checkpointed and max(raw_steps(version_dir, "train/loss"), default=-1) >= BATCHES:
+            process.send_signal(signal.SIGKILL)  # in the second epoch: steps after the checkpoint are lost
+            break
+        time.sleep(0.01)
+    process.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
+    crash_logs = tmp_path / "crash"
+    version_dir = crash_logs / "tiny" / "mha-causal_True-drop_0.1" / "version_0"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "train.py", *RUN, f"paths.log_dir={crash_logs}"]
+    with (tmp_path / "killed_run.log").open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    killer = threading.Thread(target=kill_after_first_checkpoint, args=(process, version_dir))
+    killer.start()
+    uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))  # meanwhile, in this process
+    killer.join()
+    assert process.returncode == -signal.SIGKILL, (tmp_path / "killed_run.log").read_text()
+    checkpoint = version_dir / "checkpoints" / "last.ckpt"
+    saved = torch.load(checkpoint, weights_only=False)
+    assert saved["global_step"] == BATCHES  # killed after epoch 1 of 2
+    assert "rng_states" in saved
+
+    resumed = run(compose_config(*RUN, "ckpt_path=last", log_dir=crash_logs))
+
+    assert resumed["log_dir"] == str(version_dir)  # the same TensorBoard version directory
+    for key in ("train_loss", "val_loss", "val_loss_causal", "best_val_loss"):
+        assert resumed[key] == pytest.approx(uninterrupted[key], abs=1e-5), key
+    all_steps = set(range(EPOCHS * BATCHES))
+    for tag in ("train/loss", "val/loss", "train/tokens_seen"):
+        expected = scalars(uninterrupted["log_dir"], tag)
+        got = scalars(resumed["log_dir"], tag)
+        assert got.keys() == expected.keys(), tag  # nothing missing, nothing twice
+        assert got == pytest.approx(expected, abs=1e-5), tag
+    assert set(scalars(resumed["log_dir"], "train/loss")) == all_steps
+    crashed_and_resumed = raw_steps(resumed["log_dir"], "train/loss")
+    assert set(crashed_and_resumed) == all_steps
+    assert len(crashed_and_resumed) > len(all_steps)  # the crashed run did log past its checkpoint
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-epoch run; its logs root (tests copy it before resuming into it)."""
+    log_root = tmp_path_factory.mktemp("one_epoch")
+    run(compose_config(*RUN, "trainer.max_epochs=1", log_dir=log_root))
+    return log_root
+
+
+def last_checkpoint(log_root: Path) -> Path:
+    return log_root / "tiny" / "mha-causal_True-drop_0.1" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def test_resume_from_a_path_continues_in_its_version_directory(one_epoch_run: Path, tmp_path: Path) -> None:
+    shutil.copytree(one_epoch_run, tmp_path, dirs_exist_ok=True)
+    checkpoint = last_checkpoint(tmp_path)
+    resumed = run(compose_config(*RUN, "trainer.max_epochs=2", f"ckpt_path={checkpoint}", log_dir=tmp_path))
+    assert resumed["log_dir"] == str(checkpoint.parents[1])
+    assert set(scalars(resumed["log_dir"], "train/loss")) == set(range(2 * BATCHES))
+    assert not (checkpoint.parents[2] / "version_1").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(one_epoch_run: Path) -> None:
+    checkpoint = last_checkpoint(one_epoch_run)
+    other = compose_config(*RUN, "model.emb_dim=64", f"ckpt_path={checkpoint}", log_dir=one_epoch_run)
+    with pytest.raises(ConfigError, match=r"model\.emb_dim=64 \(checkpoint: 16\)"):
+        run(other)
+
+
+def test_resume_refuses_a_finished_run(one_epoch_run: Path) -> None:
+    finished = compose_config(*RUN, "trainer.max_epochs=1", "ckpt_path=last", log_dir=one_epoch_run)
+    with pytest.raises(ConfigError, match=r"saved after epoch 1 of trainer\.max_epochs=1: nothing is left"):
+        run(finished)
+
+
+def test_resume_last_without_any_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: no earlier run named mha-causal_True-drop_0\.1"):
+        run(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path))
+    assert not (tmp_path / "tiny").exists()  # nothing half-written
+
+
+def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
+    sampler = EpochShuffleSampler(range(50), seed=123)
+    first_epoch = list(sampler)
+    sampler.set_epoch(1)
+    assert sorted(sampler) == list(range(50)) and list(sampler) != first_epoch
+    sampler.set_epoch(0)
+    assert list(sampler) == first_epoch
