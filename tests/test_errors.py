@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
 from hydra.errors import MissingConfigException
 
 from attention_lab.config import validate
 from attention_lab.errors import ConfigError
 from attention_lab.train import run
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing listens, no network used

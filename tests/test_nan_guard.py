@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
 
 from attention_lab.errors import NonFiniteLossError
 from attention_lab.train import run
+from tests.conftest import compose_config
 
 BATCHES = 3
 SMALL = [

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attention_lab.data import EpochShuffleSampler
 from attention_lab.errors import ConfigError
 from attention_lab.train import run
+from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, BATCHES = 2, 3
