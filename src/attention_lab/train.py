@@ -68,5 +68,5 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "val_loss": float(metrics["val/loss"]),
         "val_loss_causal": float(metrics["val/loss_causal"]),
         "best_val_loss": float(module.best_val_loss),
-        "log_dir": str(logger.log_dir),
+        "log_dir": str(trainer.log_dir),  # rank zero's, on every DDP rank
     }
