@@ -93,6 +93,18 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     torch.testing.assert_close(loaded(idx), reference(idx), rtol=0, atol=0)
 
 
+def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path):
+    # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
+    cfg = compose_config(
+        *FAST, "save_checkpoints=true", "trainer.max_epochs=2", "optimizer.lr=1e-12",
+        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", log_dir=tmp_path,
+    )  # fmt: skip
+    checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"
+    best = next(checkpoints.glob("best-*.ckpt"))
+    assert torch.load(best, map_location="cpu", weights_only=False)["global_step"] == 2
+    assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 4
+
+
 def test_cli_prints_a_continuation_of_the_prompt(checkpoint, capsys):
     path, _ = checkpoint
     assert main([f"ckpt={path}", "prompt=Every effort moves you", "max_new_tokens=5", "top_k=null"]) == 0
