@@ -6,6 +6,7 @@ python docs/plot_book_ch05.py logs/book_ch05/mha-causal_True-drop_0.1/version_0 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -50,5 +51,34 @@ def main(version_dir: str, out: str) -> None:
     fig.savefig(out)
 
 
+def eval_mode_losses(version_dir: str) -> dict[str, float]:
+    """Mean loss of last.ckpt's model without dropout over all train windows, the first 5 training batches
+    in order (the book's eval_iter=5; it takes them from a shuffled loader) and the validation windows."""
+    import torch
+    import torch.nn.functional as F
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from attention_lab.generate import load_model
+
+    model = load_model(Path(version_dir) / "checkpoints" / "last.ckpt")
+    data = instantiate(OmegaConf.load(Path(version_dir) / "config.yaml").data)
+    data.setup("fit")
+
+    @torch.no_grad()
+    def mean_loss(dataset, n: int | None = None) -> float:
+        pairs = [dataset[i] for i in range(len(dataset) if n is None else n)]
+        inputs, targets = torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
+        return F.cross_entropy(model(inputs).flatten(0, 1), targets.flatten()).item()
+
+    return {
+        "train, all windows": mean_loss(data.train_set),
+        "train, first 10 windows": mean_loss(data.train_set, 10),
+        "val": mean_loss(data.val_set),
+    }
+
+
 if __name__ == "__main__":
     main(*sys.argv[1:3])
+    for name, value in eval_mode_losses(sys.argv[1]).items():
+        print(f"eval-mode loss, {name}: {value:.3f}")
