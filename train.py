@@ -17,6 +17,8 @@ log = logging.getLogger("attention_lab")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
     from attention_lab.train import run  # imported here so that `--help` stays fast
 
     try:
@@ -28,14 +30,15 @@ def main(cfg: DictConfig) -> float:
             log.error("%s", err)
             raise SweepJobError(f"error: {err}") from None
         sys.exit(f"error: {err}")
-    log.info(
-        "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",
-        metrics["train_loss"],
-        metrics["val_loss"],
-        metrics["best_val_loss"],
-        metrics["val_loss_causal"],
-        metrics["log_dir"],
-    )
+    if rank_zero_only.rank == 0:  # DDP runs this function once per process: report once
+        log.info(
+            "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",
+            metrics["train_loss"],
+            metrics["val_loss"],
+            metrics["best_val_loss"],
+            metrics["val_loss_causal"],
+            metrics["log_dir"],
+        )
     return metrics["best_val_loss"]  # what the Optuna sweeper minimises
 
 

@@ -65,7 +65,8 @@ class LitGPT(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self.loss(inputs, targets)
-        self.tokens_seen += inputs.numel()
+        # Under DDP every process sees its own batch of the same shape: count all of them.
+        self.tokens_seen += inputs.numel() * self.trainer.world_size
         self.train_loss.update(loss.detach())
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/tokens_seen", self.tokens_seen.float(), on_step=True, on_epoch=False)
@@ -99,13 +100,15 @@ class LitGPT(L.LightningModule):
         if self.trainer.sanity_checking:
             return
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss)
-        self.log("val/loss", val_loss, prog_bar=True)
-        self.log_dict({"val/ppl": torch.exp(val_loss), "val/loss_causal": val_loss_causal})
+        # compute() already combined all DDP processes, so every rank holds the same values: sync_dist
+        # averages equal numbers (single process: a no-op) and tells Lightning they are global.
+        self.log("val/loss", val_loss, prog_bar=True, sync_dist=True)
+        self.log_dict({"val/ppl": torch.exp(val_loss), "val/loss_causal": val_loss_causal}, sync_dist=True)
         metrics = {"hp_metric": self.best_val_loss, "hparams/val_loss_causal": val_loss_causal}
         if self.train_loss.update_count:  # no training batch yet when validating before fitting
             train_loss = self.train_loss.compute()
             metrics |= {"hparams/train_loss": train_loss, "hparams/gap": val_loss - train_loss}
-        self.log_dict(metrics)
+        self.log_dict(metrics, sync_dist=True)
         tensorboard = self.tensorboard()
         if tensorboard is not None:
             self.log_sample(tensorboard)
@@ -120,8 +123,10 @@ class LitGPT(L.LightningModule):
         return None
 
     def on_fit_start(self) -> None:
-        """Register the run in the HParams tab once (not again when resuming, which would rewind steps)."""
-        if isinstance(self.logger, TensorBoardLogger) and self.global_step == 0:
+        """Register the run in the HParams tab once (not again when resuming, which would rewind steps), from
+        rank zero only: under DDP the other processes hold a no-op stand-in for the SummaryWriter."""
+        writer = self.tensorboard()
+        if writer is not None and self.global_step == 0:
             model, attention = self.hparams.model, self.hparams.attention
             summary = {
                 "variant": attention["name"],
@@ -136,7 +141,6 @@ class LitGPT(L.LightningModule):
             # Declare the metric tags without writing placeholder values; the values are the scalars
             # logged under the same tags at each validation end (the HParams tab shows the latest).
             self.logger.hparams.update(summary)  # also saved as hparams.yaml beside the events
-            writer = self.logger.experiment
             for summary_proto in hparams(summary, dict.fromkeys(HPARAM_METRICS, 0.0)):
                 writer.file_writer.add_summary(summary_proto)
 

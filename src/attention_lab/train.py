@@ -26,16 +26,17 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
         ConfiguredLearningRate(),
     ]
     if cfg.save_checkpoints:
-        callbacks.append(
-            ModelCheckpoint(  # in <run dir>/checkpoints: last.ckpt and the best by validation loss
-                filename="best-epoch{epoch:02d}-val{val/loss:.3f}",
-                auto_insert_metric_name=False,
-                monitor="val/loss",
-                mode="min",
-                save_top_k=1,
-                save_last=True,
-            )
+        # In <run dir>/checkpoints: the best by validation loss, and last.ckpt rewritten every epoch. (One
+        # callback with save_last=True would not do: Lightning then refreshes last.ckpt only when a new best
+        # is saved, so it would hold the best epoch's weights, not the latest.)
+        best = ModelCheckpoint(
+            filename="best-epoch{epoch:02d}-val{val/loss:.3f}",
+            auto_insert_metric_name=False,
+            monitor="val/loss",
+            mode="min",
+            save_top_k=1,
         )
+        callbacks += [best, ModelCheckpoint(filename="last", enable_version_counter=False)]
     if cfg.progress_bar:
         callbacks.append(RichProgressBar())
     return callbacks
@@ -91,5 +92,5 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "val_loss": metrics.get("val/loss", math.nan),
         "val_loss_causal": metrics.get("val/loss_causal", math.nan),
         "best_val_loss": float(module.best_val_loss),
-        "log_dir": str(logger.log_dir),
+        "log_dir": str(trainer.log_dir),  # rank zero's, on every DDP rank
     }

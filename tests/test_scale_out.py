@@ -1,0 +1,103 @@
+"""Scale out with Lightning's and Hydra's own machinery: DDP on CPU (gloo) and a joblib-launched sweep.
+
+Both run `python train.py` in a subprocess, as a user would: Lightning's DDP launcher re-executes the
+script for each extra process, and Hydra's joblib launcher runs each sweep job in a worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from attention_lab.config import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = [  # two training batches per process, one validation batch, nothing optional
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "+trainer.limit_val_batches=1",
+    "trainer.enable_model_summary=false",
+    "progress_bar=false",
+    "save_checkpoints=false",
+    "log_attention_maps=false",
+    "sample_tokens=2",
+]
+
+
+def train_py(*overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env["OMP_NUM_THREADS"] = "1"  # one thread per process: two processes on two cores
+    result = subprocess.run(
+        [sys.executable, "train.py", *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def scalars(version_dir: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(version_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_ddp_on_two_cpu_processes_trains_and_logs_once(tmp_path):
+    result = train_py("trainer=ddp", *QUICK, f"paths.log_dir={tmp_path}")
+    runs = list((tmp_path / "tiny").iterdir())
+    assert [p.name for p in runs] == ["mha-causal_True-drop_0.1"]
+    versions = list(runs[0].iterdir())
+    assert [p.name for p in versions] == ["version_0"], "every process must log into rank zero's version"
+    version = versions[0]
+    assert len(list(version.glob("events.out.tfevents.*"))) == 1
+    assert (version / "config.yaml").is_file() and (version / "hparams.yaml").is_file()
+
+    train_loss = scalars(version, "train/loss")
+    assert [step for step, _ in train_loss] == [0, 1]  # each step once, not once per process
+    assert len(scalars(version, "val/loss")) == 1
+    # tokens_seen counts both processes' batches: 2 steps × 2 processes × batch 8 × 64 tokens.
+    assert scalars(version, "train/tokens_seen")[-1][1] == 2 * 2 * 8 * 64
+    output = result.stdout + result.stderr
+    assert output.count("train loss ") == 1, "the end-of-run summary is printed by rank zero only"
+
+
+def test_joblib_launcher_runs_a_two_job_sweep(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[dev]'")
+    train_py("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "attention=mha,causal", *QUICK,
+             f"paths.log_dir={tmp_path}")  # fmt: skip
+    for variant in ("mha", "causal"):
+        version = tmp_path / "tiny" / f"{variant}-causal_True-drop_0.1" / "version_0"
+        assert len(scalars(version, "val/loss")) == 1, variant
+    (multirun,) = tmp_path.glob("hydra/tiny/multirun_*/multirun.yaml")
+    assert "JoblibLauncher" in multirun.read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["trainer=ddp"], {"trainer.strategy": "ddp", "trainer.devices": 2, "trainer.accelerator": "cpu"}),
+        (["trainer=gpu"], {"trainer.accelerator": "gpu", "trainer.precision": "bf16-mixed"}),
+        (["hydra/launcher=joblib"], {"hydra.launcher.n_jobs": -1}),
+        (["hydra/launcher=slurm"], {"hydra.launcher.cpus_per_task": 4, "hydra.launcher.timeout_min": 60}),
+    ],
+)
+def test_scale_out_configs_compose(overrides, expected):
+    if any("launcher" in o for o in overrides):
+        plugin = "joblib" if "joblib" in overrides[0] else "submitit"
+        pytest.importorskip(f"hydra_plugins.hydra_{plugin}_launcher", reason="an optional extra")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    for key, value in expected.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
