@@ -57,7 +57,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = build_module(cfg)
     logger = instantiate(cfg.logger)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=build_callbacks(cfg),
+        enable_checkpointing=cfg.save_checkpoints,  # else Lightning adds its own checkpoint callback
+    )
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
