@@ -22,13 +22,14 @@ def test_rows_describe_each_run_of_the_grid(grid_sweep: Path):
         ("mha", False, 0.1),
     ]
     for run in runs:
-        losses = (run.final_train_loss, run.best_val_loss, run.val_loss_causal, run.gap)
+        losses = (run.final_train_loss, run.final_val_loss, run.best_val_loss, run.val_loss_causal, run.gap)
         assert all(math.isfinite(x) and x > -20 for x in losses), run
         assert run.best_val_loss == min(v for _, v in run.val_curve)
-        assert run.gap == pytest.approx(run.val_curve[-1][1] - run.final_train_loss)
+        assert run.final_val_loss == run.val_curve[-1][1]
+        assert run.gap == pytest.approx(run.final_val_loss - run.final_train_loss)
         assert len(run.train_curve) == 2  # limit_train_batches=2, one epoch
         if run.causal:
-            assert run.val_loss_causal == run.val_curve[-1][1]
+            assert run.val_loss_causal == run.final_val_loss
 
 
 def test_command_prints_one_row_per_run_and_writes_the_png(grid_sweep, tmp_path, capsys, monkeypatch):

@@ -30,9 +30,10 @@ class RunSummary:
     causal: bool | None
     dropout: float | None
     final_train_loss: float  # mean train loss of the last epoch (dropout active, as it trained)
+    final_val_loss: float
     best_val_loss: float
-    val_loss_causal: float  # last validation loss with the causal mask forced on
-    gap: float  # last val loss − final train loss: how much the model overfits
+    val_loss_causal: float  # last validation loss with the causal mask forced on: compare with final_val_loss
+    gap: float  # final val loss − final train loss: how much the model overfits
     train_curve: Curve
     val_curve: Curve
     val_causal_curve: Curve
@@ -87,6 +88,7 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         causal=as_bool(hparams.get("causal")),
         dropout=None if dropout is None else float(dropout),
         final_train_loss=final_train,
+        final_val_loss=last(val),
         best_val_loss=min((v for _, v in val), default=math.nan),
         val_loss_causal=last(val_causal),
         gap=last(val) - final_train,
@@ -130,12 +132,12 @@ def print_table(runs: list[RunSummary], title: str, console=None) -> None:
     table = Table(title=title)
     for column in ("variant", "causal", "dropout"):
         table.add_column(column, no_wrap=True)
-    for column in ("train loss", "best val loss", "val loss causal-mask", "gap val−train"):
+    for column in ("train loss", "val loss", "best val loss", "val loss causal-mask", "gap val−train"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("run", overflow="fold")  # the directory under the report's root
     for r in runs:
         dropout = "—" if r.dropout is None else f"{r.dropout:g}"
-        losses = (r.final_train_loss, r.best_val_loss, r.val_loss_causal, r.gap)
+        losses = (r.final_train_loss, r.final_val_loss, r.best_val_loss, r.val_loss_causal, r.gap)
         table.add_row(
             cell(r.variant),
             cell(r.causal),
