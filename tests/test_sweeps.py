@@ -78,6 +78,7 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
         for causal in ("False", "True")
         for dropout in ("0.0", "0.1")
     ]
+    assert not list(grid_sweep.rglob("*.ckpt"))  # save_checkpoints=false: not even Lightning's default one
     for run_dir in run_dirs:
         run = read_run(run_dir)
         tags = run.Tags()
