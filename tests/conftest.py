@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,8 @@ from omegaconf import DictConfig
 
 from attention_lab.config import CONF_DIR
 
-VERDICT = Path(__file__).resolve().parents[1] / "data" / "the-verdict.txt"
+ROOT = Path(__file__).resolve().parents[1]
+VERDICT = ROOT / "data" / "the-verdict.txt"
 
 FAST = [
     "trainer.max_epochs=1",
@@ -44,3 +48,34 @@ def fast_config(tmp_path: Path):
         return compose_config(*FAST, *overrides, log_dir=tmp_path / "logs")
 
     return make
+
+
+def run_train_script(*overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python train.py <overrides>` as a user runs it, with this checkout's sources first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(tmp_path_factory) -> Path:
+    """The 2×2 grid causal {true, false} × dropout {0.0, 0.1} of `sweep=mask_dropout`, one short epoch per
+    run, run once per session through the user's command; returns the sweep's TensorBoard parent."""
+    log_dir = tmp_path_factory.mktemp("grid") / "logs"
+    done = run_train_script(
+        "sweep=mask_dropout",
+        "attention.dropout=0.0,0.1",  # the command line narrows the sweep config's grid
+        f"paths.log_dir={log_dir}",
+        *FAST,
+        "++trainer.limit_train_batches=2",
+        "++trainer.limit_val_batches=1",
+        "log_attention_maps=true",  # the heatmaps are among the tags a sweep must write
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return log_dir / "mask_dropout_tiny"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, compose_config
 
 from attention_lab.errors import ConfigError
 from attention_lab.generate import continue_text, generate, load_model, main, parse_args, text_to_ids
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.train import run
+from tests.conftest import FAST, compose_config
 
 CONTEXT = 16
 

@@ -141,7 +141,9 @@ class LitGPT(L.LightningModule):
             # Declare the metric tags without writing placeholder values; the values are the scalars
             # logged under the same tags at each validation end (the HParams tab shows the latest).
             self.logger.hparams.update(summary)  # also saved as hparams.yaml beside the events
-            for summary_proto in hparams(summary, dict.fromkeys(HPARAM_METRICS, 0.0)):
+            # torch's hparams() would store a bool as the number 1.0/0.0: the tab shows "true"/"false".
+            shown = {k: str(v).lower() if isinstance(v, bool) else v for k, v in summary.items()}
+            for summary_proto in hparams(shown, dict.fromkeys(HPARAM_METRICS, 0.0)):
                 writer.file_writer.add_summary(summary_proto)
 
     def log_sample(self, tensorboard) -> None:

@@ -78,7 +78,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = build_module(cfg)
     logger = build_logger(cfg, resume)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=build_callbacks(cfg),
+        enable_checkpointing=cfg.save_checkpoints,  # else Lightning adds its own checkpoint callback
+    )
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)

@@ -21,6 +21,8 @@ def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
         ax.set_title(f"head {head}", fontsize=8)
         ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
         ax.set_yticks(range(len(tokens)), tokens if head == 0 else [], fontsize=7)
-    fig.colorbar(image, ax=list(axes), shrink=0.8)
+        ax.set_xlabel("key (attended to)", fontsize=7)
+    axes[0].set_ylabel("query", fontsize=7)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
     fig.suptitle(title, fontsize=9)
     return fig

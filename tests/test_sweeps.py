@@ -1,0 +1,126 @@
+"""Named sweeps (conf/sweep/): the grids they launch, and what a finished multirun leaves in TensorBoard."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from attention_lab.attention import VARIANTS
+from attention_lab.config import CONF_DIR
+from tests.conftest import FAST, run_train_script
+
+# The tags a run must write for TensorBoard to tell the story (see lit_module's docstring).
+SCALAR_TAGS = {
+    "train/loss",
+    "train/tokens_seen",
+    "val/loss",
+    "val/ppl",
+    "val/loss_causal",
+    "lr-AdamW",
+    "hp_metric",
+    "hparams/train_loss",
+    "hparams/val_loss_causal",
+    "hparams/gap",
+}
+HPARAMS = {"variant", "causal", "dropout", "model", "lr", "seed"}
+
+
+def compose_with_hydra(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def sweep_values(cfg, key: str) -> list[str]:
+    return [value.strip() for value in cfg.hydra.sweeper.params[key].split(",")]
+
+
+def read_run(run_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run_dir))
+    accumulator.Reload()
+    return accumulator
+
+
+def test_a_plain_run_is_no_sweep():
+    cfg = compose_with_hydra()
+    assert cfg.hydra.mode in (None, RunMode.RUN)
+    assert not cfg.hydra.sweeper.get("params")
+    assert cfg.experiment_name == cfg.model.name
+
+
+def test_mask_dropout_sweeps_causal_by_dropout_in_one_tensorboard_parent():
+    cfg = compose_with_hydra("sweep=mask_dropout", "model=small")
+    assert cfg.hydra.mode == RunMode.MULTIRUN  # `python train.py sweep=mask_dropout`, no -m needed
+    assert sweep_values(cfg, "attention.causal") == ["true", "false"]
+    assert sweep_values(cfg, "attention.dropout") == ["0.0", "0.1", "0.3"]
+    assert cfg.attention.name == "mha"
+    assert cfg.experiment_name == "mask_dropout_small"
+
+
+def test_variants_sweeps_every_variant_with_the_mask_on():
+    cfg = compose_with_hydra("sweep=variants")
+    assert cfg.hydra.mode == RunMode.MULTIRUN
+    assert sweep_values(cfg, "attention") == list(VARIANTS)
+    for variant in VARIANTS:
+        assert compose_with_hydra("sweep=variants", f"attention={variant}").attention.causal is True
+
+
+def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
+    run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
+    assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
+        f"mha-causal_{causal}-drop_{dropout}/version_0"
+        for causal in ("False", "True")
+        for dropout in ("0.0", "0.1")
+    ]
+    assert not list(grid_sweep.rglob("*.ckpt"))  # save_checkpoints=false: not even Lightning's default one
+    for run_dir in run_dirs:
+        run = read_run(run_dir)
+        tags = run.Tags()
+        assert not SCALAR_TAGS - set(tags["scalars"]), run_dir  # shows the missing tags
+        assert set(tags["images"]) >= {"attention/layer_0", "attention/layer_1"}  # tiny: 2 layers
+        assert "samples/every_effort/text_summary" in tags["tensors"]
+        sample = run.Tensors("samples/every_effort/text_summary")[-1].tensor_proto.string_val[0].decode()
+        assert sample.startswith("Every effort moves you")
+
+
+def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
+    for run_dir in sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*")):
+        content = read_run(run_dir).PluginTagToContent("hparams")
+        start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        hparams = start.session_start_info.hparams
+        assert not HPARAMS - set(hparams)
+        assert hparams["variant"].string_value == "mha"
+        assert f"causal_{hparams['causal'].string_value.title()}" in run_dir.parent.name
+        assert f"drop_{hparams['dropout'].number_value}" in run_dir.parent.name
+        experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+        metrics = {m.name.tag for m in experiment.metric_infos}
+        assert metrics == {"hp_metric", "hparams/train_loss", "hparams/val_loss_causal", "hparams/gap"}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+    reason="the optuna extra is not installed: pip install -e '.[optuna]'",
+)
+def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
+    done = run_train_script(
+        "sweep=optuna",
+        "hydra.sweeper.n_trials=2",
+        f"paths.log_dir={tmp_path}",
+        *FAST,
+        "++trainer.limit_train_batches=2",
+        "++trainer.limit_val_batches=1",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (results,) = tmp_path.glob("hydra/optuna_tiny/*/optimization_results.yaml")
+    best_value = OmegaConf.load(results).best_value
+    best_vals = []
+    for run_dir in {p.parent for p in (tmp_path / "optuna_tiny").rglob("events.out.tfevents.*")}:
+        best_vals.append(min(e.value for e in read_run(run_dir).Scalars("val/loss")))
+    assert len(best_vals) == 2
+    assert best_value == pytest.approx(min(best_vals), abs=1e-4)
