@@ -40,15 +40,23 @@ def test_verdict_split_matches_the_book():
     assert len(dm.val_set) == 2
 
 
-def test_train_loader_shuffles_and_drops_last_val_loader_does_not():
+def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
     dm = VerdictDataModule(path=str(VERDICT), max_length=64, stride=50, batch_size=8)
     dm.setup("fit")
     train, val = dm.train_dataloader(), dm.val_dataloader()
     assert len(train) == len(dm.train_set) // 8
     assert len(val) == -(-len(dm.val_set) // 8)
-    first_batches = {tuple(next(iter(train))[0][:, 0].tolist()) for _ in range(3)}
-    assert len(first_batches) > 1  # reshuffled every pass
+
+    def first_windows(epoch: int) -> list[int]:
+        train.sampler.set_epoch(epoch)  # what Lightning does at each epoch start
+        return next(iter(train))[0][:, 0].tolist()
+
+    assert first_windows(0) != first_windows(1)  # reshuffled every epoch ...
+    assert first_windows(1) == first_windows(1)  # ... in an order fixed by (seed, epoch): resumable
+    starts = [i for batch in iter(train) for i in batch[0][:, 0].tolist()]
+    assert len(starts) == len(train) * 8  # full batches only; the remainder is dropped
     assert torch.equal(next(iter(val))[0], next(iter(val))[0])
+    assert torch.equal(next(iter(val))[0][0], dm.val_set[0][0])  # validation in order
 
 
 def test_missing_text_without_url_says_where_to_put_it(tmp_path: Path):

@@ -108,7 +108,7 @@ class EpochShuffleSampler(RandomSampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        generator = torch.Generator().manual_seed(hash((self.seed, self.epoch)))  # no seed+epoch collisions
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
