@@ -7,7 +7,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
 from attention_lab.errors import ConfigError
 
 
@@ -25,6 +24,9 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for settings that would fail (or silently misbehave) later in training."""
+    # Imported here, not at the top: train.py imports this module for `--help`, which needs no torch.
+    from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
+
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
         raise ConfigError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,31 @@ from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.config import validate
 from attention_lab.lit_module import LitGPT
+
+
+class _NoAdverts(logging.Filter):
+    """Lightning suggests its cloud products (litlogger, litmodels) on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip")
+
+
+def quiet_lightning_logging() -> None:
+    """One line per Lightning message, without adverts or a deprecation warning Lightning itself causes.
+
+    Importing `lightning` gives its loggers console handlers of their own, while their records also
+    propagate to the root logger that Hydra configures (console and the run's train.log): every line
+    would print twice. Lightning's handlers go; Hydra's stay.
+    """
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
@@ -32,6 +59,12 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return callbacks
 
 
+def build_trainer(cfg: DictConfig, logger: Any, extra_callbacks: tuple[L.Callback, ...] = ()) -> L.Trainer:
+    """The Trainer of conf/trainer; `progress_bar=false` also turns off Lightning's default bar."""
+    callbacks = [*build_callbacks(cfg), *extra_callbacks]
+    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks, enable_progress_bar=cfg.progress_bar)
+
+
 def build_module(cfg: DictConfig) -> LitGPT:
     return LitGPT(
         model=OmegaConf.to_container(cfg.model, resolve=True),
@@ -39,6 +72,8 @@ def build_module(cfg: DictConfig) -> LitGPT:
         lr=cfg.optimizer.lr,
         weight_decay=cfg.optimizer.weight_decay,
         fused_adamw=cfg.optimizer.fused,
+        fused_loss=cfg.fused_loss,
+        compile=cfg.compile,
         sample_tokens=cfg.sample_tokens,
         log_attention_maps=cfg.log_attention_maps,
         seed=cfg.seed,
@@ -52,12 +87,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     log_dir.
     """
     validate(cfg)
+    quiet_lightning_logging()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = build_module(cfg)
     logger = instantiate(cfg.logger)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=build_callbacks(cfg))
+    trainer = build_trainer(cfg, logger)
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
