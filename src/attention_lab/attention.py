@@ -47,9 +47,12 @@ class AttentionBase(nn.Module):
         """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T, d) → (..., T, d_v)."""
         num_tokens = queries.shape[-2]
         scores = queries @ keys.transpose(-2, -1)  # (..., T, T): row = query, column = key
+        # In place, as the book's masked_fill_: the matmul's backward needs q and k, not its output.
         if self.causal:
-            scores = scores.masked_fill(self.mask[:num_tokens, :num_tokens], -torch.inf)
-        weights = torch.softmax(scores * scale, dim=-1)
+            scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        if scale != 1.0:
+            scores.mul_(scale)
+        weights = torch.softmax(scores, dim=-1)
         if self.keep_weights:
             self.last_weights = weights.detach()
         return self.dropout(weights) @ values
@@ -232,10 +235,24 @@ class SDPAttention(MultiHeadAttention):
     """Beyond the chapter: `MultiHeadAttention`'s maths on `F.scaled_dot_product_attention`, which fuses
     scale, mask, softmax, dropout and the weighted sum (flash/memory-efficient kernels where available)
     and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
+
+    The three projections also run as one matmul with the weights stacked, (d_in) → (3·d_out): the same
+    dot products, in a larger and faster matrix product (benchmarks/attention.py).
     """
 
+    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.check_length(x.shape[1])
+        layers = (self.W_query, self.W_key, self.W_value)
+        weight = torch.cat([layer.weight for layer in layers])  # (3·d_out, d_in)
+        bias = None if self.W_query.bias is None else torch.cat([layer.bias for layer in layers])
+        qkv = F.linear(x, weight, bias).split(self.num_heads * self.head_dim, dim=-1)
+        return tuple(self.split_heads(t) for t in qkv)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.keep_weights:  # the fused kernel does not return weights: take the explicit path
+        # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
+        # unfused path): in those cases the explicit path of `MultiHeadAttention` is the better one.
+        cpu_dropout = self.training and self.dropout.p > 0 and x.device.type == "cpu"
+        if self.keep_weights or cpu_dropout:
             return super().forward(x)
         queries, keys, values = self.project_qkv(x)
         context = F.scaled_dot_product_attention(

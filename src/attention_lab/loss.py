@@ -1,20 +1,21 @@
-"""Next-token cross-entropy computed together with the output head, a chunk of tokens at a time.
+"""Next-token cross-entropy computed together with the output head, its backward written by hand.
 
-The book's loss, `F.cross_entropy(out_head(h).flatten(0, 1), targets.flatten())`, materialises the logits
-of every token over the whole vocabulary: for the `small` batch that is 1,024 × 50,257 floats (206 MB),
-written by the head's matmul, read and written again by log-softmax, zero-filled and scattered by the
-NLL backward, read and written once more by the log-softmax backward. On a laptop CPU these memory-bound
-passes cost about a third of a training step. `linear_cross_entropy` computes the same loss and the same
-gradients with fewer passes over smaller tensors:
+The book's loss, `F.cross_entropy(out_head(h).flatten(0, 1), targets.flatten())`, makes autograd walk the
+(tokens, vocab) logits many times — for the `small` batch 1,024 × 50,257 floats, 206 MB: the head's
+matmul writes them, log-softmax reads them and writes a copy, the NLL backward zero-fills a third tensor
+of that size and scatters into it, and the log-softmax backward reads two and writes a fourth. On a
+laptop CPU these memory-bound passes cost as much as a third of a training step. `linear_cross_entropy`
+computes the same loss and gradients with one logits tensor and fewer passes:
 
-    for each chunk of tokens:  logits = h·Wᵀ (chunk, vocab) → log p = log_softmax(logits)
-        loss      −= Σ log p[target]
-        dlogits    = exp(log p) − onehot(target)           (= d loss_sum / d logits, in place)
-        grad_h     = dlogits · W,   grad_W += dlogitsᵀ · h  (the two backward matmuls of the head)
+    logits = h·Wᵀ (tokens, vocab), one large matmul
+    for each slab of rows (small enough to stay in cache):
+        log p = log_softmax(slab);  loss −= Σ log p[target];  slab ← exp(log p)   (softmax, in place)
+    dlogits = softmax − onehot(targets)       (= d loss_sum / d logits, still in place)
+    grad_h = dlogits · W,  grad_W = dlogitsᵀ · h   (the head's two backward matmuls)
 
-The gradients are computed in the forward pass (the loss is the last node of the graph, so they are only
-scaled by the incoming gradient in backward). The maths is the book's; only the order of float additions
-in grad_W (accumulated chunk by chunk) differs, which the tests bound at 1e-5.
+The gradients are computed in the forward pass (the loss is the last node of the graph, so backward only
+scales them by the incoming gradient and 1/tokens). Same maths as the book's; the tests check the loss
+and both gradients against F.cross_entropy's to float rounding.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# 128 tokens × 50,257 logits = 26 MB per chunk: below glibc's 32 MB mmap threshold, so the buffers are
-# recycled instead of being handed back to the kernel and page-faulted in again; large enough that the
-# head's matmuls stay efficient (see benchmarks/throughput.py and the README's Performance section).
-DEFAULT_CHUNK_ROWS = 128
+# 64 rows × 50,257 floats = 13 MB of log-probabilities per slab, reused while hot in cache.
+DEFAULT_CHUNK_ROWS = 64
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -37,14 +36,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
     ) -> torch.Tensor:
         num_tokens = hidden.shape[0]
         logits = hidden @ weight.T  # (tokens, vocab): one large, efficient matmul
-        loss_sum = logits.new_zeros(())
+        loss_sum = logits.new_zeros((), dtype=torch.float32)
         for start in range(0, num_tokens, chunk_rows):  # a cache-sized slab of rows at a time
             rows = logits[start : start + chunk_rows]
-            log_probs = torch.log_softmax(rows, dim=-1)
+            log_probs = torch.log_softmax(rows, dim=-1, dtype=torch.float32)  # fp32 even under autocast
             loss_sum -= log_probs.gather(1, targets[start : start + chunk_rows, None]).sum()
             torch.exp(log_probs, out=rows)  # softmax, written over the logits
-        dlogits = logits.index_put_((torch.arange(num_tokens), targets), torch.tensor(-1.0), accumulate=True)
-        # d loss_sum / d logits = softmax − onehot(targets); the head's two backward matmuls follow.
+        every_token = torch.arange(num_tokens, device=logits.device)
+        dlogits = logits.index_put_((every_token, targets), logits.new_tensor(-1.0), accumulate=True)
         want_hidden, want_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_hidden = dlogits @ weight if want_hidden else None
         grad_weight = dlogits.T @ hidden if want_weight else None
