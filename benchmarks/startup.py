@@ -12,6 +12,7 @@ first step, which a busy machine inflates much less than wall time.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -36,15 +37,13 @@ runpy.run_path("train.py", run_name="__main__")
 """
 
 
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # this checkout's attention_lab
+
+
 def time_first_step(overrides: list[str]) -> tuple[float, float]:
-    env_path = str(ROOT / "src")
     start = time.time()
     out = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *overrides],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "PYTHONPATH": env_path},
+        [sys.executable, "-c", WRAPPER, *overrides], cwd=ROOT, capture_output=True, text=True, env=ENV
     )
     for line in out.stdout.splitlines():
         if line.startswith("FIRST_STEP"):
@@ -55,7 +54,7 @@ def time_first_step(overrides: list[str]) -> tuple[float, float]:
 
 def time_help() -> float:
     start = time.time()
-    subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, check=True, env=ENV)
     return time.time() - start
 
 
