@@ -23,7 +23,7 @@ def twins(dropout: float) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 @pytest.mark.parametrize("train", [False, True])
-def test_sdpa_with_stacked_projections_equals_mha(train: bool) -> None:
+def test_sdpa_equals_mha(train: bool) -> None:
     mha, sdpa = twins(dropout=0.0)
     mha.train(train), sdpa.train(train)
     x = torch.randn(3, 10, 24, requires_grad=True)

@@ -235,18 +235,7 @@ class SDPAttention(MultiHeadAttention):
     """Beyond the chapter: `MultiHeadAttention`'s maths on `F.scaled_dot_product_attention`, which fuses
     scale, mask, softmax, dropout and the weighted sum (flash/memory-efficient kernels where available)
     and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
-
-    The three projections also run as one matmul with the weights stacked, (d_in) → (3·d_out): the same
-    dot products, in a larger and faster matrix product (benchmarks/attention.py).
     """
-
-    def project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        self.check_length(x.shape[1])
-        layers = (self.W_query, self.W_key, self.W_value)
-        weight = torch.cat([layer.weight for layer in layers])  # (3·d_out, d_in)
-        bias = None if self.W_query.bias is None else torch.cat([layer.bias for layer in layers])
-        qkv = F.linear(x, weight, bias).split(self.num_heads * self.head_dim, dim=-1)
-        return tuple(self.split_heads(t) for t in qkv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
