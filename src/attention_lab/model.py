@@ -103,6 +103,11 @@ class GPTModel(nn.Module):
         return self.config.context_length
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.out_head(self.features(idx))  # (b, T, vocab)
+
+    def features(self, idx: torch.Tensor) -> torch.Tensor:
+        """Everything but the output head: ids (b, T) → final-normed hidden states (b, T, emb). Training
+        feeds these to `linear_cross_entropy` with `out_head.weight`, which never holds all the logits."""
         num_tokens = idx.shape[1]
         if num_tokens > self.context_length:
             raise ValueError(
@@ -111,7 +116,7 @@ class GPTModel(nn.Module):
         positions = torch.arange(num_tokens, device=idx.device)
         x = self.drop_emb(self.tok_emb(idx) + self.pos_emb(positions))  # (b, T, emb)
         x = self.trf_blocks(x)
-        return self.out_head(self.final_norm(x))  # (b, T, vocab)
+        return self.final_norm(x)
 
     def attention_modules(self) -> Iterator[AttentionBase]:
         """Every module that computes attention weights (a wrapper's heads count one by one)."""

