@@ -290,12 +290,8 @@ def build_attention(
         return VARIANTS[name](**kwargs, num_heads=num_heads, qkv_bias=qkv_bias)
     if num_heads != 1:
         raise ValueError(f"attention variant {name!r} is single-head: num_heads={num_heads} must be 1")
-    if name == "simple":
+    if name in ("simple", "self_v1"):  # no nn.Linear, so no bias to switch on
         if qkv_bias:
-            raise ValueError("attention variant 'simple' has no projections, so qkv_bias must be false")
-        return SimpleSelfAttention(**kwargs)
-    if name == "self_v1":
-        if qkv_bias:
-            raise ValueError("attention variant 'self_v1' has no bias parameters, so qkv_bias must be false")
-        return SelfAttentionV1(**kwargs)
+            raise ValueError(f"attention variant {name!r} has no bias parameters, so qkv_bias must be false")
+        return VARIANTS[name](**kwargs)
     return VARIANTS[name](**kwargs, qkv_bias=qkv_bias)
