@@ -25,6 +25,21 @@ FAST = [
     "sample_tokens=3",
 ]
 
+# A micro model and two batches: for runs whose point is what happens around training (CLI, sweeps, NaN).
+MICRO = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_model_summary=false",
+    "progress_bar=false",
+    "log_attention_maps=false",
+    "sample_tokens=1",
+    "model.emb_dim=16",
+    "model.context_length=16",
+    "model.n_layers=1",
+    "data.batch_size=2",
+]
+
 
 def compose_config(*overrides: str, log_dir: Path | None = None) -> DictConfig:
     """Compose conf/config.yaml with `overrides`, as `python train.py <overrides>` would."""
@@ -73,8 +88,8 @@ def grid_sweep(tmp_path_factory) -> Path:
         "attention.dropout=0.0,0.1",  # the command line narrows the sweep config's grid
         f"paths.log_dir={log_dir}",
         *FAST,
-        "++trainer.limit_train_batches=2",
-        "++trainer.limit_val_batches=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
         "log_attention_maps=true",  # the heatmaps are among the tags a sweep must write
     )
     assert done.returncode == 0, done.stderr[-3000:]

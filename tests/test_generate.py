@@ -28,7 +28,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
     """A checkpoint written by train.run (tiny model, two steps) and the resolved config that made it."""
     log_dir = tmp_path_factory.mktemp("logs")
     cfg = compose_config(
-        *FAST, "save_checkpoints=true", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+        *FAST, "save_checkpoints=true", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
         log_dir=log_dir,
     )  # fmt: skip
     metrics = run(cfg)
@@ -97,7 +97,7 @@ def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path)
     # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
     cfg = compose_config(
         *FAST, "save_checkpoints=true", "trainer.max_epochs=2", "optimizer.lr=1e-12",
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", log_dir=tmp_path,
+        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", log_dir=tmp_path,
     )  # fmt: skip
     checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"
     best = next(checkpoints.glob("best-*.ckpt"))

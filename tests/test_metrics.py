@@ -27,7 +27,7 @@ def test_a_model_trained_without_the_mask_leaks(fast_config):
 
 
 def test_for_a_causal_run_the_leak_metric_equals_val_loss(fast_config):
-    metrics = run(fast_config("attention.causal=true", "++trainer.limit_train_batches=5", *LEAK_SETTINGS))
+    metrics = run(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
     assert metrics["val_loss_causal"] == metrics["val_loss"]
 
 

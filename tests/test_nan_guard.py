@@ -11,22 +11,11 @@ import torch
 
 from attention_lab.errors import NonFiniteLossError
 from attention_lab.train import run
-from tests.conftest import compose_config
+from tests.conftest import MICRO, compose_config
 
 BATCHES = 3
-SMALL = [
-    "trainer.max_epochs=1",
-    f"+trainer.limit_train_batches={BATCHES}",
-    "+trainer.limit_val_batches=1",
-    "trainer.enable_model_summary=false",
-    "progress_bar=false",
-    "log_attention_maps=false",
-    "sample_tokens=1",
-    "model.emb_dim=16",
-    "model.context_length=16",
-    "model.n_layers=1",
-    "data.batch_size=2",
-]
+SMALL = [o for o in MICRO if not o.startswith("trainer.limit_train_batches")]
+SMALL.append(f"trainer.limit_train_batches={BATCHES}")
 ABSURD_LR = "optimizer.lr=1e30"  # one AdamW step moves every weight by ~1e30: the next loss is NaN
 
 

@@ -20,8 +20,8 @@ from attention_lab.config import CONF_DIR
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [  # two training batches per process, one validation batch, nothing optional
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
     "trainer.enable_model_summary=false",
     "progress_bar=false",
     "save_checkpoints=false",

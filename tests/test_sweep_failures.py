@@ -10,20 +10,9 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.conftest import MICRO
+
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = [
-    "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=2",
-    "+trainer.limit_val_batches=1",
-    "trainer.enable_model_summary=false",
-    "progress_bar=false",
-    "log_attention_maps=false",
-    "sample_tokens=1",
-    "model.emb_dim=16",
-    "model.context_length=16",
-    "model.n_layers=1",
-    "data.batch_size=2",
-]
 
 
 def test_a_failing_job_does_not_stop_the_sweep_or_lose_logs(tmp_path: Path) -> None:
@@ -31,7 +20,7 @@ def test_a_failing_job_does_not_stop_the_sweep_or_lose_logs(tmp_path: Path) -> N
     env["PYTHONPATH"] = str(ROOT / "src")
     # Job 0 diverges (NaN loss), job 1 trains: a learning-rate sweep with one rate too large.
     sweep = ["-m", "optimizer.lr=1e30,5e-4"]
-    command = [sys.executable, "train.py", *sweep, *SMALL, f"paths.log_dir={tmp_path}"]
+    command = [sys.executable, "train.py", *sweep, *MICRO, f"paths.log_dir={tmp_path}"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
     assert result.returncode == 1

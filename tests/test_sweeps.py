@@ -113,8 +113,8 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
         "hydra.sweeper.n_trials=2",
         f"paths.log_dir={tmp_path}",
         *FAST,
-        "++trainer.limit_train_batches=2",
-        "++trainer.limit_val_batches=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = tmp_path.glob("hydra/optuna_tiny/*/optimization_results.yaml")
