@@ -92,7 +92,7 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
         if not path.is_file():
             raise ConfigError(
                 f"ckpt_path={cfg.ckpt_path} does not exist. Give a .ckpt file (a run's "
-                "checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."
+                f"checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."
             )
     checkpoint = read_checkpoint(path)
     check_same_network(cfg, checkpoint, path)
