@@ -3,10 +3,12 @@
 RNGStateCheckpoint   saves torch/python/numpy RNG states in each checkpoint and restores them on resume,
                      so dropout draws the same masks as in an uninterrupted run
 NonFiniteLossGuard   stops training at the first NaN/inf loss, before the bad update or any checkpoint
+BookEvaluation       the book's `evaluate_model` every few steps: eval-mode losses on a few batches
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from pathlib import Path
@@ -16,10 +18,12 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader
 
 from attention_lab.errors import NonFiniteLossError
 
 RNG_KEY = "rng_states"
+log = logging.getLogger(__name__)
 
 
 def rng_states() -> dict[str, Any]:
@@ -44,16 +48,14 @@ def set_rng_states(states: dict[str, Any]) -> None:
 class RNGStateCheckpoint(L.Callback):
     """Lightning checkpoints model, optimizer, schedulers and loop counters, but not the random number
     generators: a resumed run would draw other dropout masks than the uninterrupted one. This callback
-    stores them in the checkpoint and puts them back just before training continues (after the model,
-    which draws random initial weights, has been built and overwritten by the checkpoint's weights).
+    stores them in the checkpoint and puts them back as soon as Lightning reads it: after the model, which
+    draws random initial weights, has been built, and before Lightning creates the training iterator,
+    which draws the epoch's order from the global RNG under `data.shuffle=global_rng`.
 
     It also flushes TensorBoard before each checkpoint, so every event logged before a checkpoint is on
     disk when the checkpoint is: a crash can lose steps after the checkpoint (which the resumed run logs
     again), never steps before it.
     """
-
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[RNG_KEY] = rng_states()
@@ -62,12 +64,8 @@ class RNGStateCheckpoint(L.Callback):
                 logger.experiment.flush()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        self._pending = checkpoint.get(RNG_KEY)
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._pending is not None:
-            set_rng_states(self._pending)
-            self._pending = None
+        if RNG_KEY in checkpoint:
+            set_rng_states(checkpoint[RNG_KEY])
 
 
 class NonFiniteLossGuard(L.Callback):
@@ -120,3 +118,45 @@ class ConfiguredLearningRate(L.Callback):
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = pl_module.hparams.lr
+
+
+class BookEvaluation(L.Callback):
+    """Section 5.2's `evaluate_model`, every `every_n_steps` optimizer steps: the mean loss, in eval mode, of
+    the first `num_batches` batches of a freshly shuffled training loader and of the validation loader.
+
+    Logged as book/train_loss and book/val_loss at the book's step number (updates done - 1, so the first
+    point is "Step 000000", after one update) and printed in the book's format. The loaders are built as
+    the book builds them, so each evaluation draws from torch's global RNG exactly as the book's does
+    (three draws): with `data.shuffle=global_rng` the whole run follows the book's random stream.
+    """
+
+    def __init__(self, every_n_steps: int, num_batches: int) -> None:
+        self.every_n_steps, self.num_batches = every_n_steps, num_batches
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        book_step = trainer.global_step - 1
+        if book_step % self.every_n_steps:
+            return
+        data = trainer.datamodule
+        train = DataLoader(data.train_set, batch_size=data.batch_size, shuffle=True, drop_last=True)
+        val = DataLoader(data.val_set, batch_size=data.batch_size)
+        pl_module.eval()
+        with torch.no_grad():
+            train_loss, val_loss = self._mean_loss(pl_module, train), self._mean_loss(pl_module, val)
+        pl_module.train()
+        for logger in trainer.loggers:
+            logger.log_metrics({"book/train_loss": train_loss, "book/val_loss": val_loss}, step=book_step)
+        if trainer.is_global_zero:
+            log.info(
+                f"Ep {trainer.current_epoch + 1} (Step {book_step:06d}): "
+                f"Train loss {train_loss:.3f}, Val loss {val_loss:.3f}"
+            )
+
+    def _mean_loss(self, pl_module: L.LightningModule, loader: DataLoader) -> float:
+        """The book's `calc_loss_loader`: the mean of per-batch mean losses over the first batches."""
+        losses = []
+        for inputs, targets in loader:  # iterating draws from the global RNG, as in the book
+            if len(losses) == self.num_batches:
+                break
+            losses.append(pl_module.loss(inputs.to(pl_module.device), targets.to(pl_module.device)).item())
+        return sum(losses) / len(losses) if losses else math.nan

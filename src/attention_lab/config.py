@@ -65,6 +65,7 @@ def validate(cfg: DictConfig) -> None:
     (or silently misbehave) later in training. Files and checkpoints are checked where they are read."""
     # Imported here, not at the top: train.py imports this module for `--help`, which needs no torch.
     from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
+    from attention_lab.data import check_shuffle
 
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
@@ -75,6 +76,9 @@ def validate(cfg: DictConfig) -> None:
         _check_int(cfg, key, 1, meaning)
     _check_int(cfg, "data.num_workers", 0, "DataLoader worker processes; 0 loads in the main process")
     _check_int(cfg, "seed", 0, "seeds weights, dropout and shuffling")
+    if OmegaConf.select(cfg, "book_eval.every_n_steps") is not None:
+        _check_int(cfg, "book_eval.every_n_steps", 1, "optimizer steps between evaluations; null = none")
+        _check_int(cfg, "book_eval.num_batches", 1, "batches of each split per evaluation")
     for key in ("attention.causal", "attention.qkv_bias"):
         if not isinstance(OmegaConf.select(cfg, key), bool):
             raise ConfigError(
@@ -93,6 +97,7 @@ def validate(cfg: DictConfig) -> None:
     _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
     _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")
     _check_fraction(cfg, "data.train_ratio", allow_zero=False, meaning="the share of the text used to train")
+    check_shuffle(OmegaConf.select(cfg, "data.shuffle", default="seeded"))
     if data.max_length > model.context_length:
         raise ConfigError(
             f"data.max_length={data.max_length} is not allowed with model.context_length="

@@ -112,6 +112,21 @@ class EpochShuffleSampler(RandomSampler):
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
 
 
+# data.shuffle: where each epoch's order of the training windows comes from.
+SHUFFLE_MODES = {
+    "seeded": "a fixed function of (data.seed, epoch), independent of everything else",
+    "global_rng": "torch's global RNG, as the book's DataLoader(shuffle=True)",
+}
+
+
+def check_shuffle(shuffle: object) -> None:
+    if not isinstance(shuffle, str) or shuffle not in SHUFFLE_MODES:
+        modes = "; ".join(f"{name}: {meaning}" for name, meaning in SHUFFLE_MODES.items())
+        raise ConfigError(
+            f"data.shuffle={shuffle!r} is unknown; choose one of {', '.join(SHUFFLE_MODES)} ({modes})"
+        )
+
+
 class VerdictDataModule(L.LightningDataModule):
     """The Verdict (or any UTF-8 text), split by characters into train/val windows."""
 
@@ -126,11 +141,14 @@ class VerdictDataModule(L.LightningDataModule):
         train_ratio: float = 0.9,
         num_workers: int = 0,
         seed: int = 0,
+        shuffle: str = "seeded",
     ) -> None:
         super().__init__()
+        check_shuffle(shuffle)
         self.path, self.url, self.sha256 = path, url, sha256
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.train_ratio, self.num_workers, self.seed = train_ratio, num_workers, seed
+        self.shuffle = shuffle
         self.train_set: SlidingWindowDataset | None = None
         self.val_set: SlidingWindowDataset | None = None
 
@@ -162,6 +180,18 @@ class VerdictDataModule(L.LightningDataModule):
             )
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        if train and self.shuffle == "global_rng":
+            # torch's own DataLoader(shuffle=True), as the book builds it: each epoch draws its base seed and
+            # its order from the global RNG, between the dropout masks. Resuming stays exact, because the
+            # checkpoints hold the global RNG state (callbacks.RNGStateCheckpoint).
+            return DataLoader(
+                dataset,
+                batch_size=self.batch_size,
+                shuffle=True,
+                drop_last=True,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

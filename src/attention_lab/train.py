@@ -13,7 +13,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.callbacks import ConfiguredLearningRate, NonFiniteLossGuard, RNGStateCheckpoint
+from attention_lab.callbacks import (
+    BookEvaluation,
+    ConfiguredLearningRate,
+    NonFiniteLossGuard,
+    RNGStateCheckpoint,
+)
 from attention_lab.config import validate
 from attention_lab.lit_module import LitGPT
 from attention_lab.resume import Resume, resolve_resume
@@ -51,6 +56,8 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
         RNGStateCheckpoint(),
         ConfiguredLearningRate(),
     ]
+    if cfg.book_eval.every_n_steps is not None:
+        callbacks.append(BookEvaluation(cfg.book_eval.every_n_steps, cfg.book_eval.num_batches))
     if cfg.save_checkpoints:
         # In <run dir>/checkpoints: the best by validation loss, and last.ckpt rewritten every epoch. (One
         # callback with save_last=True would not do: Lightning then refreshes last.ckpt only when a new best
