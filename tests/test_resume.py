@@ -152,3 +152,18 @@ def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
     assert sorted(sampler) == list(range(50)) and list(sampler) != first_epoch
     sampler.set_epoch(0)
     assert list(sampler) == first_epoch
+
+
+def test_a_resumed_runs_event_file_sorts_after_the_crashed_runs(tmp_path: Path) -> None:
+    """TensorBoard applies the purge marker only to files named before it: a run resumed within the
+    second the crashed run started in must still get a later name."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from attention_lab.resume import wait_to_sort_after_event_files
+
+    crashed = tmp_path / f"events.out.tfevents.{int(time.time())}.zzzz.99999999.0"  # sorts after any host
+    crashed.write_bytes(b"")
+    wait_to_sort_after_event_files(tmp_path)
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_scalar("train/loss", 1.0, 0)
+    assert sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))[0] == crashed.name

@@ -8,6 +8,7 @@ Steps the crashed run logged after its checkpoint are logged again; the new even
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,17 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
             f"nothing is left to train. Set trainer.max_epochs above {epochs_done} to train longer."
         )
     return Resume(path, version_of(path, directory), int(checkpoint["global_step"]))
+
+
+def wait_to_sort_after_event_files(version_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, events.out.tfevents.<unix second>.<host>.<pid>,
+    and a purge marker only drops the steps of files read before it. A run resumed within the second its
+    crashed run opened its file in could sort first (the pids decide) and show steps twice: wait until
+    the clock has passed that second (at most one second, and only then)."""
+    seconds = [
+        int(part)
+        for p in version_dir.glob("events.out.tfevents.*")
+        if (part := p.name.split(".")[3]).isdigit()
+    ]
+    if seconds:
+        time.sleep(max(0.0, max(seconds) + 1 - time.time()))

@@ -21,7 +21,7 @@ from attention_lab.callbacks import (
 )
 from attention_lab.config import validate
 from attention_lab.lit_module import LitGPT
-from attention_lab.resume import Resume, resolve_resume
+from attention_lab.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
 
 
 class _NoAdverts(logging.Filter):
@@ -110,6 +110,7 @@ def build_logger(cfg: DictConfig, resume: Resume | None):
         return instantiate(cfg.logger)
     if not str(cfg.logger._target_).endswith("TensorBoardLogger"):
         return instantiate(cfg.logger, version=resume.version)
+    wait_to_sort_after_event_files(run_dir(cfg) / f"version_{resume.version}")
     return instantiate(cfg.logger, version=resume.version, purge_step=resume.global_step)
 
 
