@@ -109,7 +109,8 @@ def assert_on_the_books_path(log_dir: str, books_run) -> None:
     _, (book_losses, book_evaluations) = books_run
     step_losses, evaluations = logged(log_dir)
     assert len(book_losses) == EPOCHS * 14 and sorted(book_evaluations) == [0, 5, 10, 15, 20, 25]
-    # float32 in the event files: equal to ~1e-7, where another batch or dropout mask moves them by 1e-2
+    # The config's fused loss and AdamW against the book's plain ones, logged in float32: equal to ~1e-7,
+    # where another batch or dropout mask moves the losses by ~1e-2.
     assert step_losses == pytest.approx(book_losses, rel=1e-6)
     assert evaluations.keys() == book_evaluations.keys()
     for step, (train_loss, val_loss) in book_evaluations.items():
