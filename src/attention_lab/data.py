@@ -94,10 +94,11 @@ class SlidingWindowDataset(Dataset):
 class EpochShuffleSampler(RandomSampler):
     """Shuffles a dataset in an order fixed by (seed, epoch), so a resumed run sees the same batches.
 
-    torch's RandomSampler draws each epoch's order from a generator whose state a checkpoint does not hold;
-    here the order is a function of the epoch number, which Lightning passes in through `set_epoch`
-    (restored from the checkpoint on resume). Being a RandomSampler, it is what Lightning swaps for a
-    DistributedSampler (seeded the same way) under DDP, and for a sequential one with `overfit_batches`.
+    torch's RandomSampler draws each epoch's order from the global RNG, so the order shifts whenever
+    anything else draws a number more or fewer before it; here the order is a function of the epoch number,
+    which Lightning passes in through `set_epoch` (restored from the checkpoint on resume). Being a
+    RandomSampler, it is what Lightning swaps for a DistributedSampler (seeded the same way) under DDP, and
+    for a sequential one with `overfit_batches`.
     """
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
@@ -184,23 +185,20 @@ class VerdictDataModule(L.LightningDataModule):
             # torch's own DataLoader(shuffle=True), as the book builds it: each epoch draws its base seed and
             # its order from the global RNG, between the dropout masks. Resuming stays exact, because the
             # checkpoints hold the global RNG state (callbacks.RNGStateCheckpoint).
-            return DataLoader(
-                dataset,
-                batch_size=self.batch_size,
-                shuffle=True,
-                drop_last=True,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-            )
+            order = {"shuffle": True}
+        else:
+            order = {
+                "sampler": EpochShuffleSampler(dataset, self.seed) if train else None,
+                # Worker seeds come from this generator, not from torch's global RNG, which dropout uses.
+                "generator": torch.Generator().manual_seed(self.seed),
+            }
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(dataset, self.seed) if train else None,
             drop_last=train,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            # Worker seeds come from this generator, not from torch's global RNG, which dropout uses.
-            generator=torch.Generator().manual_seed(self.seed),
+            **order,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -135,12 +135,14 @@ def parse_args(argv: list[str]) -> GenerateArgs:
 def resolve_checkpoint(ckpt: str, log_dir: str | Path) -> Path:
     """`ckpt` as an existing file; `last` means the most recently written last.ckpt under `log_dir`."""
     if ckpt == "last":
-        candidates = sorted(Path(log_dir).rglob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not candidates:
+        from attention_lab.resume import find_last_checkpoint
+
+        path = find_last_checkpoint(Path(log_dir), "**/last*.ckpt")
+        if path is None:
             raise ConfigError(
                 f"ckpt=last found no last.ckpt under {log_dir}; train with save_checkpoints=true"
             )
-        return candidates[-1]
+        return path
     path = Path(ckpt)
     if not path.is_file():
         raise ConfigError(f"ckpt={ckpt} is not a file; give a .ckpt written by train.py, or ckpt=last")

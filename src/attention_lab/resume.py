@@ -31,9 +31,10 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.logger.save_dir) / str(cfg.logger.name)
 
 
-def find_last_checkpoint(directory: Path) -> Path | None:
-    """The most recently written version_*/checkpoints/last.ckpt under `directory`."""
-    candidates = list(directory.glob("version_*/checkpoints/last.ckpt"))
+def find_last_checkpoint(directory: Path, pattern: str = "version_*/checkpoints/last.ckpt") -> Path | None:
+    """The most recently written checkpoint matching `pattern` under `directory` (by default the last.ckpt
+    of one of a run's versions), or None."""
+    candidates = list(directory.glob(pattern))
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
