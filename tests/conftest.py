@@ -41,11 +41,11 @@ MICRO = [
 ]
 
 
-def compose_config(*overrides: str, log_dir: Path | None = None) -> DictConfig:
-    """Compose conf/config.yaml with `overrides`, as `python train.py <overrides>` would."""
+def compose_config(*overrides: str, log_dir: Path | None = None, config_name: str = "config") -> DictConfig:
+    """Compose conf/<config_name>.yaml with `overrides`, as the command line would."""
     extra = [f"paths.log_dir={log_dir}"] if log_dir is not None else []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=[*extra, *overrides], return_hydra_config=False)
+        return compose(config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=False)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +70,20 @@ def run_train_script(*overrides: str, timeout: float = 300) -> subprocess.Comple
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_module(module: str, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m <module> <overrides>` as a user runs it, with this checkout's sources first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -52,7 +52,7 @@ def test_compile_switch_gives_the_eager_loss(monkeypatch: pytest.MonkeyPatch) ->
     # dynamo and AOTAutograd and runs it with eager kernels, which is what this test needs to check.
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
     model = dict(name="t", vocab_size=61, context_length=8, emb_dim=16, n_layers=1, n_heads=2, drop_rate=0.0)
-    attention = dict(name="mha", causal=True, dropout=0.0, num_heads=2, qkv_bias=False)
+    attention = dict(name="mha", causal=True, dropout=0.0, qkv_bias=False)
     inputs, targets = torch.randint(0, 61, (2, 8)), torch.randint(0, 61, (2, 8))
     losses = []
     for compile in (False, True):

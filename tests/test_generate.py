@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from attention_lab.errors import ConfigError
-from attention_lab.generate import continue_text, generate, load_model, main, parse_args, text_to_ids
+from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.sampling import continue_text, generate, load_model, text_to_ids
 from attention_lab.train import run
-from tests.conftest import FAST, compose_config
+from tests.conftest import FAST, compose_config, run_module
 
 CONTEXT = 16
 
@@ -20,7 +21,7 @@ CONTEXT = 16
 def model() -> GPTModel:
     torch.manual_seed(0)
     config = ModelConfig(context_length=CONTEXT, emb_dim=32, n_layers=2, n_heads=2, drop_rate=0.1)
-    return GPTModel(config, AttentionConfig(num_heads=2, dropout=0.1)).eval()
+    return GPTModel(config, AttentionConfig(dropout=0.1)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -67,18 +68,6 @@ def test_an_empty_prompt_is_a_clear_error(model):
         generate(model, text_to_ids(""), max_new_tokens=3, context_length=CONTEXT)
 
 
-def test_bad_arguments_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match="ckpt= is required"):
-        parse_args(["prompt=hi"])
-    with pytest.raises(ConfigError, match="top_k='many' is not an integer or null"):
-        parse_args(["ckpt=x", "top_k=many"])
-    with pytest.raises(ConfigError, match="unknown argument 'topk=3'"):
-        parse_args(["ckpt=x", "topk=3"])
-    # Text values stay verbatim, `=` and `:` included; null turns top-k filtering off.
-    args = parse_args(["ckpt=x", "prompt=a: b=c", "top_k=null", "temperature=0.7"])
-    assert (args.prompt, args.top_k, args.temperature) == ("a: b=c", None, 0.7)
-
-
 def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     path, cfg = checkpoint
     loaded = load_model(path)
@@ -105,43 +94,58 @@ def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path)
     assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 4
 
 
-def test_cli_prints_a_continuation_of_the_prompt(checkpoint, capsys):
+def generate_config(*overrides: str):
+    return compose_config(*overrides, config_name="generate")
+
+
+def test_cli_prints_a_continuation_of_the_prompt(checkpoint):
     path, _ = checkpoint
-    assert main([f"ckpt={path}", "prompt=Every effort moves you", "max_new_tokens=5", "top_k=null"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("Every effort moves you") and len(out.strip()) > len("Every effort moves you")
+    # Hydra overrides as on every command line of the project; a quoted prompt may hold `,`, `=` and `:`.
+    done = run_module("attention_lab.generate", f"ckpt={path}", "prompt='Every effort, moves: you='",
+                      "max_new_tokens=5", "top_k=null")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Every effort, moves: you=") and len(done.stdout.strip()) > 26
 
 
-def test_cli_ckpt_last_finds_the_newest_checkpoint(checkpoint, capsys):
+def test_ckpt_last_finds_the_newest_checkpoint(checkpoint):
     path, cfg = checkpoint
-    assert main([f"ckpt={path}", "max_new_tokens=4"]) == 0
-    explicit = capsys.readouterr().out
-    assert main(["ckpt=last", f"log_dir={cfg.paths.log_dir}", "max_new_tokens=4"]) == 0
-    assert capsys.readouterr().out == explicit
+    explicit = generate_text(generate_config(f"ckpt={path}", "max_new_tokens=4"))
+    assert (
+        generate_text(generate_config("ckpt=last", f"log_dir={cfg.paths.log_dir}", "max_new_tokens=4"))
+        == explicit
+    )
 
 
-def test_cli_crops_a_long_prompt_and_says_so(checkpoint, capsys):
+def test_a_long_prompt_is_cropped_and_the_user_told(checkpoint, capsys):
     path, cfg = checkpoint
     prompt = "one two three " * cfg.model.context_length  # three times the context in tokens
-    assert main([f"ckpt={path}", f"prompt={prompt}", "max_new_tokens=3"]) == 0
-    captured = capsys.readouterr()
-    assert f"the model sees the last {cfg.model.context_length}" in captured.err
-    assert captured.out.startswith(prompt)
+    text = generate_text(generate_config(f"ckpt={path}", f"prompt='{prompt}'", "max_new_tokens=3"))
+    assert f"the model sees the last {cfg.model.context_length}" in capsys.readouterr().err
+    assert text.startswith(prompt)
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("overrides", "setting"),
     [
-        (["ckpt=does/not/exist.ckpt"], "ckpt=does/not/exist.ckpt is not a file"),
-        (["ckpt=last", "log_dir={empty}"], "ckpt=last found no last.ckpt"),
-        (["ckpt={ckpt}", "prompt="], "prompt= is empty"),
-        (["ckpt={junk}"], "is not a checkpoint written by train.py"),
+        ([], "ckpt="),
+        (["ckpt=does/not/exist.ckpt"], "ckpt=does/not/exist.ckpt"),
+        (["ckpt=last", "log_dir={empty}"], "ckpt=last"),
+        (["ckpt={ckpt}", "prompt=''"], "prompt="),
+        (["ckpt={ckpt}", "max_new_tokens=-1"], "max_new_tokens=-1"),
+        (["ckpt={junk}"], "ckpt="),
     ],
 )
-def test_cli_reports_bad_input_in_one_line(argv, message, checkpoint, tmp_path, capsys):
+def test_bad_input_names_the_setting(overrides, setting, checkpoint, tmp_path):
     junk = tmp_path / "junk.ckpt"
     junk.write_text("not a checkpoint")
     names = {"empty": tmp_path, "ckpt": checkpoint[0], "junk": junk}
-    assert main([arg.format(**names) for arg in argv]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    with pytest.raises(ConfigError, match="^" + setting.replace(".", r"\.")):
+        generate_text(generate_config(*(o.format(**names) for o in overrides)))
+
+
+def test_cli_bad_input_is_one_line_and_status_1(tmp_path):
+    done = run_module("attention_lab.generate", f"ckpt={tmp_path / 'missing.ckpt'}")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(
+        "error: ckpt="
+    )

@@ -12,7 +12,7 @@ from attention_lab.loss import linear_cross_entropy
 TINY_MODEL = dict(
     name="t", vocab_size=97, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.0
 )
-TINY_ATTENTION = dict(name="mha", causal=True, dropout=0.0, num_heads=4, qkv_bias=False)
+TINY_ATTENTION = dict(name="mha", causal=True, dropout=0.0, qkv_bias=False)
 
 
 def reference(hidden, weight, targets):

@@ -35,10 +35,10 @@ def test_forcing_the_mask_changes_nothing_for_a_causal_model_and_is_undone_after
     torch.manual_seed(0)
     sizes = ModelConfig(context_length=16, emb_dim=32, n_layers=2, n_heads=2, drop_rate=0.0)
     idx = torch.randint(0, sizes.vocab_size, (2, 10))
-    causal = GPTModel(sizes, AttentionConfig(name="mha", causal=True, dropout=0.0, num_heads=2)).eval()
+    causal = GPTModel(sizes, AttentionConfig(name="mha", causal=True, dropout=0.0)).eval()
     with causal.causal_mask_forced():
         assert torch.equal(causal(idx), causal(idx))
-    leaky = GPTModel(sizes, AttentionConfig(name="mha", causal=False, dropout=0.0, num_heads=2)).eval()
+    leaky = GPTModel(sizes, AttentionConfig(name="mha", causal=False, dropout=0.0)).eval()
     unmasked = leaky(idx)
     with leaky.causal_mask_forced():
         masked = leaky(idx)
@@ -53,7 +53,7 @@ def test_every_variant_obeys_the_forced_mask(variant):
     torch.manual_seed(0)
     heads = 2 if variant in ("mha_wrapper", "sdpa") else 1
     sizes = ModelConfig(context_length=8, emb_dim=16, n_layers=1, n_heads=heads, drop_rate=0.0)
-    model = GPTModel(sizes, AttentionConfig(name=variant, causal=False, dropout=0.0, num_heads=heads)).eval()
+    model = GPTModel(sizes, AttentionConfig(name=variant, causal=False, dropout=0.0)).eval()
     idx = torch.randint(0, sizes.vocab_size, (1, 6))
     changed = idx.clone()
     changed[0, -1] = (idx[0, -1] + 1) % sizes.vocab_size

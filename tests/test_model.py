@@ -15,26 +15,25 @@ def count(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("context_length,expected", [(1024, 163_009_536), (256, 162_419_712)])
 def test_parameter_count_of_the_books_124m_configuration(context_length, expected):
     with torch.device("meta"):  # counts without allocating 650 MB
-        model = GPTModel(ModelConfig(context_length=context_length), AttentionConfig(num_heads=12))
+        model = GPTModel(ModelConfig(context_length=context_length), AttentionConfig())
     assert count(model) == expected
 
 
 @pytest.mark.parametrize("variant", ["simple", "self_v1", "causal", "mha_wrapper", "mha", "sdpa"])
 def test_logits_shape(variant):
-    heads = 4 if variant in ("mha_wrapper", "mha", "sdpa") else 1
-    model = GPTModel(TINY, AttentionConfig(name=variant, num_heads=heads))
+    model = GPTModel(TINY, AttentionConfig(name=variant))
     idx = torch.randint(0, 50257, (3, 10))
     assert model(idx).shape == (3, 10, 50257)
 
 
 def test_too_long_input_is_refused():
-    model = GPTModel(TINY, AttentionConfig(num_heads=4))
+    model = GPTModel(TINY, AttentionConfig())
     with pytest.raises(ValueError, match="context_length=16"):
         model(torch.zeros(1, 17, dtype=torch.long))
 
 
 def test_the_whole_gpt_is_causal():
-    model = GPTModel(TINY, AttentionConfig(num_heads=4)).eval()
+    model = GPTModel(TINY, AttentionConfig()).eval()
     idx = torch.randint(0, 50257, (2, 12))
     changed = idx.clone()
     changed[:, 8:] = (changed[:, 8:] + 1) % 50257
@@ -42,7 +41,7 @@ def test_the_whole_gpt_is_causal():
 
 
 def test_causal_mask_forced_restores_each_layers_setting():
-    model = GPTModel(TINY, AttentionConfig(name="mha_wrapper", num_heads=4, causal=False)).eval()
+    model = GPTModel(TINY, AttentionConfig(name="mha_wrapper", causal=False)).eval()
     idx = torch.randint(0, 50257, (1, 12))
     changed = idx.clone()
     changed[:, 8:] = (changed[:, 8:] + 1) % 50257
@@ -54,7 +53,7 @@ def test_causal_mask_forced_restores_each_layers_setting():
 
 @pytest.mark.parametrize("variant,heads", [("mha", 4), ("mha_wrapper", 4), ("sdpa", 4), ("causal", 1)])
 def test_attention_maps_per_layer_are_causal_distributions(variant, heads):
-    model = GPTModel(TINY, AttentionConfig(name=variant, num_heads=heads)).train()
+    model = GPTModel(TINY, AttentionConfig(name=variant)).train()
     maps = model.attention_maps(torch.randint(0, 50257, (1, 6)))
     assert len(maps) == TINY.n_layers
     for weights in maps:

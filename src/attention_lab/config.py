@@ -1,13 +1,19 @@
-"""Config plumbing: the `${project_root:}` resolver used by conf/ and start-up validation of settings."""
+"""Config plumbing: the `${project_root:}` resolver used by conf/, the Hydra entry of every command line,
+and start-up validation of settings."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, SweepJobError
 
 
 def project_root() -> str:
@@ -22,6 +28,36 @@ OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
+def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """`@hydra.main` over conf/<config_name>.yaml for every command line of the project (train.py,
+    generate, report, kv_memory), so all take Hydra overrides, `--help` and `--cfg job`.
+
+    A ConfigError prints one line, `error: <message>`, and exits with status 1 (HYDRA_FULL_ERROR=1 shows
+    the traceback). In a multirun the failing job logs it and the other jobs go on; Hydra exits 1 at the end.
+    """
+    import hydra  # here, not at the top: the library modules use this module without Hydra's CLI
+
+    def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        @functools.wraps(task)
+        def guarded(cfg: DictConfig) -> Any:
+            from hydra.core.hydra_config import HydraConfig
+            from hydra.types import RunMode
+
+            try:
+                return task(cfg)
+            except ConfigError as err:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                if HydraConfig.get().mode == RunMode.MULTIRUN:
+                    logging.getLogger("attention_lab").error("%s", err)
+                    raise SweepJobError(f"error: {err}") from None
+                sys.exit(f"error: {err}")
+
+        return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(guarded)
+
+    return decorate
+
+
 # (key, what it is) for settings that must be whole numbers >= 1.
 POSITIVE_INTS = (
     ("model.vocab_size", "the number of token ids"),
@@ -29,7 +65,6 @@ POSITIVE_INTS = (
     ("model.emb_dim", "the width of the model"),
     ("model.n_layers", "the number of transformer blocks"),
     ("model.n_heads", "the number of attention heads"),
-    ("attention.num_heads", "the number of attention heads"),
     ("data.max_length", "the tokens in one training window"),
     ("data.stride", "the step between window starts, in tokens"),
     ("data.batch_size", "the windows in one batch"),
@@ -84,15 +119,10 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"{key}={OmegaConf.select(cfg, key)!r} is not allowed: it must be true or false"
             )
-    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % attention.num_heads:
+    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
         raise ConfigError(
-            f"model.emb_dim={model.emb_dim} is not divisible by attention.num_heads={attention.num_heads}: "
-            "each head gets emb_dim / num_heads dimensions; choose an emb_dim that is a multiple of num_heads"
-        )
-    if attention.name not in MULTI_HEAD_VARIANTS and attention.num_heads != 1:
-        raise ConfigError(
-            f"attention.num_heads={attention.num_heads} is not allowed with attention={attention.name}, "
-            f"which is single-head: it must be 1 (multi-head variants: {', '.join(MULTI_HEAD_VARIANTS)})"
+            f"model.emb_dim={model.emb_dim} is not divisible by model.n_heads={model.n_heads}: each head of "
+            f"attention={attention.name} gets emb_dim / n_heads dimensions; choose a multiple of n_heads"
         )
     _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
     _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")

@@ -19,9 +19,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 from torchmetrics import MeanMetric
 
-from attention_lab.generate import generate, ids_to_text, text_to_ids
 from attention_lab.loss import linear_cross_entropy
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.sampling import generate, ids_to_text, text_to_ids
 from attention_lab.tokenizer import gpt2_tokenizer
 
 SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attention_lab.attention import AttentionBase, build_attention
+from attention_lab.attention import MULTI_HEAD_VARIANTS, AttentionBase, build_attention
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes of the GPT (conf/model/*.yaml). `n_heads` is what multi-head attention configs read."""
+    """Sizes of the GPT (conf/model/*.yaml). `n_heads` is the head count of the multi-head variants; the
+    single-head ones (simple … causal) have one head whatever it says."""
 
     name: str = "custom"
     vocab_size: int = 50257
@@ -40,7 +41,6 @@ class AttentionConfig:
     name: str = "mha"
     causal: bool = True
     dropout: float = 0.1  # on the attention weights
-    num_heads: int = 12
     qkv_bias: bool = False
 
 
@@ -70,7 +70,7 @@ class TransformerBlock(nn.Module):
             d_in=model.emb_dim,
             d_out=model.emb_dim,
             context_length=model.context_length,
-            num_heads=attention.num_heads,
+            num_heads=model.n_heads if attention.name in MULTI_HEAD_VARIANTS else 1,
             dropout=attention.dropout,
             causal=attention.causal,
             qkv_bias=attention.qkv_bias,

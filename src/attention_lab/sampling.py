@@ -1,0 +1,94 @@
+"""Sampling (the book's sections 4.7 and 5.3): greedy by default, temperature and top-k; the library behind
+`python -m attention_lab.generate` and the samples logged while training."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from attention_lab.errors import ConfigError
+from attention_lab.tokenizer import gpt2_tokenizer
+
+
+def text_to_ids(text: str) -> torch.Tensor:
+    """(1, T) token ids of `text` (`<|endoftext|>` allowed)."""
+    ids = gpt2_tokenizer().encode(text, allowed_special={"<|endoftext|>"})
+    return torch.tensor(ids, dtype=torch.long).unsqueeze(0)
+
+
+def ids_to_text(ids: torch.Tensor) -> str:
+    return gpt2_tokenizer().decode(ids.flatten().tolist())
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    context_length: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    eos_id: int | None = None,
+) -> torch.Tensor:
+    """Extend idx (batch, T) by up to `max_new_tokens` tokens; returns (batch, T + new).
+
+    The model sees at most the last `context_length` tokens. temperature 0 picks the most likely token
+    (greedy); otherwise logits are divided by the temperature and sampled, after keeping only the
+    `top_k` largest when top_k is set. Stops early when every sequence produced `eos_id`.
+    """
+    if idx.shape[1] == 0:
+        raise ConfigError("the prompt is empty; give at least one token of text to continue")
+    if temperature < 0:
+        raise ConfigError(f"temperature={temperature} must be >= 0 (0 means greedy)")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"top_k={top_k} must be >= 1, or null for no top-k filtering")
+    for _ in range(max_new_tokens):
+        logits = model(idx[:, -context_length:])[:, -1, :]  # (batch, vocab): only the last position
+        if top_k is not None:
+            kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+            logits = logits.masked_fill(logits < kth_largest, -torch.inf)
+        if temperature > 0:
+            next_id = torch.multinomial(torch.softmax(logits / temperature, dim=-1), num_samples=1)
+        else:
+            next_id = logits.argmax(dim=-1, keepdim=True)
+        idx = torch.cat([idx, next_id], dim=1)
+        if eos_id is not None and bool((next_id == eos_id).all()):
+            break
+    return idx
+
+
+def load_model(path: str | Path) -> torch.nn.Module:
+    """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
+    from attention_lab.lit_module import LitGPT
+
+    try:
+        module = LitGPT.load_from_checkpoint(path, map_location="cpu")
+    except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
+        raise ConfigError(
+            f"ckpt={path} is not a checkpoint written by train.py (those hold the weights and the model and "
+            "attention settings); use one from logs/<experiment>/<run>/version_<n>/checkpoints/"
+        ) from None
+    return module.model.eval()
+
+
+def continue_text(
+    model: torch.nn.Module,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    seed: int = 123,
+) -> str:
+    """The prompt followed by `max_new_tokens` generated tokens, decoded."""
+    torch.manual_seed(seed)
+    ids = generate(
+        model,
+        text_to_ids(prompt),
+        max_new_tokens=max_new_tokens,
+        context_length=model.context_length,
+        temperature=temperature,
+        top_k=top_k,
+    )
+    return ids_to_text(ids)
