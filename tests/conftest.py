@@ -19,11 +19,13 @@ VERDICT = ROOT / "data" / "the-verdict.txt"
 FAST = [
     "trainer.max_epochs=1",
     "trainer.enable_model_summary=false",
-    "progress_bar=false",
-    "save_checkpoints=false",
-    "log_attention_maps=false",
-    "sample_tokens=3",
+    "callbacks.progress_bar=null",
+    "callbacks.checkpoints=null",
+    "callbacks.tensorboard_extras.attention_maps=false",
+    "callbacks.tensorboard_extras.sample_tokens=3",
 ]
+
+WITH_CHECKPOINTS = [o for o in FAST if o != "callbacks.checkpoints=null"]
 
 # A micro model and two batches: for runs whose point is what happens around training (CLI, sweeps, NaN).
 MICRO = [
@@ -31,9 +33,9 @@ MICRO = [
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",
     "trainer.enable_model_summary=false",
-    "progress_bar=false",
-    "log_attention_maps=false",
-    "sample_tokens=1",
+    "callbacks.progress_bar=null",
+    "callbacks.tensorboard_extras.attention_maps=false",
+    "callbacks.tensorboard_extras.sample_tokens=1",
     "model.emb_dim=16",
     "model.context_length=16",
     "model.n_layers=1",
@@ -104,7 +106,7 @@ def grid_sweep(tmp_path_factory) -> Path:
         *FAST,
         "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1",
-        "log_attention_maps=true",  # the heatmaps are among the tags a sweep must write
+        "callbacks.tensorboard_extras.attention_maps=true",  # heatmaps are among the tags a sweep writes
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return log_dir / "mask_dropout_tiny"

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
-from attention_lab.data import SlidingWindowDataset, VerdictDataModule
+from attention_lab.data import SlidingWindowDataset, TextDataModule
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.train import run
 from tests.conftest import compose_config
@@ -36,11 +36,10 @@ def book_ch05_config(tmp_path: Path, text: str, *overrides: str):
         "data.sha256=null",
         f"trainer.max_epochs={EPOCHS}",
         "trainer.enable_model_summary=false",
-        "progress_bar=false",
-        "save_checkpoints=false",
-        "log_attention_maps=false",
-        "sample_tokens=2",
-        *overrides,
+        "callbacks.progress_bar=null",
+        "callbacks.tensorboard_extras.attention_maps=false",
+        "callbacks.tensorboard_extras.sample_tokens=2",
+        *(overrides or ["callbacks.checkpoints=null"]),
         log_dir=tmp_path / "logs",
     )
 
@@ -49,7 +48,7 @@ def books_training_loop(cfg) -> tuple[list[float], dict[int, tuple[float, float]
     """Section 5.2 as the book writes it: seed, loaders, seed, model, AdamW, then per batch one update and
     every `EVERY` updates `evaluate_model` on the first batches of both loaders. Returns the per-step
     training losses and {step: (train loss, val loss)} of the evaluations."""
-    data = VerdictDataModule(path=cfg.data.path, max_length=cfg.data.max_length, stride=cfg.data.stride)
+    data = TextDataModule(path=cfg.data.path, max_length=cfg.data.max_length, stride=cfg.data.stride)
     train_ids, val_ids = data.split_token_ids()
     torch.manual_seed(cfg.seed)
     length, batch_size = cfg.data.max_length, cfg.data.batch_size
@@ -128,9 +127,9 @@ def test_book_ch05_retraces_the_books_training_loop(books_run, caplog):
 
 def test_a_resumed_book_ch05_run_stays_on_the_books_path(books_run, tmp_path, verdict_text):
     """Killed after epoch 1 and resumed: the checkpoint's RNG state carries the shuffling and dropout."""
-    first = book_ch05_config(tmp_path, verdict_text, "save_checkpoints=true", "trainer.max_epochs=1")
+    first = book_ch05_config(tmp_path, verdict_text, "trainer.max_epochs=1")
     run(first)
-    resumed = run(book_ch05_config(tmp_path, verdict_text, "save_checkpoints=true", "ckpt_path=last"))
+    resumed = run(book_ch05_config(tmp_path, verdict_text, "ckpt_path=last"))
     assert_on_the_books_path(resumed["log_dir"], books_run)
 
 

@@ -6,7 +6,7 @@ from hydra.utils import instantiate
 
 from attention_lab.attention import VARIANTS
 from attention_lab.config import CONF_DIR
-from attention_lab.data import VerdictDataModule
+from attention_lab.data import TextDataModule
 from tests.conftest import compose_config
 
 
@@ -36,6 +36,6 @@ def test_overrides_flow_into_run_name_and_objects(tmp_path):
     assert cfg.model.drop_rate == 0.3  # follows the attention dropout unless set
     assert cfg.model.context_length == 256 and cfg.data.max_length == 256
     dm = instantiate(cfg.data)
-    assert isinstance(dm, VerdictDataModule) and dm.batch_size == 2
+    assert isinstance(dm, TextDataModule) and dm.batch_size == 2
     logger = instantiate(cfg.logger)
     assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-causal_False-drop_0.3"

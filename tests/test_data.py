@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.data import SlidingWindowDataset, VerdictDataModule, load_text
+from attention_lab.data import SlidingWindowDataset, TextDataModule, load_text
 from attention_lab.errors import ConfigError
 from tests.conftest import VERDICT
 
@@ -31,7 +31,7 @@ def test_window_count_matches_the_books_gpt_dataset_v1(n, max_length, stride):
 
 
 def test_verdict_split_matches_the_book():
-    dm = VerdictDataModule(path=str(VERDICT), max_length=256, stride=256, batch_size=2)
+    dm = TextDataModule(path=str(VERDICT), max_length=256, stride=256, batch_size=2)
     train_ids, val_ids = dm.split_token_ids()
     assert (len(train_ids), len(val_ids)) == (4612, 534)
     dm.setup("fit")
@@ -41,7 +41,7 @@ def test_verdict_split_matches_the_book():
 
 
 def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
-    dm = VerdictDataModule(path=str(VERDICT), max_length=64, stride=50, batch_size=8)
+    dm = TextDataModule(path=str(VERDICT), max_length=64, stride=50, batch_size=8)
     dm.setup("fit")
     train, val = dm.train_dataloader(), dm.val_dataloader()
     assert len(train) == len(dm.train_set) // 8

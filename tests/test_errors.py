@@ -43,10 +43,13 @@ UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing 
         ("optimizer.lr=-1e-3", r"optimizer.lr=-0.001 is not allowed: it must be a number > 0"),
         ("attention.causal=maybe", r"attention.causal='maybe' is not allowed: it must be true or false"),
         ("data.shuffle=random", r"data.shuffle='random' is unknown; choose one of seeded, global_rng"),
-        ("book_eval.every_n_steps=0", r"book_eval.every_n_steps=0 is not allowed: it must be a whole number"),
         (
-            "book_eval.every_n_steps=5 book_eval.num_batches=0",
-            r"book_eval.num_batches=0 is not allowed: it must be a whole number >= 1",
+            "callbacks=book callbacks.book_eval.every_n_steps=0",
+            r"callbacks.book_eval.every_n_steps=0 is not allowed: it must be a whole number",
+        ),
+        (
+            "callbacks=book callbacks.book_eval.num_batches=0",
+            r"callbacks.book_eval.num_batches=0 is not allowed: it must be a whole number >= 1",
         ),
     ],
 )

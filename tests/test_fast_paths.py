@@ -7,12 +7,16 @@ import hashlib
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from attention_lab import tokenizer
 from attention_lab.attention import build_attention
+from attention_lab.config import CONF_DIR
 from attention_lab.lit_module import LitGPT
 
 SHAPE = dict(d_in=24, d_out=24, context_length=10, num_heads=4)
+
+ADAMW = dict(OmegaConf.load(CONF_DIR / "optimizer" / "adamw.yaml"))
 
 
 def twins(dropout: float) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -57,7 +61,7 @@ def test_compile_switch_gives_the_eager_loss(monkeypatch: pytest.MonkeyPatch) ->
     losses = []
     for compile in (False, True):
         torch.manual_seed(0)
-        losses.append(LitGPT(model, attention, compile=compile).loss(inputs, targets))
+        losses.append(LitGPT(model, attention, ADAMW, compile=compile).loss(inputs, targets))
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
 
 

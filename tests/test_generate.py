@@ -12,7 +12,7 @@ from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.sampling import continue_text, generate, load_model, text_to_ids
 from attention_lab.train import run
-from tests.conftest import FAST, compose_config, run_module
+from tests.conftest import WITH_CHECKPOINTS, compose_config, run_module
 
 CONTEXT = 16
 
@@ -29,7 +29,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
     """A checkpoint written by train.run (tiny model, two steps) and the resolved config that made it."""
     log_dir = tmp_path_factory.mktemp("logs")
     cfg = compose_config(
-        *FAST, "save_checkpoints=true", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+        *WITH_CHECKPOINTS, "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
         log_dir=log_dir,
     )  # fmt: skip
     metrics = run(cfg)
@@ -85,7 +85,7 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
 def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path):
     # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
     cfg = compose_config(
-        *FAST, "save_checkpoints=true", "trainer.max_epochs=2", "optimizer.lr=1e-12",
+        *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12",
         "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", log_dir=tmp_path,
     )  # fmt: skip
     checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"

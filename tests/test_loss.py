@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
+from attention_lab.config import CONF_DIR
 from attention_lab.lit_module import LitGPT
 from attention_lab.loss import linear_cross_entropy
 
@@ -13,6 +15,8 @@ TINY_MODEL = dict(
     name="t", vocab_size=97, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.0
 )
 TINY_ATTENTION = dict(name="mha", causal=True, dropout=0.0, qkv_bias=False)
+
+ADAMW = dict(OmegaConf.load(CONF_DIR / "optimizer" / "adamw.yaml"))
 
 
 def reference(hidden, weight, targets):
@@ -73,7 +77,7 @@ def test_litgpt_fused_loss_matches_the_plain_loss() -> None:
     results = {}
     for fused in (False, True):
         torch.manual_seed(1)
-        module = LitGPT(TINY_MODEL, TINY_ATTENTION, fused_loss=fused)
+        module = LitGPT(TINY_MODEL, TINY_ATTENTION, ADAMW, fused_loss=fused)
         loss = module.loss(inputs, targets)
         loss.backward()
         results[fused] = (loss.detach(), {n: p.grad for n, p in module.named_parameters()})

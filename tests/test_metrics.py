@@ -15,7 +15,7 @@ LEAK_SETTINGS = (
     "model.n_layers=1",
     "data.max_length=8",
     "optimizer.lr=1e-2",
-    "sample_tokens=1",
+    "callbacks.tensorboard_extras.sample_tokens=1",
 )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.errors import NonFiniteLossError
+from attention_lab.errors import TrainingDivergedError
 from attention_lab.train import run
 from tests.conftest import MICRO, compose_config
 
@@ -24,7 +24,7 @@ def checkpoints(log_root: Path) -> list[Path]:
 
 
 def test_absurd_learning_rate_stops_at_the_first_nan_step(tmp_path: Path) -> None:
-    with pytest.raises(NonFiniteLossError) as error:
+    with pytest.raises(TrainingDivergedError) as error:
         run(compose_config(*SMALL, ABSURD_LR, log_dir=tmp_path))
     message = str(error.value)
     assert "train/loss became nan at step 1 (epoch 0)" in message
@@ -35,7 +35,7 @@ def test_absurd_learning_rate_stops_at_the_first_nan_step(tmp_path: Path) -> Non
 
 def test_nan_weights_after_the_last_step_of_an_epoch_are_not_checkpointed(tmp_path: Path) -> None:
     # One batch per epoch: the loss of step 0 is finite, the update breaks the weights, validation sees NaN.
-    with pytest.raises(NonFiniteLossError, match=r"val/loss became nan at step 1"):
+    with pytest.raises(TrainingDivergedError, match=r"val/loss became nan at step 1"):
         run(compose_config(*SMALL, ABSURD_LR, "trainer.limit_train_batches=1", log_dir=tmp_path))
     assert checkpoints(tmp_path) == []
 
@@ -53,7 +53,7 @@ def test_nan_after_a_checkpoint_leaves_it_intact(good_run: Path, tmp_path: Path)
     before = {path: path.read_bytes() for path in checkpoints(tmp_path)}
     last = next(path for path in before if path.name == "last.ckpt")
     diverging = compose_config(*SMALL, "trainer.max_epochs=2", "ckpt_path=last", ABSURD_LR, log_dir=tmp_path)
-    with pytest.raises(NonFiniteLossError) as error:
+    with pytest.raises(TrainingDivergedError) as error:
         run(diverging)  # the resumed run takes the new learning rate: its second step is NaN
     assert f"at step {BATCHES + 1} (epoch 1)" in str(error.value)
     assert f"The last good checkpoint is {last}" in str(error.value)

@@ -23,10 +23,10 @@ QUICK = [  # two training batches per process, one validation batch, nothing opt
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",
     "trainer.enable_model_summary=false",
-    "progress_bar=false",
-    "save_checkpoints=false",
-    "log_attention_maps=false",
-    "sample_tokens=2",
+    "callbacks.progress_bar=null",
+    "callbacks.checkpoints=null",
+    "callbacks.tensorboard_extras.attention_maps=false",
+    "callbacks.tensorboard_extras.sample_tokens=2",
 ]
 
 

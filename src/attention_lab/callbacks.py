@@ -1,9 +1,12 @@
-"""Callbacks that make a run safe to kill and resume, and stop it when the loss stops being a number.
+"""Callbacks that make a run safe to kill and resume, stop it when the loss stops being a number, and
+evaluate it the book's way (conf/callbacks/ lists which a run uses).
 
-RNGStateCheckpoint   saves torch/python/numpy RNG states in each checkpoint and restores them on resume,
-                     so dropout draws the same masks as in an uninterrupted run
-NonFiniteLossGuard   stops training at the first NaN/inf loss, before the bad update or any checkpoint
-BookEvaluation       the book's `evaluate_model` every few steps: eval-mode losses on a few batches
+RandomStateInCheckpoint   saves torch/python/numpy RNG states in each checkpoint and restores them on resume,
+                          so dropout draws the same masks as in an uninterrupted run
+FlushEventsOnCheckpoint   writes pending TensorBoard events to disk before each checkpoint
+ConfiguredLRAfterResume   a resumed run trains with the configured optimizer.lr, not the checkpoint's
+NonFiniteLossGuard        stops training at the first NaN/inf loss, before the bad update or any checkpoint
+BookEvaluation            the book's `evaluate_model` every few steps: eval-mode losses on a few batches
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
-from attention_lab.errors import NonFiniteLossError
+from attention_lab.errors import TrainingDivergedError
 
 RNG_KEY = "rng_states"
 log = logging.getLogger(__name__)
@@ -45,31 +48,34 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-class RNGStateCheckpoint(L.Callback):
+class RandomStateInCheckpoint(L.Callback):
     """Lightning checkpoints model, optimizer, schedulers and loop counters, but not the random number
     generators: a resumed run would draw other dropout masks than the uninterrupted one. This callback
     stores them in the checkpoint and puts them back as soon as Lightning reads it: after the model, which
     draws random initial weights, has been built, and before Lightning creates the training iterator,
     which draws the epoch's order from the global RNG under `data.shuffle=global_rng`.
-
-    It also flushes TensorBoard before each checkpoint, so every event logged before a checkpoint is on
-    disk when the checkpoint is: a crash can lose steps after the checkpoint (which the resumed run logs
-    again), never steps before it.
     """
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[RNG_KEY] = rng_states()
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger) and logger._experiment is not None:
-                logger.experiment.flush()
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if RNG_KEY in checkpoint:
             set_rng_states(checkpoint[RNG_KEY])
 
 
+class FlushEventsOnCheckpoint(L.Callback):
+    """Writes pending TensorBoard events to disk before each checkpoint: a crash can lose steps after the
+    checkpoint (which the resumed run logs again), never steps before it."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger) and logger._experiment is not None:
+                logger.experiment.flush()
+
+
 class NonFiniteLossGuard(L.Callback):
-    """Raises NonFiniteLossError at the first NaN/inf training loss, before backward() and the optimizer
+    """Raises TrainingDivergedError at the first NaN/inf training loss, before backward() and the optimizer
     step, and at a NaN/inf validation loss, before ModelCheckpoint (which Lightning runs after the other
     callbacks) saves: the checkpoints on disk stay the last good ones."""
 
@@ -86,7 +92,7 @@ class NonFiniteLossGuard(L.Callback):
 
     @staticmethod
     def _stop(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, value: float) -> None:
-        lr = pl_module.hparams.get("lr")
+        lr = pl_module.hparams.optimizer["lr"]
         last = [
             Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
             for callback in trainer.checkpoint_callbacks
@@ -99,25 +105,25 @@ class NonFiniteLossGuard(L.Callback):
             if kept
             else "No checkpoint was saved."
         )
-        raise NonFiniteLossError(
+        raise TrainingDivergedError(
             f"{tag} became {value} at step {trainer.global_step} (epoch {trainer.current_epoch}); training "
             f"stopped. The usual cause is a learning rate too large for the model: optimizer.lr={lr:g} "
             f"(try one 10x smaller). {after}"
         )
 
 
-class ConfiguredLearningRate(L.Callback):
+class ConfiguredLRAfterResume(L.Callback):
     """Lightning restores the optimizer from the checkpoint, learning rate included, so a resumed run would
     ignore `optimizer.lr`. After a NaN the way on is `ckpt_path=last optimizer.lr=<smaller>`: this sets
     the configured rate once training starts (a no-op for a fresh run; left alone when a scheduler owns
     the rate)."""
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.lr_scheduler_configs or "lr" not in pl_module.hparams:
+        if trainer.lr_scheduler_configs:
             return
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = pl_module.hparams.lr
+                group["lr"] = pl_module.hparams.optimizer["lr"]
 
 
 class BookEvaluation(L.Callback):

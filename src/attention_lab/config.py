@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.errors import ConfigError, SweepJobError
+from attention_lab.errors import AttentionLabError, ConfigError, SweepJobError
 
 
 def project_root() -> str:
@@ -32,8 +32,9 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
     """`@hydra.main` over conf/<config_name>.yaml for every command line of the project (train.py,
     generate, report, kv_memory), so all take Hydra overrides, `--help` and `--cfg job`.
 
-    A ConfigError prints one line, `error: <message>`, and exits with status 1 (HYDRA_FULL_ERROR=1 shows
-    the traceback). In a multirun the failing job logs it and the other jobs go on; Hydra exits 1 at the end.
+    An AttentionLabError (bad input, a diverged run) prints one line, `error: <message>`, and exits with
+    status 1 (HYDRA_FULL_ERROR=1 shows the traceback). In a multirun the failing job logs it and the other
+    jobs go on; Hydra exits 1 at the end.
     """
     import hydra  # here, not at the top: the library modules use this module without Hydra's CLI
 
@@ -45,7 +46,7 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
 
             try:
                 return task(cfg)
-            except ConfigError as err:
+            except AttentionLabError as err:
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     raise
                 if HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -111,9 +112,9 @@ def validate(cfg: DictConfig) -> None:
         _check_int(cfg, key, 1, meaning)
     _check_int(cfg, "data.num_workers", 0, "DataLoader worker processes; 0 loads in the main process")
     _check_int(cfg, "seed", 0, "seeds weights, dropout and shuffling")
-    if OmegaConf.select(cfg, "book_eval.every_n_steps") is not None:
-        _check_int(cfg, "book_eval.every_n_steps", 1, "optimizer steps between evaluations; null = none")
-        _check_int(cfg, "book_eval.num_batches", 1, "batches of each split per evaluation")
+    if OmegaConf.select(cfg, "callbacks.book_eval") is not None:
+        _check_int(cfg, "callbacks.book_eval.every_n_steps", 1, "optimizer steps between evaluations")
+        _check_int(cfg, "callbacks.book_eval.num_batches", 1, "batches of each split per evaluation")
     for key in ("attention.causal", "attention.qkv_bias"):
         if not isinstance(OmegaConf.select(cfg, key), bool):
             raise ConfigError(

@@ -2,7 +2,7 @@
 
     text ──tokenizer──► ids ──SlidingWindowDataset(max_length, stride)──► x = ids[i:i+L], y = ids[i+1:i+L+1]
 
-`VerdictDataModule` splits the text 90/10 by characters (as the book's chapter 5), tokenizes each part
+`TextDataModule` splits the text 90/10 by characters (as the book's chapter 5), tokenizes each part
 and serves shuffled training batches and ordered validation batches.
 """
 
@@ -128,8 +128,9 @@ def check_shuffle(shuffle: object) -> None:
         )
 
 
-class VerdictDataModule(L.LightningDataModule):
-    """The Verdict (or any UTF-8 text), split by characters into train/val windows."""
+class TextDataModule(L.LightningDataModule):
+    """Any UTF-8 text (The Verdict by default, conf/data/verdict.yaml), split by characters into train/val
+    windows."""
 
     def __init__(
         self,

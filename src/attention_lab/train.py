@@ -10,17 +10,10 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from attention_lab.callbacks import (
-    BookEvaluation,
-    ConfiguredLearningRate,
-    NonFiniteLossGuard,
-    RNGStateCheckpoint,
-)
 from attention_lab.config import validate
-from attention_lab.lit_module import LitGPT
 from attention_lab.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
 
 
@@ -50,56 +43,25 @@ def quiet_lightning_logging() -> None:
 
 
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    callbacks: list[L.Callback] = [
-        LearningRateMonitor(logging_interval="epoch"),
-        NonFiniteLossGuard(),
-        RNGStateCheckpoint(),
-        ConfiguredLearningRate(),
-    ]
-    if cfg.book_eval.every_n_steps is not None:
-        callbacks.append(BookEvaluation(cfg.book_eval.every_n_steps, cfg.book_eval.num_batches))
-    if cfg.save_checkpoints:
-        # In <run dir>/checkpoints: the best by validation loss, and last.ckpt rewritten every epoch. (One
-        # callback with save_last=True would not do: Lightning then refreshes last.ckpt only when a new best
-        # is saved, so it would hold the best epoch's weights, not the latest.)
-        best = ModelCheckpoint(
-            filename="best-epoch{epoch:02d}-val{val/loss:.3f}",
-            auto_insert_metric_name=False,
-            monitor="val/loss",
-            mode="min",
-            save_top_k=1,
-        )
-        callbacks += [best, ModelCheckpoint(filename="last", enable_version_counter=False)]
-    if cfg.progress_bar:
-        callbacks.append(RichProgressBar())
+    """The callbacks of conf/callbacks that are not switched off (null); an entry may be a list of them."""
+    callbacks: list[L.Callback] = []
+    for entry in cfg.callbacks.values():
+        if entry is not None:
+            built = instantiate(entry)
+            callbacks.extend(built if isinstance(built, (list, ListConfig)) else [built])
     return callbacks
 
 
 def build_trainer(cfg: DictConfig, logger: Any, extra_callbacks: tuple[L.Callback, ...] = ()) -> L.Trainer:
-    """The Trainer of conf/trainer. `progress_bar=false` and `save_checkpoints=false` also turn off
-    Lightning's defaults: its own progress bar, and a checkpoint written at every epoch end (for the
-    `small` model with its AdamW state, 350 MB, which cost 0.7 s per training step in benchmarks/)."""
+    """The Trainer of conf/trainer with the callbacks of conf/callbacks. Without a checkpoint or progress-bar
+    callback, Lightning's own defaults (a checkpoint every epoch, a progress bar) stay off too."""
+    callbacks = [*build_callbacks(cfg), *extra_callbacks]
     return instantiate(
         cfg.trainer,
         logger=logger,
-        callbacks=[*build_callbacks(cfg), *extra_callbacks],
-        enable_progress_bar=cfg.progress_bar,
-        enable_checkpointing=cfg.save_checkpoints,
-    )
-
-
-def build_module(cfg: DictConfig) -> LitGPT:
-    return LitGPT(
-        model=OmegaConf.to_container(cfg.model, resolve=True),
-        attention=OmegaConf.to_container(cfg.attention, resolve=True),
-        lr=cfg.optimizer.lr,
-        weight_decay=cfg.optimizer.weight_decay,
-        fused_adamw=cfg.optimizer.fused,
-        fused_loss=cfg.fused_loss,
-        compile=cfg.compile,
-        sample_tokens=cfg.sample_tokens,
-        log_attention_maps=cfg.log_attention_maps,
-        seed=cfg.seed,
+        callbacks=callbacks,
+        enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
     )
 
 
@@ -126,7 +88,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
-    module = build_module(cfg)
+    module = instantiate(cfg.module)
     logger = build_logger(cfg, resume)
     trainer = build_trainer(cfg, logger)
     if trainer.is_global_zero:
