@@ -136,8 +136,8 @@ class BookEvaluation(L.Callback):
     (three draws): with `data.shuffle=global_rng` the whole run follows the book's random stream.
     """
 
-    def __init__(self, every_n_steps: int, num_batches: int) -> None:
-        self.every_n_steps, self.num_batches = every_n_steps, num_batches
+    def __init__(self, every_n_steps: int, num_batches: int, label: str = "Step") -> None:
+        self.every_n_steps, self.num_batches, self.label = every_n_steps, num_batches, label
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         book_step = trainer.global_step - 1
@@ -154,7 +154,7 @@ class BookEvaluation(L.Callback):
             logger.log_metrics({"book/train_loss": train_loss, "book/val_loss": val_loss}, step=book_step)
         if trainer.is_global_zero:
             log.info(
-                f"Ep {trainer.current_epoch + 1} (Step {book_step:06d}): "
+                f"Ep {trainer.current_epoch + 1} ({self.label} {book_step:06d}): "
                 f"Train loss {train_loss:.3f}, Val loss {val_loss:.3f}"
             )
 

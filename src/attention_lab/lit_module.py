@@ -9,6 +9,7 @@ itself are written by the TensorBoardExtras callback.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -18,6 +19,30 @@ from torchmetrics import MeanMetric
 
 from attention_lab.loss import linear_cross_entropy
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+
+
+def warmup_cosine_schedule(
+    peak_lr: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    initial_lr: float | None = None,
+    min_lr: float | None = None,
+) -> Callable[[int], float]:
+    """Appendix D's learning rate for optimizer step s (0-based): a linear warmup from `initial_lr` towards
+    `peak_lr` over `warmup_steps` steps, then a cosine decay from `peak_lr` to `min_lr` at `total_steps`.
+    `min_lr=None` keeps the peak after the warmup; `initial_lr=None` starts the warmup at 0."""
+    start = 0.0 if initial_lr is None else initial_lr
+    increment = (peak_lr - start) / warmup_steps if warmup_steps else 0.0
+
+    def lr(step: int) -> float:
+        if step < warmup_steps:
+            return start + step * increment
+        if min_lr is None:
+            return peak_lr
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_lr + (peak_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return lr
 
 
 class LitGPT(L.LightningModule):
@@ -74,14 +99,38 @@ class LitGPT(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict[str, Any]:
         settings = self.hparams.optimizer
-        return torch.optim.AdamW(
+        optimizer = torch.optim.AdamW(
             self.parameters(),
             lr=settings["lr"],
             weight_decay=settings["weight_decay"],
             fused=settings["fused"],  # one kernel for all parameters: the same update
         )
+        if not settings.get("warmup_steps") and settings.get("min_lr") is None:
+            return {"optimizer": optimizer}  # a constant learning rate
+        schedule = warmup_cosine_schedule(
+            peak_lr=settings["lr"],
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            warmup_steps=settings.get("warmup_steps") or 0,
+            initial_lr=settings.get("initial_lr"),
+            min_lr=settings.get("min_lr"),
+        )
+        # LambdaLR scales the peak rate: the factor for optimizer step s is schedule(s) / peak.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / settings["lr"])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """`trainer.gradient_clip_val` clips from the end of the warmup on, as Appendix D does: during the
+        warmup the small learning rate already keeps the updates small."""
+        if self.global_step < (self.hparams.optimizer.get("warmup_steps") or 0):
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # --- validation ---------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
