@@ -109,14 +109,37 @@ def test_wrapper_heads_are_independent_causal_attentions_side_by_side():
     assert all(head.W_query.out_features == D // HEADS for head in wrapper.heads)
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_sdpa_equals_mha(causal):
+def mha_and_sdpa(*, causal: bool = True, dropout: float = 0.0) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """An mha and an sdpa module with the same weights."""
     torch.manual_seed(3)
-    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True)
-    sdpa = SDPAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True)
-    sdpa.load_state_dict(mha.state_dict())
-    x = torch.randn(4, 11, D)
-    torch.testing.assert_close(sdpa(x), mha(x), atol=1e-5, rtol=1e-5)
+    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=HEADS, dropout=dropout, causal=causal, qkv_bias=True)
+    sdpa = SDPAttention(D, D, CONTEXT, num_heads=HEADS, dropout=dropout, causal=causal, qkv_bias=True)
+    sdpa.load_state_dict(mha.state_dict())  # the same parameters: checkpoints load both ways
+    return mha, sdpa
+
+
+@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("causal", [True, False])
+def test_sdpa_equals_mha(causal, train):
+    mha, sdpa = mha_and_sdpa(causal=causal)
+    mha.train(train), sdpa.train(train)
+    x = torch.randn(4, 11, D, requires_grad=True)
+    out_mha = mha(x)
+    (grad_mha,) = torch.autograd.grad(out_mha.square().sum(), x)
+    out_sdpa = sdpa(x)
+    (grad_sdpa,) = torch.autograd.grad(out_sdpa.square().sum(), x)
+    torch.testing.assert_close(out_sdpa, out_mha, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_sdpa, grad_mha, atol=1e-5, rtol=1e-5)
+
+
+def test_sdpa_with_dropout_on_cpu_draws_the_same_masks_as_mha():
+    """With dropout in training, sdpa takes mha's explicit path on CPU: the same RNG draws, same output."""
+    mha, sdpa = mha_and_sdpa(dropout=0.5)
+    x = torch.randn(2, 10, D)
+    torch.manual_seed(7)
+    expected = mha(x)
+    torch.manual_seed(7)
+    torch.testing.assert_close(sdpa(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_mha_with_one_head_is_causal_attention_plus_output_projection():

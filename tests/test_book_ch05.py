@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader
 from attention_lab.data import SlidingWindowDataset, TextDataModule
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.train import run
-from tests.conftest import compose_config
+from tests.helpers import compose_config
+
+pytestmark = pytest.mark.slow  # trains the book's chapter 5 run, three times
 
 EPOCHS, EVERY, EVAL_BATCHES = 2, 5, 5
 

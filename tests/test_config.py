@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from attention_lab.attention import VARIANTS
 from attention_lab.config import CONF_DIR
 from attention_lab.data import TextDataModule
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 
 def test_default_config_is_tiny_mha_on_the_verdict():

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.data import SlidingWindowDataset, TextDataModule, load_text
+from attention_lab.data import EpochShuffleSampler, SlidingWindowDataset, TextDataModule, load_text
 from attention_lab.errors import ConfigError
-from tests.conftest import VERDICT
+from tests.helpers import VERDICT
 
 
 def test_windows_and_shifted_targets_by_hand():
@@ -75,3 +75,12 @@ def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path, monk
     assert not target.exists() and not target.with_name("text.txt.part").exists()
     assert load_text(target, url=source.as_uri(), sha256=None) == "not the verdict"
     assert target.read_text() == "not the verdict"
+
+
+def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
+    sampler = EpochShuffleSampler(range(50), seed=123)
+    first_epoch = list(sampler)
+    sampler.set_epoch(1)
+    assert sorted(sampler) == list(range(50)) and list(sampler) != first_epoch
+    sampler.set_epoch(0)
+    assert list(sampler) == first_epoch

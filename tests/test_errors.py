@@ -3,9 +3,7 @@ leaves nothing behind; from the command line it is one `error: ...` line and exi
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,8 @@ from hydra.errors import MissingConfigException
 from attention_lab.config import validate
 from attention_lab.errors import ConfigError
 from attention_lab.train import run
-from tests.conftest import compose_config
+from tests.helpers import compose_config, run_train_script
 
-ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing listens, no network used
 
 
@@ -125,12 +122,10 @@ def test_checkpoint_that_is_not_a_checkpoint(fast_config, tmp_path: Path) -> Non
 
 # --- the command line: what a user sees -------------------------------------------------------------
 def train_cli(*overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
-    env["PYTHONPATH"] = str(ROOT / "src")
-    command = [sys.executable, "train.py", *overrides, f"paths.log_dir={tmp_path / 'logs'}"]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return run_train_script(*overrides, f"paths.log_dir={tmp_path / 'logs'}")
 
 
+@pytest.mark.slow
 def test_cli_bad_value_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
     result = train_cli("model.emb_dim=63", tmp_path=tmp_path)
     assert result.returncode == 1
@@ -139,6 +134,7 @@ def test_cli_bad_value_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
     assert line.startswith("error: model.emb_dim=63 is not divisible by model.n_heads=4")
 
 
+@pytest.mark.slow
 def test_cli_unknown_attention_lists_the_variants(tmp_path: Path) -> None:
     result = train_cli("attention=flash", tmp_path=tmp_path)
     assert result.returncode == 1

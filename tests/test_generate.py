@@ -12,7 +12,7 @@ from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.sampling import continue_text, generate, load_model, text_to_ids
 from attention_lab.train import run
-from tests.conftest import WITH_CHECKPOINTS, compose_config, run_module
+from tests.helpers import WITH_CHECKPOINTS, compose_config, run_module
 
 CONTEXT = 16
 
@@ -64,10 +64,11 @@ def test_a_prompt_longer_than_the_context_is_cropped_to_its_last_tokens(model):
 
 
 def test_an_empty_prompt_is_a_clear_error(model):
-    with pytest.raises(ConfigError, match="prompt is empty"):
+    with pytest.raises(ConfigError, match="prompt"):
         generate(model, text_to_ids(""), max_new_tokens=3, context_length=CONTEXT)
 
 
+@pytest.mark.slow
 def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     path, cfg = checkpoint
     loaded = load_model(path)
@@ -82,6 +83,7 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     torch.testing.assert_close(loaded(idx), reference(idx), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path):
     # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
     cfg = compose_config(
@@ -98,6 +100,7 @@ def generate_config(*overrides: str):
     return compose_config(*overrides, config_name="generate")
 
 
+@pytest.mark.slow
 def test_cli_prints_a_continuation_of_the_prompt(checkpoint):
     path, _ = checkpoint
     # Hydra overrides as on every command line of the project; a quoted prompt may hold `,`, `=` and `:`.
@@ -107,6 +110,7 @@ def test_cli_prints_a_continuation_of_the_prompt(checkpoint):
     assert done.stdout.startswith("Every effort, moves: you=") and len(done.stdout.strip()) > 26
 
 
+@pytest.mark.slow
 def test_ckpt_last_finds_the_newest_checkpoint(checkpoint):
     path, cfg = checkpoint
     explicit = generate_text(generate_config(f"ckpt={path}", "max_new_tokens=4"))
@@ -116,6 +120,7 @@ def test_ckpt_last_finds_the_newest_checkpoint(checkpoint):
     )
 
 
+@pytest.mark.slow
 def test_a_long_prompt_is_cropped_and_the_user_told(checkpoint, capsys):
     path, cfg = checkpoint
     prompt = "one two three " * cfg.model.context_length  # three times the context in tokens
@@ -130,22 +135,23 @@ def test_a_long_prompt_is_cropped_and_the_user_told(checkpoint, capsys):
         ([], "ckpt="),
         (["ckpt=does/not/exist.ckpt"], "ckpt=does/not/exist.ckpt"),
         (["ckpt=last", "log_dir={empty}"], "ckpt=last"),
-        (["ckpt={ckpt}", "prompt=''"], "prompt="),
-        (["ckpt={ckpt}", "max_new_tokens=-1"], "max_new_tokens=-1"),
+        (["ckpt={junk}", "prompt=''"], "prompt="),  # checked before the checkpoint is read
+        (["ckpt={junk}", "max_new_tokens=-1"], "max_new_tokens=-1"),
         (["ckpt={junk}"], "ckpt="),
     ],
 )
-def test_bad_input_names_the_setting(overrides, setting, checkpoint, tmp_path):
+def test_bad_input_names_the_setting(overrides, setting, tmp_path):
     junk = tmp_path / "junk.ckpt"
     junk.write_text("not a checkpoint")
-    names = {"empty": tmp_path, "ckpt": checkpoint[0], "junk": junk}
-    with pytest.raises(ConfigError, match="^" + setting.replace(".", r"\.")):
+    names = {"empty": tmp_path, "junk": junk}
+    with pytest.raises(ConfigError) as error:
         generate_text(generate_config(*(o.format(**names) for o in overrides)))
+    assert str(error.value).startswith(setting)
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_and_status_1(tmp_path):
     done = run_module("attention_lab.generate", f"ckpt={tmp_path / 'missing.ckpt'}")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(
-        "error: ckpt="
-    )
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ckpt=") and "missing.ckpt" in line

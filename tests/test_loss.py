@@ -1,6 +1,9 @@
-"""The fused output head + cross-entropy equals the book's F.cross_entropy path: loss and gradients."""
+"""LitGPT's loss: the fused output head + cross-entropy equals the book's F.cross_entropy path (loss and
+gradients), and the compiled model gives the eager loss."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -86,3 +89,16 @@ def test_litgpt_fused_loss_matches_the_plain_loss() -> None:
     assert fused_grads.keys() == plain_grads.keys()
     for name, grad in plain_grads.items():
         torch.testing.assert_close(fused_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_compile_switch_gives_the_eager_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    # aot_eager traces the same graph as inductor (dynamo and AOTAutograd) and runs it with eager kernels,
+    # without inductor's C++ compilation: the switch is what is under test, not the backend.
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    inputs, targets = torch.randint(0, 97, (2, 16)), torch.randint(0, 97, (2, 16))
+    losses = []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        losses.append(LitGPT(TINY_MODEL, TINY_ATTENTION, ADAMW, compile=compile).loss(inputs, targets))
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)

@@ -15,10 +15,10 @@ LEAK_SETTINGS = (
     "model.n_layers=1",
     "data.max_length=8",
     "optimizer.lr=1e-2",
-    "callbacks.tensorboard_extras.sample_tokens=1",
 )
 
 
+@pytest.mark.slow
 def test_a_model_trained_without_the_mask_leaks(fast_config):
     metrics = run(fast_config("attention.causal=false", "trainer.max_epochs=2", *LEAK_SETTINGS))
     # It predicts the next token by looking at it: its val loss is far below the loss it gets when it
@@ -26,6 +26,7 @@ def test_a_model_trained_without_the_mask_leaks(fast_config):
     assert metrics["val_loss"] < metrics["val_loss_causal"] - 1.0, metrics
 
 
+@pytest.mark.slow
 def test_for_a_causal_run_the_leak_metric_equals_val_loss(fast_config):
     metrics = run(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
     assert metrics["val_loss_causal"] == metrics["val_loss"]

@@ -11,11 +11,10 @@ import torch
 
 from attention_lab.errors import TrainingDivergedError
 from attention_lab.train import run
-from tests.conftest import MICRO, compose_config
+from tests.helpers import MICRO, assert_mentions, compose_config
 
 BATCHES = 3
-SMALL = [o for o in MICRO if not o.startswith("trainer.limit_train_batches")]
-SMALL.append(f"trainer.limit_train_batches={BATCHES}")
+SMALL = [*MICRO, f"trainer.limit_train_batches={BATCHES}"]
 ABSURD_LR = "optimizer.lr=1e30"  # one AdamW step moves every weight by ~1e30: the next loss is NaN
 
 
@@ -26,17 +25,15 @@ def checkpoints(log_root: Path) -> list[Path]:
 def test_absurd_learning_rate_stops_at_the_first_nan_step(tmp_path: Path) -> None:
     with pytest.raises(TrainingDivergedError) as error:
         run(compose_config(*SMALL, ABSURD_LR, log_dir=tmp_path))
-    message = str(error.value)
-    assert "train/loss became nan at step 1 (epoch 0)" in message
-    assert "learning rate" in message and "optimizer.lr=1e+30" in message
-    assert "No checkpoint was saved" in message
+    assert_mentions(str(error.value), "train/loss", "nan", "step 1", "optimizer.lr=1e+30", "No checkpoint")
     assert checkpoints(tmp_path) == []
 
 
 def test_nan_weights_after_the_last_step_of_an_epoch_are_not_checkpointed(tmp_path: Path) -> None:
     # One batch per epoch: the loss of step 0 is finite, the update breaks the weights, validation sees NaN.
-    with pytest.raises(TrainingDivergedError, match=r"val/loss became nan at step 1"):
+    with pytest.raises(TrainingDivergedError) as error:
         run(compose_config(*SMALL, ABSURD_LR, "trainer.limit_train_batches=1", log_dir=tmp_path))
+    assert_mentions(str(error.value), "val/loss", "nan", "step 1")
     assert checkpoints(tmp_path) == []
 
 
@@ -48,6 +45,7 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return log_root
 
 
+@pytest.mark.slow
 def test_nan_after_a_checkpoint_leaves_it_intact(good_run: Path, tmp_path: Path) -> None:
     shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
     before = {path: path.read_bytes() for path in checkpoints(tmp_path)}
@@ -55,8 +53,7 @@ def test_nan_after_a_checkpoint_leaves_it_intact(good_run: Path, tmp_path: Path)
     diverging = compose_config(*SMALL, "trainer.max_epochs=2", "ckpt_path=last", ABSURD_LR, log_dir=tmp_path)
     with pytest.raises(TrainingDivergedError) as error:
         run(diverging)  # the resumed run takes the new learning rate: its second step is NaN
-    assert f"at step {BATCHES + 1} (epoch 1)" in str(error.value)
-    assert f"The last good checkpoint is {last}" in str(error.value)
+    assert_mentions(str(error.value), f"step {BATCHES + 1}", "optimizer.lr=1e+30", str(last))
     assert {path: path.read_bytes() for path in checkpoints(tmp_path)} == before
     weights = torch.load(last, weights_only=False)["state_dict"].values()
     assert all(torch.isfinite(tensor).all() for tensor in weights if tensor.is_floating_point())

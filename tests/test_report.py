@@ -13,6 +13,7 @@ from attention_lab.report import load_runs, main
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_rows_describe_each_run_of_the_grid(grid_sweep: Path):
     runs = load_runs(grid_sweep)
     assert [(r.variant, r.causal, r.dropout) for r in runs] == [
@@ -32,6 +33,7 @@ def test_rows_describe_each_run_of_the_grid(grid_sweep: Path):
             assert run.val_loss_causal == run.final_val_loss
 
 
+@pytest.mark.slow
 def test_command_prints_one_row_per_run_and_writes_the_png(grid_sweep, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps to the terminal width; keep each row on one line
     png = tmp_path / "curves.png"
@@ -44,6 +46,7 @@ def test_command_prints_one_row_per_run_and_writes_the_png(grid_sweep, tmp_path,
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
 
+@pytest.mark.slow
 def test_png_defaults_to_the_log_directory(grid_sweep, capsys):
     main([str(grid_sweep)])
     png = grid_sweep / "report.png"

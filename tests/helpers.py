@@ -1,0 +1,83 @@
+"""What the tests share: the project's paths, the fast overrides, composing a config and running a command
+line as a user does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from attention_lab.config import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+VERDICT = ROOT / "data" / "the-verdict.txt"
+
+# The base of every test run: the tiny model for one epoch, nothing optional switched on.
+FAST = [
+    "trainer.max_epochs=1",
+    "trainer.enable_model_summary=false",
+    "callbacks.progress_bar=null",
+    "callbacks.checkpoints=null",
+    "callbacks.tensorboard_extras.attention_maps=false",
+    "callbacks.tensorboard_extras.sample_tokens=3",
+]
+# Additions, each for tests that need it:
+WITH_CHECKPOINTS = [o for o in FAST if o != "callbacks.checkpoints=null"]  # FAST, but writing checkpoints
+TWO_BATCHES = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
+MICRO_MODEL = ["model.emb_dim=16", "model.context_length=16", "model.n_layers=1", "data.batch_size=2"]
+# For runs whose point is what happens around training (command line, sweeps, resume, NaN guard).
+MICRO = [*WITH_CHECKPOINTS, *TWO_BATCHES, *MICRO_MODEL]
+
+
+def compose_config(
+    *overrides: str,
+    log_dir: Path | None = None,
+    config_name: str = "config",
+    return_hydra_config: bool = False,
+) -> DictConfig:
+    """Compose conf/<config_name>.yaml with `overrides`, as the command line would; with
+    `return_hydra_config`, the `hydra` node (sweeper, launcher, mode) is kept."""
+    extra = [f"paths.log_dir={log_dir}"] if log_dir is not None else []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=return_hydra_config
+        )
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell, with this checkout's sources first on the path and Hydra's
+    full tracebacks off (the user sees the one-line message)."""
+    env = {key: value for key, value in os.environ.items() if key != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    return {**env, **extra}
+
+
+def train_command(*overrides: str) -> list[str]:
+    """`python train.py <overrides>`, to run from ROOT."""
+    return [sys.executable, "train.py", *overrides]
+
+
+def run_command(command: list[str], *, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=ROOT, env=user_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_train_script(*overrides: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """`python train.py <overrides>` as a user runs it; `env` adds environment variables."""
+    return run_command(train_command(*overrides), timeout=timeout, **env)
+
+
+def run_module(module: str, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m <module> <overrides>` as a user runs it."""
+    return run_command([sys.executable, "-m", module, *overrides], timeout=timeout)
+
+
+def assert_mentions(message: str, *parts: str) -> None:
+    """An error message names each of `parts` (the setting, its value, what is allowed), in any wording."""
+    missing = [part for part in parts if part not in message]
+    assert not missing, f"{missing} not in the message: {message}"
