@@ -20,7 +20,7 @@ from attention_lab.lit_module import warmup_cosine_schedule
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.tokenizer import gpt2_tokenizer
 from attention_lab.train import run
-from tests.conftest import compose_config
+from tests.helpers import compose_config
 
 EPOCHS, WARMUP = 2, 6
 
