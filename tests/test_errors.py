@@ -39,6 +39,10 @@ UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing 
         ("optimizer.lr=0", r"optimizer.lr=0 is not allowed: it must be a number > 0"),
         ("optimizer.lr=-1e-3", r"optimizer.lr=-0.001 is not allowed: it must be a number > 0"),
         ("attention.causal=maybe", r"attention.causal='maybe' is not allowed: it must be true or false"),
+        (
+            "model.pos_emb=rotary",
+            r"model.pos_emb='rotary' is unknown; choose one of learned, none \(learned: ",
+        ),
         ("data.shuffle=random", r"data.shuffle='random' is unknown; choose one of seeded, global_rng"),
         (
             "callbacks=book callbacks.book_eval.every_n_steps=0",
@@ -61,6 +65,8 @@ def test_shipped_configs_are_valid() -> None:
         validate(compose_config(f"attention={attention}"))
     for model in ("small", "gpt2_124m"):
         validate(compose_config(f"model={model}"))
+    for pos_emb in ("learned", "none"):
+        validate(compose_config(f"model.pos_emb={pos_emb}"))
 
 
 def test_unknown_model_size_lists_the_sizes() -> None:

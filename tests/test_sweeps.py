@@ -52,13 +52,34 @@ def test_a_plain_run_is_no_sweep():
     assert cfg.experiment_name == cfg.model.name
 
 
-def test_mask_dropout_sweeps_causal_by_dropout_in_one_tensorboard_parent():
+def test_mask_dropout_sweeps_causal_by_dropout_by_seed_in_one_tensorboard_parent():
     cfg = compose_with_hydra("sweep=mask_dropout", "model=small")
     assert cfg.hydra.mode == RunMode.MULTIRUN  # `python train.py sweep=mask_dropout`, no -m needed
     assert sweep_values(cfg, "attention.causal") == ["true", "false"]
-    assert sweep_values(cfg, "attention.dropout") == ["0.0", "0.1", "0.3"]
+    assert sweep_values(cfg, "attention.dropout") == ["0.0", "0.2"]
+    assert sweep_values(cfg, "seed") == ["1", "2", "3"]
     assert cfg.attention.name == "mha"
     assert cfg.experiment_name == "mask_dropout_small"
+
+
+@pytest.mark.parametrize("sweep", ["mask_dropout", "mask_pos_emb"])
+def test_mask_sweeps_train_in_the_regime_where_the_mask_matters(sweep):
+    cfg = compose_with_hydra(f"sweep={sweep}", "seed=2")
+    assert (cfg.model.context_length, cfg.data.max_length, cfg.data.stride) == (32, 32, 4)
+    assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval) == (2, 0.25)
+    assert cfg.data.seed == 2  # the seed axis reaches the shuffling as well as the weights
+
+
+def test_mask_pos_emb_sweeps_causal_by_positions_by_seed():
+    cfg = compose_with_hydra("sweep=mask_pos_emb")
+    assert cfg.hydra.mode == RunMode.MULTIRUN
+    assert sweep_values(cfg, "attention.causal") == ["true", "false"]
+    assert sweep_values(cfg, "model.pos_emb") == ["learned", "none"]
+    assert sweep_values(cfg, "seed") == ["1", "2", "3"]
+    assert cfg.attention.dropout == 0.0
+    assert cfg.experiment_name == "mask_pos_emb_tiny"
+    run_name = compose_with_hydra("sweep=mask_pos_emb", "model.pos_emb=none", "seed=3").run_name
+    assert run_name == "mha-causal_True-pos_none-seed_3"
 
 
 def test_variants_sweeps_every_variant_with_the_mask_on():
@@ -73,7 +94,7 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
 def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
     run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
     assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
-        f"mha-causal_{causal}-drop_{dropout}/version_0"
+        f"mha-causal_{causal}-drop_{dropout}-seed_1/version_0"
         for causal in ("False", "True")
         for dropout in ("0.0", "0.1")
     ]

@@ -102,11 +102,18 @@ def validate(cfg: DictConfig) -> None:
     # Imported here, not at the top: train.py imports this module for `--help`, which needs no torch.
     from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
     from attention_lab.data import check_shuffle
+    from attention_lab.model import POS_EMB_CHOICES
 
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name not in VARIANTS:
         raise ConfigError(
             f"attention.name={attention.name!r} is unknown; choose one of {', '.join(VARIANTS)}"
+        )
+    pos_emb = OmegaConf.select(cfg, "model.pos_emb", default="learned")
+    if pos_emb not in POS_EMB_CHOICES:
+        raise ConfigError(
+            f"model.pos_emb={pos_emb!r} is unknown; choose one of {', '.join(POS_EMB_CHOICES)} "
+            "(learned: the book's position embeddings; none: word order only through the causal mask)"
         )
     for key, meaning in POSITIVE_INTS:
         _check_int(cfg, key, 1, meaning)

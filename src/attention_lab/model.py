@@ -1,6 +1,6 @@
 """The GPT of the book's chapter 4 with a swappable chapter 3 attention module.
 
-    ids (b, T) → token + position embeddings (b, T, emb) → dropout
+    ids (b, T) → token + position embeddings (b, T, emb) → dropout   (pos_emb="none": token embeddings only)
       → n_layers × [x + drop(attn(norm1(x))); x + drop(ff(norm2(x)))]   (pre-LayerNorm blocks)
       → final norm → linear head (b, T, vocab_size) logits
 
@@ -32,6 +32,12 @@ class ModelConfig:
     n_layers: int = 12
     n_heads: int = 12
     drop_rate: float = 0.1  # embedding and residual dropout, as the book's drop_rate
+    # "learned": the book's absolute position embeddings; "none": no position information at all, so word
+    # order reaches the model only through the causal mask (a non-causal model then sees a bag of tokens).
+    pos_emb: str = "learned"
+
+
+POS_EMB_CHOICES = ("learned", "none")
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,14 @@ class GPTModel(nn.Module):
     def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
         super().__init__()
         self.config, self.attention_config = model, attention
+        if model.pos_emb not in POS_EMB_CHOICES:
+            raise ValueError(
+                f"pos_emb={model.pos_emb!r} is unknown; choose one of {', '.join(POS_EMB_CHOICES)}"
+            )
         self.tok_emb = nn.Embedding(model.vocab_size, model.emb_dim)
-        self.pos_emb = nn.Embedding(model.context_length, model.emb_dim)
+        # With pos_emb="none" there is no pos_emb attribute at all (and no key in the state dict).
+        if model.pos_emb == "learned":
+            self.pos_emb = nn.Embedding(model.context_length, model.emb_dim)
         self.drop_emb = nn.Dropout(model.drop_rate)
         self.trf_blocks = nn.Sequential(*(TransformerBlock(model, attention) for _ in range(model.n_layers)))
         self.final_norm = nn.LayerNorm(model.emb_dim, eps=1e-5)
@@ -113,8 +125,10 @@ class GPTModel(nn.Module):
             raise ValueError(
                 f"got {num_tokens} tokens, more than the model's context_length={self.context_length}"
             )
-        positions = torch.arange(num_tokens, device=idx.device)
-        x = self.drop_emb(self.tok_emb(idx) + self.pos_emb(positions))  # (b, T, emb)
+        x = self.tok_emb(idx)  # (b, T, emb)
+        if self.config.pos_emb == "learned":
+            x = x + self.pos_emb(torch.arange(num_tokens, device=idx.device))
+        x = self.drop_emb(x)
         x = self.trf_blocks(x)
         return self.final_norm(x)
 
