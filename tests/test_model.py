@@ -79,18 +79,18 @@ NO_POS = replace(TINY, drop_rate=0.0, pos_emb="none")
 
 
 def test_without_positions_there_is_no_pos_emb_parameter():
-    model = GPTModel(NO_POS, AttentionConfig(num_heads=4))
+    model = GPTModel(NO_POS, AttentionConfig())
     assert not hasattr(model, "pos_emb")
     assert not any(key.startswith("pos_emb") for key in model.state_dict())
-    learned = GPTModel(TINY, AttentionConfig(num_heads=4))
+    learned = GPTModel(TINY, AttentionConfig())
     assert "pos_emb.weight" in learned.state_dict()
-    without = GPTModel(replace(TINY, pos_emb="none"), AttentionConfig(num_heads=4))
+    without = GPTModel(replace(TINY, pos_emb="none"), AttentionConfig())
     assert count(learned) - count(without) == TINY.context_length * TINY.emb_dim
 
 
-@pytest.mark.parametrize("variant,heads", [("mha", 4), ("mha_wrapper", 4), ("sdpa", 4), ("self_v2", 1)])
-def test_non_causal_model_without_positions_is_permutation_equivariant(variant, heads):
-    model = GPTModel(NO_POS, AttentionConfig(name=variant, num_heads=heads, causal=False, dropout=0.0)).eval()
+@pytest.mark.parametrize("variant", ["mha", "mha_wrapper", "sdpa", "self_v2"])
+def test_non_causal_model_without_positions_is_permutation_equivariant(variant):
+    model = GPTModel(NO_POS, AttentionConfig(name=variant, causal=False, dropout=0.0)).eval()
     idx = torch.randint(0, 50257, (2, 12))
     perm = torch.randperm(12)
     # Shuffling the input tokens shuffles the outputs the same way: the model sees a bag of tokens.
@@ -98,7 +98,7 @@ def test_non_causal_model_without_positions_is_permutation_equivariant(variant, 
 
 
 def test_causal_model_without_positions_sees_order_through_the_mask():
-    model = GPTModel(NO_POS, AttentionConfig(num_heads=4, causal=True, dropout=0.0)).eval()
+    model = GPTModel(NO_POS, AttentionConfig(causal=True, dropout=0.0)).eval()
     idx = torch.randint(0, 50257, (2, 12))
     perm = torch.randperm(12)
     while torch.equal(perm, torch.arange(12)):
@@ -108,15 +108,15 @@ def test_causal_model_without_positions_sees_order_through_the_mask():
 
 def test_one_causal_layer_without_positions_sees_its_prefix_as_a_set():
     """Each position attends to the tokens up to it, unordered: order comes from stacking masked layers."""
-    model = GPTModel(replace(NO_POS, n_layers=1), AttentionConfig(num_heads=4, causal=True, dropout=0.0))
+    model = GPTModel(replace(NO_POS, n_layers=1), AttentionConfig(causal=True, dropout=0.0))
     model.eval()
     idx = torch.randint(0, 50257, (1, 12))
     swapped = idx[:, [1, 0, *range(2, 12)]]  # the first two tokens exchanged
     torch.testing.assert_close(model(swapped)[:, 2:], model(idx)[:, 2:], rtol=1e-4, atol=1e-4)
-    two_layers = GPTModel(NO_POS, AttentionConfig(num_heads=4, causal=True, dropout=0.0)).eval()
+    two_layers = GPTModel(NO_POS, AttentionConfig(causal=True, dropout=0.0)).eval()
     assert not torch.allclose(two_layers(swapped)[:, -1], two_layers(idx)[:, -1], atol=1e-4)
 
 
 def test_unknown_pos_emb_is_refused():
     with pytest.raises(ValueError, match="pos_emb='rotary' is unknown; choose one of learned, none"):
-        GPTModel(replace(TINY, pos_emb="rotary"), AttentionConfig(num_heads=4))
+        GPTModel(replace(TINY, pos_emb="rotary"), AttentionConfig())
