@@ -9,6 +9,7 @@ name) or a FreeForm with its reason. A new setting fails here until it gets one 
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import re
 import subprocess
@@ -17,14 +18,17 @@ import typing
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from attention_lab import checks
 from attention_lab.checks import GENERATE, REPORT, rule_for, train_table, validate
 from attention_lab.config import CONF_DIR
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, DiskFullError
+from attention_lab.resume import find_last_checkpoint
 from attention_lab.rules import FreeForm, Rule, shown
-from tests.conftest import compose_config
+from attention_lab.train import run
+from tests.conftest import MICRO, compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment")
@@ -190,3 +194,65 @@ def test_cli_unknown_attention_lists_the_variants(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "Could not find 'attention/flash'" in result.stderr
     assert re.search(r"Available options in 'attention':\n\tcausal\n\tmha\n", result.stderr)
+
+
+# --- files: checkpoints, and a disk that fills up ---------------------------------------------------
+def fails_cleanly(cfg, tmp_path: Path, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run(cfg)
+    assert not (tmp_path / "logs" / "tiny").exists()  # no log directory was started
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p, r"^ckpt_path={p} does not exist"),
+        (lambda p: p.mkdir() or p, r"^ckpt_path={p} is not a file: give a .ckpt from logs/"),
+        (
+            lambda p: p.write_text("notes") and p,
+            r"^ckpt_path={p} is not a checkpoint written by attention-lab",
+        ),
+        (lambda p: torch.save({"weights": 1}, p) or p, r"^ckpt_path={p} is not a checkpoint written by att"),
+    ],
+    ids=["missing", "directory", "text file", "other torch file"],
+)
+def test_ckpt_path_that_is_not_a_checkpoint(make, message, fast_config, tmp_path: Path) -> None:
+    path = make(tmp_path / "x.ckpt")
+    fails_cleanly(fast_config(f"ckpt_path={path}"), tmp_path, message.format(p=re.escape(str(path))))
+
+
+def test_generate_ckpt_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    from attention_lab.generate import resolve_checkpoint
+
+    (tmp_path / "notes.ckpt").write_text("notes")
+    with pytest.raises(
+        ConfigError, match=r"^ckpt=.*notes.ckpt is not a checkpoint written by attention-lab.*ckpt=last"
+    ):
+        resolve_checkpoint(str(tmp_path / "notes.ckpt"), tmp_path)
+
+
+def test_ckpt_path_last_takes_the_newest_readable_checkpoint(tmp_path: Path, caplog) -> None:
+    good = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    torn = tmp_path / "version_1" / "checkpoints" / "last.ckpt"
+    for path in (good, torn):
+        path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "loops": {}, "global_step": 3}, good)
+    torn.write_bytes(good.read_bytes()[:100])  # cut short by a crash, and newer
+    os.utime(good, (1, 1))
+    with caplog.at_level("WARNING", logger="attention_lab"):
+        assert find_last_checkpoint(tmp_path) == good
+    assert f"ckpt_path=last skips {torn}" in caplog.text
+
+
+def test_disk_full_while_writing_events_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriter
+
+    def disk_full(self, bytestring):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_AsyncWriter, "write", disk_full)
+    cfg = compose_config(*MICRO, "callbacks.checkpoints=null", log_dir=tmp_path / "logs")
+    with pytest.raises(
+        DiskFullError, match=r"^the disk is full \(errno ENOSPC\) while writing the run's logs in "
+    ):
+        run(cfg)
