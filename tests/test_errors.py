@@ -21,12 +21,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from attention_lab import checks
-from attention_lab.checks import GENERATE, REPORT, rule_for, train_table, validate
+from attention_lab import checks, rules
+from attention_lab.checks import GENERATE, REPORT, train_table, validate
 from attention_lab.config import CONF_DIR
 from attention_lab.errors import ConfigError, DiskFullError
 from attention_lab.resume import find_last_checkpoint
-from attention_lab.rules import FreeForm, Rule, shown
+from attention_lab.rules import FreeForm, Rule, rule_for, shown
 from attention_lab.train import run
 from tests.conftest import MICRO, compose_config
 
@@ -37,11 +37,11 @@ OPTIONS = [f"{group}={path.stem}" for group in GROUPS for path in sorted((CONF_D
 
 def bad_values(cfg, table) -> list[tuple[str, object, Rule]]:
     """(setting, a value its rule rejects, the rule) for every leaf; fails on a leaf the table lacks."""
-    unknown = [key for key in checks.leaves(cfg) if rule_for(table, key) is None]
+    unknown = [key for key in rules.leaves(cfg) if rule_for(table, key) is None]
     assert not unknown, f"settings neither checked nor declared free-form in attention_lab.checks: {unknown}"
     return [
         (key, rule.bad_example, rule)
-        for key in checks.leaves(cfg)
+        for key in rules.leaves(cfg)
         if isinstance(rule := rule_for(table, key), Rule)
     ]
 

@@ -12,19 +12,13 @@ A `*` in a table key stands for any one part of the dotted name (a callback's na
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-import inspect
-from collections.abc import Iterator
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from attention_lab import rules as r
 from attention_lab.errors import ConfigError
-from attention_lab.rules import FreeForm, Rule, shown
-
-Table = dict[str, Rule | FreeForm]
+from attention_lab.rules import FreeForm, Rule, Table, check_table, check_targets_arguments
 
 # Lightning's own names (lightning.fabric.connector._PRECISION_INPUT, accelerator registry); a test compares
 # them with the installed Lightning.
@@ -228,91 +222,6 @@ REPORT: Table = {
 }
 
 
-def leaves(node: Any, prefix: str = "") -> Iterator[str]:
-    """Dotted names of the leaves of a config (list items by index), without resolving interpolations."""
-    container = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
-    items = container.items() if isinstance(container, dict) else enumerate(container)
-    for key, value in items:
-        name = f"{prefix}{key}"
-        if isinstance(value, (dict, list)) and value:
-            yield from leaves(value, name + ".")
-        else:
-            yield name
-
-
-def copies_last(cfg: DictConfig) -> list[str]:
-    """The leaves, those that copy another setting (`${...}`) after the rest: a bad value is reported
-    under the name it was given, not under a name that copies it."""
-
-    def is_copy(key: str) -> bool:
-        node: Any = cfg
-        for part in key.split("."):
-            node = node._get_node(int(part) if OmegaConf.is_list(node) else part)
-        return OmegaConf.is_interpolation(node)
-
-    return sorted(leaves(cfg), key=is_copy)
-
-
-def rule_for(table: Table, key: str) -> Rule | FreeForm | None:
-    """The table entry for `key`: the exact name first, then the pattern with the fewest `*`."""
-    if key in table:
-        return table[key]
-    parts = key.split(".")
-    matches = [
-        pattern
-        for pattern in table
-        if len(pattern.split(".")) == len(parts)
-        and all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern.split("."), strict=True))
-    ]
-    return table[min(matches, key=lambda p: p.count("*"))] if matches else None
-
-
-def check_value(key: str, value: Any, rule: Rule) -> None:
-    if not rule.accepts(value):
-        problem = rule.why_not(value) if rule.why_not else None
-        raise ConfigError(
-            f"{key}={shown(value)} {problem}"
-            if problem
-            else f"{key}={shown(value)} is not allowed: it must be {rule.allowed}"
-        )
-
-
-def check_targets_arguments(cfg: DictConfig) -> None:
-    """Keys beside a `_target_` must be arguments of the class it names (a typo would be a TypeError)."""
-    from hydra.utils import get_object
-
-    def visit(node: Any, prefix: str) -> None:
-        if OmegaConf.is_dict(node):
-            target = node.get("_target_")
-            if isinstance(target, str):
-                parameters = inspect.signature(get_object(target)).parameters
-                takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-                for key in node:
-                    if not str(key).startswith("_") and key not in parameters and not takes_any:
-                        names = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
-                        raise ConfigError(
-                            f"{prefix}{key} is not allowed: it is not an argument of {target} "
-                            f"(those are: {names})"
-                        )
-            for key in node:
-                visit(node._get_node(key), f"{prefix}{key}.")
-        elif OmegaConf.is_list(node):
-            for index in range(len(node)):
-                visit(node._get_node(index), f"{prefix}{index}.")
-
-    for group in ("trainer", "logger", "data", "module", "callbacks"):
-        if group in cfg:
-            visit(cfg._get_node(group), f"{group}.")
-
-
-def check_table(cfg: DictConfig, table: Table) -> None:
-    """Every leaf with a Rule in `table` holds an allowed value (leaves the table does not name pass)."""
-    for key in copies_last(cfg):
-        rule = rule_for(table, key)
-        if isinstance(rule, Rule):
-            check_value(key, OmegaConf.select(cfg, key, throw_on_missing=False), rule)
-
-
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first setting of conf/config.yaml that is not allowed (train.py and
     attention_lab.train.run). Checkpoint contents are checked by attention_lab.resume, text contents where
@@ -344,6 +253,6 @@ def validate_report(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    from attention_lab.troubleshooting import write_troubleshooting
+    from attention_lab.troubleshooting import write
 
-    write_troubleshooting()
+    write()

@@ -1,15 +1,22 @@
 """What a setting may be: one `Rule` each (a test of the value, the allowed values in words, and a value it
-rejects, which the tests and docs/troubleshooting.md use). The table of which setting follows which rule
-is in `attention_lab.checks`."""
+rejects, which the tests and docs/troubleshooting.md use), and the walk that applies a table of them
+(setting → Rule or FreeForm) to a composed config. The tables are in `attention_lab.checks`."""
 
 from __future__ import annotations
 
+import fnmatch
+import importlib
+import inspect
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from attention_lab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -116,15 +123,13 @@ def importable(meaning: str) -> Rule:
     """A dotted path to a class or function that imports, as hydra.utils.instantiate needs."""
 
     def accepts(v: object) -> bool:
-        from hydra.utils import get_object
-
         if not isinstance(v, str) or not v:
             return False
-        try:
-            get_object(v)
-        except Exception:  # ImportError, AttributeError, ValueError: all mean "not there"
+        module, _, name = v.rpartition(".")
+        try:  # importlib, not hydra's lookup, which logs each failure
+            return bool(module) and hasattr(importlib.import_module(module), name)
+        except (ImportError, ValueError):
             return False
-        return True
 
     return Rule(f"the dotted path of an importable class ({meaning})", accepts, "no.such.Class")
 
@@ -164,3 +169,91 @@ def url(meaning: str) -> Rule:
         lambda v: v is None or (isinstance(v, str) and v.startswith(("https://", "http://", "file://"))),
         "ftp:/nowhere",
     )
+
+
+Table = dict[str, Rule | FreeForm]
+
+
+def leaves(node: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted names of the leaves of a config (list items by index), without resolving interpolations."""
+    container = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+    items = container.items() if isinstance(container, dict) else enumerate(container)
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, (dict, list)) and value:
+            yield from leaves(value, name + ".")
+        else:
+            yield name
+
+
+def copies_last(cfg: DictConfig) -> list[str]:
+    """The leaves, those that copy another setting (`${...}`) after the rest: a bad value is reported
+    under the name it was given, not under a name that copies it."""
+
+    def is_copy(key: str) -> bool:
+        node: Any = cfg
+        for part in key.split("."):
+            node = node._get_node(int(part) if OmegaConf.is_list(node) else part)
+        return OmegaConf.is_interpolation(node)
+
+    return sorted(leaves(cfg), key=is_copy)
+
+
+def rule_for(table: Table, key: str) -> Rule | FreeForm | None:
+    """The table entry for `key`: the exact name first, then the pattern with the fewest `*`."""
+    if key in table:
+        return table[key]
+    parts = key.split(".")
+    matches = [
+        pattern
+        for pattern in table
+        if len(pattern.split(".")) == len(parts)
+        and all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern.split("."), strict=True))
+    ]
+    return table[min(matches, key=lambda p: p.count("*"))] if matches else None
+
+
+def check_value(key: str, value: Any, rule: Rule) -> None:
+    if not rule.accepts(value):
+        problem = rule.why_not(value) if rule.why_not else None
+        raise ConfigError(
+            f"{key}={shown(value)} {problem}"
+            if problem
+            else f"{key}={shown(value)} is not allowed: it must be {rule.allowed}"
+        )
+
+
+def check_targets_arguments(cfg: DictConfig) -> None:
+    """Keys beside a `_target_` must be arguments of the class it names (a typo would be a TypeError)."""
+    from hydra.utils import get_object
+
+    def visit(node: Any, prefix: str) -> None:
+        if OmegaConf.is_dict(node):
+            target = node.get("_target_")
+            if isinstance(target, str):
+                parameters = inspect.signature(get_object(target)).parameters
+                takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+                for key in node:
+                    if not str(key).startswith("_") and key not in parameters and not takes_any:
+                        names = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
+                        raise ConfigError(
+                            f"{prefix}{key} is not allowed: it is not an argument of {target} "
+                            f"(those are: {names})"
+                        )
+            for key in node:
+                visit(node._get_node(key), f"{prefix}{key}.")
+        elif OmegaConf.is_list(node):
+            for index in range(len(node)):
+                visit(node._get_node(index), f"{prefix}{index}.")
+
+    for group in ("trainer", "logger", "data", "module", "callbacks"):
+        if group in cfg:
+            visit(cfg._get_node(group), f"{group}.")
+
+
+def check_table(cfg: DictConfig, table: Table) -> None:
+    """Every leaf with a Rule in `table` holds an allowed value (leaves the table does not name pass)."""
+    for key in copies_last(cfg):
+        rule = rule_for(table, key)
+        if isinstance(rule, Rule):
+            check_value(key, OmegaConf.select(cfg, key, throw_on_missing=False), rule)
