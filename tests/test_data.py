@@ -1,3 +1,5 @@
+import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,22 +61,96 @@ def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
     assert torch.equal(next(iter(val))[0][0], dm.val_set[0][0])  # validation in order
 
 
+# --- data.path: each kind of unusable file gets its own line naming data.path -----------------------------
 def test_missing_text_without_url_says_where_to_put_it(tmp_path: Path):
     missing = tmp_path / "nope.txt"
-    with pytest.raises(ConfigError, match="data.path="):
+    with pytest.raises(ConfigError, match=rf"^data.path={missing} does not exist and no URL"):
         load_text(missing)
     assert not missing.exists()
 
 
-def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("{tmp}", r"^data.path={tmp} is a directory: it must be a UTF-8 text file, e.g. data.path={tmp}/"),
+        ("/dev/null", r"^data.path=/dev/null is not a regular file \(a device"),
+        ("/dev/zero", r"^data.path=/dev/zero is not a regular file \(a device"),
+    ],
+)
+def test_directory_or_device_is_refused_and_nothing_downloaded(path, message, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("nothing may be downloaded"))
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match=message.format(tmp=tmp_path)):
+        load_text(path.format(tmp=tmp_path), url="https://example.org/the-verdict.txt")
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch):
+    text = tmp_path / "secret.txt"
+    text.write_text("words")
+    text.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: make reading fail as it does for other users
+
+        def denied(self):
+            raise PermissionError(13, "Permission denied", str(self))
+
+        monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(ConfigError, match=rf"^data.path={text} cannot be read \(Permission denied\)"):
+        load_text(text)
+
+
+def test_text_not_utf8(tmp_path: Path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Gisburn's café".encode("latin-1"))
+    with pytest.raises(
+        ConfigError, match=rf"^data.path={latin1} is not UTF-8 text \(byte 13 cannot be decoded\)"
+    ):
+        load_text(latin1)
+
+
+def test_empty_text(tmp_path: Path):
+    (tmp_path / "empty.txt").write_text(" \n\n")
+    with pytest.raises(ConfigError, match=r"empty.txt is empty: it must be a UTF-8 text"):
+        load_text(tmp_path / "empty.txt")
+
+
+# --- downloads: only to a path that does not exist yet, complete and hash-checked or not at all --------
+def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path):
     source = tmp_path / "source.txt"
     source.write_text("not the verdict")
     target = tmp_path / "data" / "text.txt"
-    with pytest.raises(ConfigError, match="sha256"):
+    with pytest.raises(ConfigError, match=rf"^data.path={target} does not exist and .* has sha256"):
         load_text(target, url=source.as_uri(), sha256="0" * 64)
-    assert not target.exists() and not target.with_name("text.txt.part").exists()
+    assert not target.parent.exists()  # the hash is checked before anything is written
     assert load_text(target, url=source.as_uri(), sha256=None) == "not the verdict"
     assert target.read_text() == "not the verdict"
+    assert [p.name for p in target.parent.iterdir()] == ["text.txt"]
+
+
+def test_a_file_that_appears_during_the_download_is_not_overwritten(tmp_path: Path, monkeypatch):
+    source = tmp_path / "source.txt"
+    source.write_text("downloaded")
+    target = tmp_path / "text.txt"
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen_while_the_user_writes(*args, **kwargs):
+        target.write_text("the user's own text")
+        return real_urlopen(*args, **kwargs)
+
+    monkeypatch.setattr("urllib.request.urlopen", urlopen_while_the_user_writes)
+    with pytest.raises(ConfigError, match="a file appeared at .* it was left as it is"):
+        load_text(target, url=source.as_uri())
+    assert target.read_text() == "the user's own text"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.txt", "text.txt"]
+
+
+def test_an_existing_file_named_like_a_partial_download_is_kept(tmp_path: Path):
+    source = tmp_path / "source.txt"
+    source.write_text("downloaded")
+    keep = tmp_path / "text.txt.part"
+    keep.write_text("mine")
+    assert load_text(tmp_path / "text.txt", url=source.as_uri()) == "downloaded"
+    assert keep.read_text() == "mine"
 
 
 def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:

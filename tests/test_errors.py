@@ -1,129 +1,175 @@
-"""Bad input ends in one clear message naming the value and what is allowed, before any training, and
-leaves nothing behind; from the command line it is one `error: ...` line and exit status 1."""
+"""Every setting a user can type is checked before anything is built: a bad value ends in one line naming
+the setting, the value and what is allowed (from the command line `error: ...`, exit status 1).
+
+The walk below goes over every leaf of every composed config (the default and each option of each group):
+each must have an entry in attention_lab.checks' tables, a Rule (then a bad value is rejected under that
+name) or a FreeForm with its reason. A new setting fails here until it gets one of them.
+"""
 
 from __future__ import annotations
 
+import copy
+import errno
+import os
+import re
 import subprocess
+import typing
 from pathlib import Path
 
 import pytest
-from hydra.errors import MissingConfigException
+import torch
+from omegaconf import OmegaConf
 
-from attention_lab.config import validate
-from attention_lab.errors import ConfigError
+from attention_lab import checks, rules
+from attention_lab.checks import GENERATE, REPORT, train_table, validate
+from attention_lab.config import CONF_DIR
+from attention_lab.errors import ConfigError, DiskFullError
+from attention_lab.resume import find_last_checkpoint
+from attention_lab.rules import FreeForm, Rule, rule_for, shown
 from attention_lab.train import run
-from tests.helpers import compose_config, run_train_script
+from tests.helpers import MICRO, compose_config, run_train_script
 
-UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing listens, no network used
+GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment")
+OPTIONS = [f"{group}={path.stem}" for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
+
+
+def bad_values(cfg, table) -> list[tuple[str, object, Rule]]:
+    """(setting, a value its rule rejects, the rule) for every leaf; fails on a leaf the table lacks."""
+    unknown = [key for key in rules.leaves(cfg) if rule_for(table, key) is None]
+    assert not unknown, f"settings neither checked nor declared free-form in attention_lab.checks: {unknown}"
+    return [
+        (key, rule.bad_example, rule)
+        for key in rules.leaves(cfg)
+        if isinstance(rule := rule_for(table, key), Rule)
+    ]
+
+
+def assert_rejected(check, cfg, key: str, bad: object, rule: Rule) -> None:
+    OmegaConf.update(cfg, key, bad, merge=False)
+    with pytest.raises(ConfigError) as raised:
+        check(cfg)
+    message = str(raised.value)
+    assert message.startswith(f"{key}={shown(bad)} "), message  # the setting and the value ...
+    assert rule.allowed in message or (rule.why_not and rule.why_not(bad) in message), (
+        message
+    )  # ... what is allowed
+
+
+def test_every_setting_is_checked_or_declared_free_form() -> None:
+    first_seen: dict[str, tuple[str, ...]] = {}  # each setting, in the first option that has it
+    for option in [(), *((o,) for o in OPTIONS)]:
+        cfg = compose_config(*option)
+        validate(cfg)  # the shipped values pass
+        for key, *_ in bad_values(cfg, train_table()):
+            first_seen.setdefault(key, option)
+    composed = {option: compose_config(*option) for option in set(first_seen.values())}
+    for key, option in first_seen.items():
+        rule = rule_for(train_table(), key)
+        assert_rejected(validate, copy.deepcopy(composed[option]), key, rule.bad_example, rule)
+
+
+def test_every_generate_setting_is_checked(tmp_path: Path) -> None:
+    for key, bad, rule in bad_values(compose_config(config_name="generate"), GENERATE):
+        cfg = compose_config("ckpt=some.ckpt", f"log_dir={tmp_path}", config_name="generate")
+        assert_rejected(checks.validate_generate, cfg, key, bad, rule)
+
+
+@pytest.mark.skipif(not (CONF_DIR / "report.yaml").is_file(), reason="conf/report.yaml is not there yet")
+def test_every_report_setting_is_checked() -> None:
+    for key, bad, rule in bad_values(compose_config(config_name="report"), REPORT):
+        assert_rejected(checks.validate_report, compose_config(config_name="report"), key, bad, rule)
+
+
+def test_free_form_settings_say_why() -> None:
+    for table in (train_table(), GENERATE, REPORT):
+        for key, entry in table.items():
+            assert isinstance(entry, Rule) or (isinstance(entry, FreeForm) and len(entry.why) > 20), key
+
+
+def test_lightning_names_match_the_installed_lightning() -> None:
+    from lightning.fabric.connector import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+
+    lightning = set(typing.get_args(_PRECISION_INPUT_STR)) | set(typing.get_args(_PRECISION_INPUT_STR_ALIAS))
+    assert lightning <= set(checks.PRECISIONS)
 
 
 @pytest.mark.parametrize(
-    ("override", "message"),
+    ("override", "setting", "value", "allowed"),
     [
-        ("attention.name=flash", r"attention.name='flash' is unknown; choose one of simple, self_v1, "),
-        ("model.emb_dim=63", r"model.emb_dim=63 is not divisible by model.n_heads=4: each head of"),
-        ("model.emb_dim=abc", r"model.emb_dim='abc' is not allowed: it must be a whole number >= 1"),
-        ("model.n_heads=0", r"model.n_heads=0 is not allowed: it must be a whole number >= 1"),
-        ("model.n_layers=0", r"model.n_layers=0 is not allowed: it must be a whole number >= 1"),
-        ("attention.dropout=1.0", r"attention.dropout=1.0 is not allowed: it must be a number in \[0, 1\)"),
-        ("attention.dropout=-0.1", r"attention.dropout=-0.1 is not allowed: it must be a number in \[0, 1\)"),
-        ("model.drop_rate=1.5", r"model.drop_rate=1.5 is not allowed: it must be a number in \[0, 1\)"),
-        ("data.max_length=100", r"data.max_length=100 is not allowed with model.context_length=64: it must "),
-        ("data.max_length=0", r"data.max_length=0 is not allowed: it must be a whole number >= 1"),
-        ("data.stride=0", r"data.stride=0 is not allowed: it must be a whole number >= 1"),
-        ("data.batch_size=0", r"data.batch_size=0 is not allowed: it must be a whole number >= 1"),
-        ("data.batch_size=2.5", r"data.batch_size=2.5 is not allowed: it must be a whole number >= 1"),
-        ("data.train_ratio=1.0", r"data.train_ratio=1.0 is not allowed: it must be a number in \(0, 1\)"),
-        ("data.train_ratio=0", r"data.train_ratio=0 is not allowed: it must be a number in \(0, 1\)"),
-        ("data.num_workers=-1", r"data.num_workers=-1 is not allowed: it must be a whole number >= 0"),
-        ("optimizer.lr=0", r"optimizer.lr=0 is not allowed: it must be a number > 0"),
-        ("optimizer.lr=-1e-3", r"optimizer.lr=-0.001 is not allowed: it must be a number > 0"),
-        ("attention.causal=maybe", r"attention.causal='maybe' is not allowed: it must be true or false"),
+        ("model.vocab_size=100", "model.vocab_size", "100", ">= 50257"),
+        ("model.emb_dim=abc", "model.emb_dim", "abc", "a whole number >= 1"),
+        ("model.emb_dim=63", "model.emb_dim", "63", "a multiple of n_heads"),
+        ("data.max_length=100", "data.max_length", "100", "<= 64"),
+        ("attention.name=flash", "attention.name", "flash", "one of simple, self_v1, self_v2"),
+        ("attention.dropout=1.0", "attention.dropout", "1.0", "in [0, 1)"),
+        ("data.train_ratio=0", "data.train_ratio", "0", "in (0, 1]"[:8]),
+        ("optimizer.lr=inf", "optimizer.lr", "inf", "> 0"),
+        ("trainer.max_epochs=-2", "trainer.max_epochs", "-2", ">= -1"),
+        ("trainer.max_epochs=1.5", "trainer.max_epochs", "1.5", "a whole number"),
+        ("trainer.max_steps=-5", "trainer.max_steps", "-5", ">= -1"),
+        ("trainer.limit_train_batches=-1", "trainer.limit_train_batches", "-1", "a number in [0, 1]"),
+        ("trainer.limit_val_batches=1.5", "trainer.limit_val_batches", "1.5", "a number in [0, 1]"),
+        ("trainer.devices=0", "trainer.devices", "0", "-1 (all), auto"),
+        ("trainer.precision=8", "trainer.precision", "8", "bf16-mixed"),
+        ("trainer.accelerator=quantum", "trainer.accelerator", "quantum", "one of cpu, gpu"),
+        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val", "-1", ">= 0"),
+        ("trainer.log_every_n_steps=0", "trainer.log_every_n_steps", "0", ">= 1"),
+        ("trainer.num_sanity_val_steps=-2", "trainer.num_sanity_val_steps", "-2", ">= -1"),
+        ("+trainer.val_check_interval=0", "trainer.val_check_interval", "0", "in (0, 1]"),
+        ("+trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch", "0", ">= 1"),
+        ("+trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches", "0", ">= 1"),
+        ("+trainer.strategy=teleport", "trainer.strategy", "teleport", "StrategyRegistry"),
+        ("+trainer.max_epoch=3", "trainer.max_epoch", "", "not an argument of lightning.Trainer"),
         (
-            "model.pos_emb=rotary",
-            r"model.pos_emb='rotary' is unknown; choose one of learned, none \(learned: ",
+            "+trainer.enable_progress_bar=false",
+            "trainer.enable_progress_bar",
+            "false",
+            "callbacks.progress_bar",
         ),
-        ("data.shuffle=random", r"data.shuffle='random' is unknown; choose one of seeded, global_rng"),
+        ("+callbacks.lr_monitor.interval=step", "callbacks.lr_monitor.interval", "", "not an argument"),
+        ("callbacks.nan_guard=5", "callbacks.nan_guard", "5", "null (switched off) or a callback"),
+        ("callbacks.lr_monitor._target_=no.Such", "callbacks.lr_monitor._target_", "no.Such", "importable"),
         (
-            "callbacks=book callbacks.book_eval.every_n_steps=0",
-            r"callbacks.book_eval.every_n_steps=0 is not allowed: it must be a whole number",
+            "callbacks.checkpoints.1.monitor=val_loss",
+            "callbacks.checkpoints.1.monitor",
+            "val_loss",
+            "val/loss",
         ),
         (
-            "callbacks=book callbacks.book_eval.num_batches=0",
-            r"callbacks.book_eval.num_batches=0 is not allowed: it must be a whole number >= 1",
-        ),
+            "callbacks.tensorboard_extras.sample_tokens=-1",
+            "callbacks.tensorboard_extras.sample_tokens",
+            "-1",
+            ">= 0",
+        ),  # fmt: skip
+        ("experiment_name=../elsewhere", "experiment_name", "../elsewhere", "letters, digits"),
+        ("run_name='a b'", "run_name", "a b", "letters, digits"),
+        ("seed=-1", "seed", "-1", ">= 0"),
+        ("data.sha256=abc", "data.sha256", "abc", "64 hexadecimal digits"),
+        ("data.url=ftp://x", "data.url", "ftp://x", "https://"),
+        ("data.shuffle=random", "data.shuffle", "random", "one of seeded, global_rng"),
+        ("data.path=/", "data.path", "/", "is a directory"),
+        ("data.path=/dev/null", "data.path", "/dev/null", "not a regular file"),
+        ("paths.log_dir=/dev/null", "paths.log_dir", "/dev/null", "not a file"),
+        ("ckpt_path=''", "ckpt_path", "''", "null, last"),
+        ("model.pos_emb=rotary", "model.pos_emb", "rotary", "one of learned, none"),
+        ("optimizer.warmup_steps=-1", "optimizer.warmup_steps", "-1", ">= 0"),
+        ("optimizer.min_lr=-1e-5", "optimizer.min_lr", "-1e-05", ">= 0"),
     ],
 )
-def test_bad_setting_is_named_with_what_is_allowed(override: str, message: str) -> None:
-    cfg = compose_config(*override.split())
-    with pytest.raises(ConfigError, match=f"^{message}"):
-        validate(cfg)
+def test_bad_setting_names_the_setting_the_value_and_what_is_allowed(
+    override, setting, value, allowed
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        validate(compose_config(override))
+    message = str(raised.value)
+    assert message.startswith(f"{setting}={value}" if value else setting), message
+    assert allowed in message, message
 
 
-def test_shipped_configs_are_valid() -> None:
-    for attention in ("simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa"):
-        validate(compose_config(f"attention={attention}"))
-    for model in ("small", "gpt2_124m"):
-        validate(compose_config(f"model={model}"))
-    for pos_emb in ("learned", "none"):
-        validate(compose_config(f"model.pos_emb={pos_emb}"))
-
-
-def test_unknown_model_size_lists_the_sizes() -> None:
-    with pytest.raises(MissingConfigException, match=r"(?s)Could not find 'model/huge'.*tiny"):
-        compose_config("model=huge")
-
-
-# --- text and checkpoint files: run() stops before building anything -----------------------------------
-def fails_cleanly(cfg, tmp_path: Path, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        run(cfg)
-    assert not (tmp_path / "logs" / "tiny").exists()  # no log directory was started
-
-
-def test_missing_text_and_failed_download(fast_config, tmp_path: Path) -> None:
-    text = tmp_path / "data" / "missing.txt"
-    cfg = fast_config(f"data.path={text}", f"data.url={UNREACHABLE}")
-    fails_cleanly(cfg, tmp_path, rf"^The training text {text} does not exist and downloading {UNREACHABLE}")
-    assert not text.parent.exists()  # no half-written download
-    cfg = fast_config(f"data.path={text}", "data.url=null")
-    fails_cleanly(cfg, tmp_path, "does not exist and no URL to download it from is configured")
-
-
-def test_empty_text(fast_config, tmp_path: Path) -> None:
-    (tmp_path / "empty.txt").write_text(" \n\n")
-    cfg = fast_config(f"data.path={tmp_path / 'empty.txt'}", "data.sha256=null")
-    fails_cleanly(cfg, tmp_path, r"empty.txt is empty; give a UTF-8 text")
-
-
-def test_text_not_utf8(fast_config, tmp_path: Path) -> None:
-    (tmp_path / "latin1.txt").write_bytes("Gisburn's café".encode("latin-1"))
-    cfg = fast_config(f"data.path={tmp_path / 'latin1.txt'}", "data.sha256=null")
-    fails_cleanly(cfg, tmp_path, r"latin1.txt is not UTF-8 text \(byte 13 cannot be decoded\)")
-
-
-def test_split_shorter_than_one_window(fast_config, tmp_path: Path, verdict_text: str) -> None:
-    (tmp_path / "short.txt").write_text("I had always thought Jack Gisburn rather a cheap genius.")
-    cfg = fast_config(f"data.path={tmp_path / 'short.txt'}", "data.sha256=null")
-    fails_cleanly(cfg, tmp_path, r"The train split of .*short.txt has \d+ tokens, but data.max_length=64")
-    cfg = fast_config("data.train_ratio=0.995")  # The Verdict's last 0.5%: about 30 tokens
-    fails_cleanly(cfg, tmp_path, r"The validation split of .* has \d+ tokens, but .* at least 65 per split")
-
-
-def test_batch_larger_than_the_train_split(fast_config, tmp_path: Path) -> None:
-    fails_cleanly(fast_config("data.batch_size=1000"), tmp_path, r"fewer than data.batch_size=1000")
-
-
-def test_checkpoint_that_does_not_exist(fast_config, tmp_path: Path) -> None:
-    cfg = fast_config(f"ckpt_path={tmp_path / 'nope.ckpt'}")
-    fails_cleanly(cfg, tmp_path, r"^ckpt_path=.*nope.ckpt does not exist. Give a .ckpt file")
-    fails_cleanly(cfg, tmp_path, r"the latest run named mha-causal_True-drop_0\.1\.$")  # names the run
-
-
-def test_checkpoint_that_is_not_a_checkpoint(fast_config, tmp_path: Path) -> None:
-    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
-    cfg = fast_config(f"ckpt_path={tmp_path / 'notes.ckpt'}")
-    fails_cleanly(cfg, tmp_path, r"notes.ckpt is not a readable checkpoint")
+def test_a_new_setting_fails_the_walk_until_it_is_declared() -> None:
+    cfg = compose_config("+model.pos_emb_typo=learned")
+    with pytest.raises(AssertionError, match="model.pos_emb_typo"):
+        bad_values(cfg, train_table())
 
 
 # --- the command line: what a user sees -------------------------------------------------------------
@@ -132,12 +178,13 @@ def train_cli(*overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_cli_bad_value_is_one_line_and_exit_status_1(tmp_path: Path) -> None:
-    result = train_cli("model.emb_dim=63", tmp_path=tmp_path)
+@pytest.mark.parametrize("override", ["model.vocab_size=100", "trainer.max_epochs=-2", "data.path=/"])
+def test_cli_bad_value_is_one_line_and_exit_status_1(override: str, tmp_path: Path) -> None:
+    result = train_cli(override, tmp_path=tmp_path)
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("error: model.emb_dim=63 is not divisible by model.n_heads=4")
+    [line] = result.stderr.strip().splitlines()  # no traceback
+    assert line.startswith(f"error: {override}"), line
+    assert not (tmp_path / "logs" / "tiny").exists()  # nothing was started
 
 
 @pytest.mark.slow
@@ -146,4 +193,66 @@ def test_cli_unknown_attention_lists_the_variants(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "Could not find 'attention/flash'" in result.stderr
-    assert "Available options in 'attention':\n\tcausal\n\tmha\n" in result.stderr
+    assert re.search(r"Available options in 'attention':\n\tcausal\n\tmha\n", result.stderr)
+
+
+# --- files: checkpoints, and a disk that fills up ---------------------------------------------------
+def fails_cleanly(cfg, tmp_path: Path, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run(cfg)
+    assert not (tmp_path / "logs" / "tiny").exists()  # no log directory was started
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p, r"^ckpt_path={p} does not exist"),
+        (lambda p: p.mkdir() or p, r"^ckpt_path={p} is not a file: give a .ckpt from logs/"),
+        (
+            lambda p: p.write_text("notes") and p,
+            r"^ckpt_path={p} is not a checkpoint written by attention-lab",
+        ),
+        (lambda p: torch.save({"weights": 1}, p) or p, r"^ckpt_path={p} is not a checkpoint written by att"),
+    ],
+    ids=["missing", "directory", "text file", "other torch file"],
+)
+def test_ckpt_path_that_is_not_a_checkpoint(make, message, fast_config, tmp_path: Path) -> None:
+    path = make(tmp_path / "x.ckpt")
+    fails_cleanly(fast_config(f"ckpt_path={path}"), tmp_path, message.format(p=re.escape(str(path))))
+
+
+def test_generate_ckpt_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    from attention_lab.generate import resolve_checkpoint
+
+    (tmp_path / "notes.ckpt").write_text("notes")
+    with pytest.raises(
+        ConfigError, match=r"^ckpt=.*notes.ckpt is not a checkpoint written by attention-lab.*ckpt=last"
+    ):
+        resolve_checkpoint(str(tmp_path / "notes.ckpt"), tmp_path)
+
+
+def test_ckpt_path_last_takes_the_newest_readable_checkpoint(tmp_path: Path, caplog) -> None:
+    good = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    torn = tmp_path / "version_1" / "checkpoints" / "last.ckpt"
+    for path in (good, torn):
+        path.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "loops": {}, "global_step": 3}, good)
+    torn.write_bytes(good.read_bytes()[:100])  # cut short by a crash, and newer
+    os.utime(good, (1, 1))
+    with caplog.at_level("WARNING", logger="attention_lab"):
+        assert find_last_checkpoint(tmp_path) == good
+    assert f"ckpt_path=last skips {torn}" in caplog.text
+
+
+def test_disk_full_while_writing_events_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriter
+
+    def disk_full(self, bytestring):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_AsyncWriter, "write", disk_full)
+    cfg = compose_config(*MICRO, "callbacks.checkpoints=null", log_dir=tmp_path / "logs")
+    with pytest.raises(
+        DiskFullError, match=r"^the disk is full \(errno ENOSPC\) while writing the run's logs in "
+    ):
+        run(cfg)

@@ -1,5 +1,5 @@
-"""Config plumbing: the `${project_root:}` resolver used by conf/, the Hydra entry of every command line,
-and start-up validation of settings."""
+"""Config plumbing: the `${project_root:}` resolver used by conf/ and the Hydra entry of every command line.
+The checks of the settings are in attention_lab.checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.errors import AttentionLabError, ConfigError, SweepJobError
+from attention_lab.checks import validate  # noqa: F401  (the settings' checks live in attention_lab.checks)
+from attention_lab.errors import AttentionLabError, SweepJobError
 
 
 def project_root() -> str:
@@ -57,94 +58,3 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
         return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(guarded)
 
     return decorate
-
-
-# (key, what it is) for settings that must be whole numbers >= 1.
-POSITIVE_INTS = (
-    ("model.vocab_size", "the number of token ids"),
-    ("model.context_length", "the longest input, in tokens"),
-    ("model.emb_dim", "the width of the model"),
-    ("model.n_layers", "the number of transformer blocks"),
-    ("model.n_heads", "the number of attention heads"),
-    ("data.max_length", "the tokens in one training window"),
-    ("data.stride", "the step between window starts, in tokens"),
-    ("data.batch_size", "the windows in one batch"),
-)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_int(cfg: DictConfig, key: str, minimum: int, meaning: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    if not _is_int(value) or value < minimum:
-        raise ConfigError(
-            f"{key}={value!r} is not allowed: it must be a whole number >= {minimum} ({meaning})"
-        )
-
-
-def _check_fraction(cfg: DictConfig, key: str, *, allow_zero: bool, meaning: str) -> None:
-    value = OmegaConf.select(cfg, key)
-    inside = _is_number(value) and (0.0 <= value < 1.0 if allow_zero else 0.0 < value < 1.0)
-    if not inside:
-        interval = "[0, 1)" if allow_zero else "(0, 1), both ends excluded"
-        raise ConfigError(f"{key}={value!r} is not allowed: it must be a number in {interval} ({meaning})")
-
-
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError, naming the setting, its value and what is allowed, for settings that would fail
-    (or silently misbehave) later in training. Files and checkpoints are checked where they are read."""
-    # Imported here, not at the top: train.py imports this module for `--help`, which needs no torch.
-    from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS
-    from attention_lab.data import check_shuffle
-    from attention_lab.model import POS_EMB_CHOICES
-
-    model, attention, data = cfg.model, cfg.attention, cfg.data
-    if attention.name not in VARIANTS:
-        raise ConfigError(
-            f"attention.name={attention.name!r} is unknown; choose one of {', '.join(VARIANTS)}"
-        )
-    pos_emb = OmegaConf.select(cfg, "model.pos_emb", default="learned")
-    if pos_emb not in POS_EMB_CHOICES:
-        raise ConfigError(
-            f"model.pos_emb={pos_emb!r} is unknown; choose one of {', '.join(POS_EMB_CHOICES)} "
-            "(learned: the book's position embeddings; none: word order only through the causal mask)"
-        )
-    for key, meaning in POSITIVE_INTS:
-        _check_int(cfg, key, 1, meaning)
-    _check_int(cfg, "data.num_workers", 0, "DataLoader worker processes; 0 loads in the main process")
-    _check_int(cfg, "seed", 0, "seeds weights, dropout and shuffling")
-    if OmegaConf.select(cfg, "callbacks.book_eval") is not None:
-        _check_int(cfg, "callbacks.book_eval.every_n_steps", 1, "optimizer steps between evaluations")
-        _check_int(cfg, "callbacks.book_eval.num_batches", 1, "batches of each split per evaluation")
-    for key in ("attention.causal", "attention.qkv_bias"):
-        if not isinstance(OmegaConf.select(cfg, key), bool):
-            raise ConfigError(
-                f"{key}={OmegaConf.select(cfg, key)!r} is not allowed: it must be true or false"
-            )
-    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
-        raise ConfigError(
-            f"model.emb_dim={model.emb_dim} is not divisible by model.n_heads={model.n_heads}: each head of "
-            f"attention={attention.name} gets emb_dim / n_heads dimensions; choose a multiple of n_heads"
-        )
-    _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
-    _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")
-    _check_fraction(cfg, "data.train_ratio", allow_zero=False, meaning="the share of the text used to train")
-    check_shuffle(OmegaConf.select(cfg, "data.shuffle", default="seeded"))
-    if data.max_length > model.context_length:
-        raise ConfigError(
-            f"data.max_length={data.max_length} is not allowed with model.context_length="
-            f"{model.context_length}: it must be <= {model.context_length}, the most tokens the position "
-            "embeddings and the causal mask cover"
-        )
-    lr = OmegaConf.select(cfg, "optimizer.lr")
-    if not _is_number(lr) or not 0.0 < lr < float("inf"):
-        raise ConfigError(f"optimizer.lr={lr!r} is not allowed: it must be a number > 0")
-    weight_decay = OmegaConf.select(cfg, "optimizer.weight_decay")
-    if not _is_number(weight_decay) or weight_decay < 0:
-        raise ConfigError(f"optimizer.weight_decay={weight_decay!r} is not allowed: it must be a number >= 0")

@@ -10,26 +10,27 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from attention_lab.checks import validate_generate
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 
 
 def resolve_checkpoint(ckpt: str | None, log_dir: str | Path) -> Path:
     """`ckpt` as an existing file; `last` means the most recently written last.ckpt under `log_dir`."""
-    from attention_lab.resume import find_last_checkpoint
+    from attention_lab.resume import find_last_checkpoint, read_checkpoint
 
     if ckpt is None:
-        raise ConfigError("ckpt= is required: the path of a checkpoint written by train.py, or ckpt=last")
+        raise ConfigError("ckpt=null is not allowed: it must be a .ckpt written by train.py, or ckpt=last")
     if ckpt == "last":
-        path = find_last_checkpoint(Path(log_dir), "**/last*.ckpt")
+        path = find_last_checkpoint(Path(log_dir), "**/*.ckpt", setting="ckpt")
         if path is None:
             raise ConfigError(
-                f"ckpt=last found no last.ckpt under {log_dir}; train a run with checkpoints first"
+                f"ckpt=last found no readable checkpoint under log_dir={log_dir}; train a run with "
+                "checkpoints first, or give ckpt=<path to a .ckpt file>"
             )
         return path
     path = Path(str(ckpt)).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"ckpt={ckpt} is not a file; give a .ckpt written by train.py, or ckpt=last")
+    read_checkpoint(path, setting="ckpt")  # a directory, a device or another file: one clear line
     return path
 
 
@@ -37,12 +38,7 @@ def generate_text(cfg: DictConfig) -> str:
     """The prompt and its continuation, as `cfg` (conf/generate.yaml) asks."""
     from attention_lab.sampling import continue_text, load_model, text_to_ids
 
-    if cfg.max_new_tokens is None or int(cfg.max_new_tokens) < 0:
-        raise ConfigError(
-            f"max_new_tokens={cfg.max_new_tokens} is not allowed: it must be a whole number >= 0"
-        )
-    if not cfg.prompt:  # before the (slow) checkpoint load
-        raise ConfigError("prompt= is empty; give at least one token of text to continue")
+    validate_generate(cfg)  # before the (slow) checkpoint load
     model = load_model(resolve_checkpoint(cfg.ckpt, cfg.log_dir))
     n_prompt = text_to_ids(str(cfg.prompt)).shape[1]
     if n_prompt > model.context_length:

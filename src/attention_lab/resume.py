@@ -8,6 +8,7 @@ Steps the crashed run logged after its checkpoint are logged again; the new even
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.errors import ConfigError
+
+log = logging.getLogger("attention_lab")
 
 
 @dataclass(frozen=True)
@@ -31,23 +34,39 @@ def run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.logger.save_dir) / str(cfg.logger.name)
 
 
-def find_last_checkpoint(directory: Path, pattern: str = "version_*/checkpoints/last.ckpt") -> Path | None:
-    """The most recently written checkpoint matching `pattern` under `directory` (by default the last.ckpt
-    of one of a run's versions), or None."""
-    candidates = list(directory.glob(pattern))
-    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+def find_last_checkpoint(
+    directory: Path, pattern: str = "version_*/checkpoints/*.ckpt", setting: str = "ckpt_path"
+) -> Path | None:
+    """The most recently written checkpoint matching `pattern` under `directory` that can be read (by
+    default any .ckpt of one of a run's versions), or None. Checkpoints that cannot be read (cut short by a
+    crash, say) are skipped, each with a log line."""
+    candidates = sorted(directory.glob(pattern), key=lambda path: path.stat().st_mtime, reverse=True)
+    for path in candidates:
+        try:
+            read_checkpoint(path, setting)
+        except ConfigError as err:
+            log.warning("%s=last skips %s: %s", setting, path, err)
+            continue
+        return path
+    return None
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path, setting: str = "ckpt_path") -> dict[str, Any]:
+    """The training checkpoint at `path`, or ConfigError naming `setting` when it is none of ours."""
+    instead = (
+        f"give a .ckpt from logs/<experiment>/<run>/version_<n>/checkpoints/, or {setting}=last "
+        "(the newest readable one)"
+    )
+    if not path.is_file():
+        raise ConfigError(f"{setting}={path} is not a file: {instead}")
     try:  # mmap: the weights are not read, only the small parts looked at here
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # a truncated file, or not a torch file at all
-        raise ConfigError(
-            f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__}: {err})"
-        ) from None
+    except Exception:  # a truncated file, or not a torch file at all
+        checkpoint = None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "loops" not in checkpoint:
         raise ConfigError(
-            f"ckpt_path={path} is not a Lightning training checkpoint (.ckpt written by train.py)"
+            f"{setting}={path} is not a checkpoint written by attention-lab (cut short, or another kind of "
+            f"file): {instead}"
         )
     return checkpoint
 
@@ -86,12 +105,13 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
         if path is None:
             raise ConfigError(
                 f"ckpt_path=last: no earlier run named {cfg.logger.name} has a checkpoint "
-                f"({directory}/version_*/checkpoints/last.ckpt). Start it without ckpt_path, or give "
+                f"that can be read ({directory}/version_*/checkpoints/*.ckpt). Start it without ckpt_path, "
+                "or give "
                 "ckpt_path=<path to a .ckpt file>."
             )
     else:
         path = Path(str(cfg.ckpt_path)).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(
                 f"ckpt_path={cfg.ckpt_path} does not exist. Give a .ckpt file (a run's "
                 f"checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."

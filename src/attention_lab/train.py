@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from attention_lab.config import validate
+from attention_lab.checks import validate
+from attention_lab.errors import DiskFullError
 from attention_lab.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
 
 
@@ -76,6 +81,29 @@ def build_logger(cfg: DictConfig, resume: Resume | None):
     return instantiate(cfg.logger, version=resume.version, purge_step=resume.global_step)
 
 
+@contextlib.contextmanager
+def disk_full_reported(log_dir: Path) -> Iterator[None]:
+    """A full disk while TensorBoard writes events becomes one DiskFullError line. The event writer's
+    background thread, which fails first, stays quiet: the training thread reports the same error."""
+
+    def quiet_when_disk_full(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.exc_value, OSError) and args.exc_value.errno == errno.ENOSPC):
+            previous_hook(args)
+
+    previous_hook, threading.excepthook = threading.excepthook, quiet_when_disk_full
+    try:
+        yield
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(
+            f"the disk is full (errno ENOSPC) while writing the run's logs in {log_dir}: free space there, "
+            "or set paths.log_dir=<a directory on a disk with room>; then go on with ckpt_path=last"
+        ) from None
+    finally:
+        threading.excepthook = previous_hook
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train as `cfg` says; return the final metrics and where the run was logged.
 
@@ -97,7 +125,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with warnings.catch_warnings():
         if resume is not None:  # going on in its own checkpoint directory is the point of resuming
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
+        with disk_full_reported(Path(logger.log_dir)):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
         "train_loss": metrics.get("hparams/train_loss", math.nan),

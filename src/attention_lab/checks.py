@@ -1,0 +1,268 @@
+"""Every setting a user can type, checked before anything is built: one table per command line
+(setting → Rule or FreeForm, src/attention_lab/rules.py), walked over the composed config.
+
+    validate(cfg)           train.py and attention_lab.train.run(cfg)   (conf/config.yaml)
+    validate_generate(cfg)  python -m attention_lab.generate            (conf/generate.yaml)
+    validate_report(cfg)    python -m attention_lab.report              (conf/report.yaml)
+
+A bad value raises ConfigError: `<setting>=<value> is not allowed: it must be <allowed>`.
+A `*` in a table key stands for any one part of the dotted name (a callback's name, a list index).
+`python -m attention_lab.checks` writes docs/troubleshooting.md's table of the settings from these tables.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from omegaconf import DictConfig, OmegaConf
+
+from attention_lab import rules as r
+from attention_lab.errors import ConfigError
+from attention_lab.rules import FreeForm, Rule, Table, check_table, check_targets_arguments
+
+# Lightning's own names (lightning.fabric.connector._PRECISION_INPUT, accelerator registry); a test compares
+# them with the installed Lightning.
+PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed", "transformer-engine",
+              "transformer-engine-float16", 64, 32, 16, "64", "32", "16", "bf16")  # fmt: skip
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+METRICS = ("val/loss", "val/loss_causal", "val/ppl", "train/loss", "hp_metric", "hparams/val_loss")
+
+
+def _devices_ok(v: object) -> bool:
+    if isinstance(v, str):
+        return v == "auto" or all(part.strip().isdigit() for part in v.split(",") if part.strip()) and bool(v)
+    if isinstance(v, (list, tuple)) or OmegaConf.is_list(v):
+        return len(v) > 0 and all(r.is_int(i) and i >= 0 for i in v)
+    return r.is_int(v) and (v >= 1 or v == -1)
+
+
+def _strategy_ok(v: object) -> bool:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    return v == "auto" or (isinstance(v, str) and v in StrategyRegistry.available_strategies())
+
+
+def _batches(meaning: str) -> Rule:
+    share = r.number(0, low_open=False, high=1.0, high_open=False, meaning=meaning)
+    return r.null_or(r.either(r.whole(0, meaning="batches"), share))
+
+
+def _set_by_train(what: str) -> Rule:
+    return Rule(f"left unset: train.py sets it from {what}", lambda v: False, True)
+
+
+TRAINER: Table = {
+    "trainer._target_": r.importable("lightning.Trainer"),
+    "trainer.accelerator": r.choice(ACCELERATORS, "where the model trains"),
+    "trainer.devices": Rule(
+        "a whole number >= 1, -1 (all), auto, or a list of device indices (processes or GPUs to train on)",
+        _devices_ok,
+        0,
+    ),
+    "trainer.strategy": Rule(
+        "auto or a strategy of Lightning's StrategyRegistry, e.g. ddp, ddp_spawn, fsdp "
+        "(how devices share work)",
+        _strategy_ok,
+        "nonsense",
+    ),
+    "trainer.num_nodes": r.whole(1, meaning="machines"),
+    "trainer.precision": r.choice(PRECISIONS, "Lightning's precision of weights and matmuls"),
+    "trainer.max_epochs": r.null_or(r.whole(-1, meaning="epochs to train; -1 = no limit")),
+    "trainer.min_epochs": r.null_or(r.whole(0, meaning="epochs to train at least")),
+    "trainer.max_steps": r.whole(-1, meaning="optimizer steps to train; -1 = no limit"),
+    "trainer.min_steps": r.null_or(r.whole(0, meaning="optimizer steps to train at least")),
+    "trainer.limit_train_batches": _batches("a share of the training batches per epoch"),
+    "trainer.limit_val_batches": _batches("a share of the validation batches"),
+    "trainer.limit_test_batches": _batches("a share of the test batches"),
+    "trainer.limit_predict_batches": _batches("a share of the predict batches"),
+    "trainer.overfit_batches": _batches("a share of the training batches, trained again and again"),
+    "trainer.fast_dev_run": r.either(r.boolean("one batch of each"), r.whole(0, meaning="batches of each")),
+    "trainer.gradient_clip_val": r.null_or(r.number(0, low_open=False, meaning="largest gradient norm")),
+    "trainer.gradient_clip_algorithm": r.null_or(r.choice(("norm", "value"), "how gradients are clipped")),
+    "trainer.log_every_n_steps": r.whole(1, meaning="optimizer steps between logged training losses"),
+    "trainer.num_sanity_val_steps": r.whole(-1, meaning="validation batches before training; -1 = all"),
+    "trainer.val_check_interval": r.null_or(
+        r.either(
+            r.whole(1, meaning="training batches"),
+            r.number(0, low_open=True, high=1.0, high_open=False, meaning="a share of an epoch"),
+        )
+    ),  # fmt: skip
+    "trainer.check_val_every_n_epoch": r.null_or(r.whole(1, meaning="epochs between validations")),
+    "trainer.accumulate_grad_batches": r.whole(1, meaning="batches per optimizer step"),
+    "trainer.enable_model_summary": r.boolean("print the layer table at the start"),
+    "trainer.deterministic": r.null_or(
+        r.either(r.boolean("deterministic kernels"), r.choice(("warn",), "warn"))
+    ),
+    "trainer.benchmark": r.null_or(r.boolean("cudnn autotuning")),
+    "trainer.default_root_dir": r.null_or(r.directory_path("Lightning's own output directory")),
+    "trainer.enable_progress_bar": _set_by_train("callbacks.progress_bar (null switches the bar off)"),
+    "trainer.enable_checkpointing": _set_by_train("callbacks.checkpoints (null switches checkpoints off)"),
+    "trainer.logger": _set_by_train("the logger group"),
+    "trainer.callbacks": _set_by_train("the callbacks group"),
+}
+
+CALLBACKS: Table = {
+    "callbacks.*": Rule("null (switched off) or a callback entry with a _target_", lambda v: v is None, 1),
+    "callbacks.*._target_": r.importable("the callback's class"),
+    "callbacks.checkpoints.*._target_": r.importable("the checkpoint callback's class"),
+    "callbacks.checkpoints.*.filename": FreeForm(
+        "ModelCheckpoint's name template ({epoch}, {val/loss:.3f}, ...); a `/` makes a subdirectory"
+    ),
+    "callbacks.checkpoints.*.dirpath": r.null_or(r.directory_path("where checkpoints go; null = the run's")),
+    "callbacks.checkpoints.*.enable_version_counter": r.boolean("add -v1, -v2 instead of overwriting"),
+    "callbacks.checkpoints.*.auto_insert_metric_name": r.boolean("metric names in the file name"),
+    "callbacks.checkpoints.*.monitor": r.null_or(r.choice(METRICS, "the metric that ranks checkpoints")),
+    "callbacks.checkpoints.*.mode": r.choice(("min", "max"), "whether a smaller monitored value is better"),
+    "callbacks.checkpoints.*.save_top_k": r.whole(-1, meaning="checkpoints kept; -1 = all"),
+    "callbacks.checkpoints.*.save_last": r.null_or(
+        r.either(r.boolean("also write last.ckpt"), r.choice(("link",), "a link"))
+    ),  # fmt: skip
+    "callbacks.checkpoints.*.save_weights_only": r.boolean("no optimizer state (cannot resume)"),
+    "callbacks.checkpoints.*.every_n_epochs": r.null_or(r.whole(0, meaning="epochs between checkpoints")),
+    "callbacks.checkpoints.*.every_n_train_steps": r.null_or(r.whole(0, meaning="steps between checkpoints")),
+    "callbacks.tensorboard_extras.sample_tokens": r.whole(0, meaning="greedy tokens sampled per validation"),
+    "callbacks.tensorboard_extras.attention_maps": r.boolean("log attention heatmaps"),
+    "callbacks.tensorboard_extras.hparams.*": FreeForm(
+        "labels of the run's HParams row, copies of settings checked under their own names"
+    ),
+    "callbacks.lr_monitor.logging_interval": r.null_or(
+        r.choice(("step", "epoch"), "when the rate is logged")
+    ),
+    "callbacks.lr_monitor.log_momentum": r.boolean("also log the momentum"),
+    "callbacks.book_eval.every_n_steps": r.whole(1, meaning="optimizer steps between evaluations"),
+    "callbacks.book_eval.num_batches": r.whole(1, meaning="batches of each split per evaluation"),
+    "callbacks.book_eval.label": r.text(
+        "the word before the step number: Step (chapter 5) or Iter (Appendix D)"
+    ),
+}
+
+
+@functools.cache
+def train_table() -> Table:
+    """conf/config.yaml's settings (built on first use: the variant names import torch)."""
+    from attention_lab.attention import VARIANTS
+    from attention_lab.data import SHUFFLE_MODES, text_path_problem
+    from attention_lab.model import POS_EMB_CHOICES
+    from attention_lab.tokenizer import VOCAB_SIZE
+
+    name = r.safe_name("it names a directory under logs/")
+    return {
+        "seed": r.whole(0, 2**32 - 1, meaning="seeds weights, dropout and shuffling"),
+        "experiment_name": name,
+        "run_name": name,
+        "ckpt_path": Rule(
+            "null, last (the newest checkpoint of this run name) or the path of a .ckpt file",
+            lambda v: v is None or v == "last" or isinstance(v, str) and bool(v.strip()),
+            "",
+        ),
+        "paths.root": r.existing_directory("the checkout holding conf/ and data/"),
+        "paths.data_dir": r.directory_path("where the text is kept"),
+        "paths.log_dir": r.directory_path("where TensorBoard logs and checkpoints go"),
+        "attention.name": r.choice(tuple(VARIANTS), "the attention variant of chapter 3"),
+        "attention.causal": r.boolean("mask the future tokens"),
+        "attention.dropout": r.fraction(allow_zero=True, meaning="the probability of zeroing a weight"),
+        "attention.qkv_bias": r.boolean("bias in the query, key and value projections"),
+        "model.name": name,
+        "model.vocab_size": r.whole(
+            VOCAB_SIZE, meaning=f"the GPT-2 tokenizer's {VOCAB_SIZE} ids each need a row"
+        ),
+        "model.context_length": r.whole(1, meaning="the longest input, in tokens"),
+        "model.emb_dim": r.whole(1, meaning="the width of the model"),
+        "model.n_layers": r.whole(1, meaning="the number of transformer blocks"),
+        "model.n_heads": r.whole(1, meaning="the number of attention heads"),
+        "model.drop_rate": r.fraction(allow_zero=True, meaning="the probability of zeroing a value"),
+        "model.pos_emb": r.choice(
+            POS_EMB_CHOICES, "learned: the book's position embeddings; none: word order only through the mask"
+        ),
+        "optimizer.lr": r.number(0, low_open=True, meaning="the learning rate"),
+        "optimizer.weight_decay": r.number(0, low_open=False, meaning="AdamW's decoupled weight decay"),
+        "optimizer.fused": r.boolean("AdamW in one kernel"),
+        "optimizer.warmup_steps": r.whole(0, meaning="optimizer steps of linear warmup; 0 = none"),
+        "optimizer.initial_lr": r.null_or(r.number(0, low_open=False, meaning="where the warmup starts")),
+        "optimizer.min_lr": r.null_or(r.number(0, low_open=False, meaning="where the cosine decay ends")),
+        "module._target_": r.importable("the LightningModule"),
+        "module._convert_": r.choice(("none", "partial", "object", "all"), "Hydra's conversion of arguments"),
+        "module.model": FreeForm("${model}: the model group, checked under model.*"),
+        "module.attention": FreeForm("${attention}: the attention group, checked under attention.*"),
+        "module.optimizer": FreeForm("${optimizer}: the optimizer group, checked under optimizer.*"),
+        "module.fused_loss": r.boolean("output head and cross-entropy in one pass"),
+        "module.compile": r.boolean("torch.compile the network"),
+        "data._target_": r.importable("the LightningDataModule"),
+        "data.path": Rule(
+            "a UTF-8 text file, or a path that does not exist yet (data.url is downloaded there)",
+            lambda v: isinstance(v, str) and text_path_problem(v) is None,
+            "/",
+            why_not=lambda v: text_path_problem(str(v)),
+        ),
+        "data.url": r.url("where a missing text is downloaded from"),
+        "data.sha256": r.sha256_hex("the expected hash of the download; null = not checked"),
+        "data.max_length": r.whole(1, meaning="the tokens in one training window"),
+        "data.stride": r.whole(1, meaning="the step between window starts, in tokens"),
+        "data.batch_size": r.whole(1, meaning="the windows in one batch"),
+        "data.train_ratio": r.fraction(allow_zero=False, meaning="the share of the text used to train"),
+        "data.num_workers": r.whole(0, meaning="DataLoader worker processes; 0 loads in the main process"),
+        "data.seed": r.whole(0, 2**32 - 1, meaning="fixes each epoch's order"),
+        "data.shuffle": r.choice(tuple(SHUFFLE_MODES), "where each epoch's order comes from"),
+        "logger._target_": r.importable("the Lightning logger"),
+        "logger.save_dir": r.directory_path("the experiment's log directory"),
+        "logger.name": name,
+        "logger.version": r.null_or(r.either(r.whole(0, meaning="version_<n>"), name)),
+        "logger.default_hp_metric": r.boolean("log a placeholder hp_metric"),
+        **TRAINER,
+        **CALLBACKS,
+    }
+
+
+GENERATE: Table = {
+    "ckpt": r.text("a .ckpt written by train.py, or last"),
+    "prompt": r.text("the text to continue, at least one token"),
+    "max_new_tokens": r.whole(0, meaning="tokens to generate"),
+    "temperature": r.number(
+        0, low_open=False, meaning="0 = greedy; > 0 samples softmax(logits / temperature)"
+    ),
+    "top_k": r.null_or(r.whole(1, meaning="sample among the k most likely tokens")),
+    "seed": r.whole(0, 2**32 - 1, meaning="seeds sampling"),
+    "log_dir": r.directory_path("where ckpt=last looks"),
+}
+
+REPORT: Table = {
+    "log_dir": r.existing_directory("the runs to compare, e.g. logs/mask_dropout_tiny"),
+    "out": r.null_or(r.text("the file the loss curves are written to")),
+    "format": r.choice(("png", "svg", "pdf"), "the image format of the loss curves"),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first setting of conf/config.yaml that is not allowed (train.py and
+    attention_lab.train.run). Checkpoint contents are checked by attention_lab.resume, text contents where
+    they are read (attention_lab.data.load_text); both before a model is built."""
+    from attention_lab.attention import MULTI_HEAD_VARIANTS
+
+    check_table(cfg, train_table())
+    check_targets_arguments(cfg)
+    model, attention, data = cfg.model, cfg.attention, cfg.data
+    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
+        raise ConfigError(
+            f"model.emb_dim={model.emb_dim} is not allowed with model.n_heads={model.n_heads}: each head of "
+            f"attention={attention.name} gets emb_dim / n_heads dimensions; it must be a multiple of n_heads"
+        )
+    if data.max_length > model.context_length:
+        raise ConfigError(
+            f"data.max_length={data.max_length} is not allowed with model.context_length="
+            f"{model.context_length}: it must be <= {model.context_length}, the most tokens the position "
+            "embeddings and the causal mask cover"
+        )
+
+
+def validate_generate(cfg: DictConfig) -> None:
+    check_table(cfg, GENERATE)
+
+
+def validate_report(cfg: DictConfig) -> None:
+    check_table(cfg, REPORT)
+
+
+if __name__ == "__main__":
+    from attention_lab.troubleshooting import write
+
+    write()
