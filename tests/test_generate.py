@@ -85,8 +85,8 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
 def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path):
     # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
     cfg = compose_config(
-        *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12", "callbacks.checkpoints.save_best=true",
-        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", log_dir=tmp_path,
+        *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12", "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1", "callbacks.checkpoints.save_best=true", log_dir=tmp_path,
     )  # fmt: skip
     checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)

@@ -110,14 +110,10 @@ class TimedCheckpoint(Checkpoint):
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         self._last_write = time.monotonic()
 
-    # Validation runs inside the training epoch, before on_train_epoch_end: like ModelCheckpoint, save at
-    # validation end when the epoch validates, so last.ckpt holds this epoch's val/loss and best score.
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and trainer.state.fn == "fit":
-            self._save(trainer)
-
+    # Lightning validates inside the training epoch, before on_train_epoch_end: a checkpoint written here
+    # holds the epoch's val/loss and counts the epoch as done (as ModelCheckpoint's default does).
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._save(trainer)  # no-op when on_validation_end saved this step already
+        self._save(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._saved_at_step != trainer.global_step:  # stopped mid-epoch (max_steps, early stopping)
