@@ -87,7 +87,6 @@ def ours(overrides: list[str]) -> dict:
     t = timing_of([sys.executable, "-c", WRAPPER, *overrides])
     total = t["finished"] - t["started"]
     parts = {k: t[k] for k in ("training_steps", "validation", "extras", "checkpoints")}
-    parts["validation"] -= t["extras"]  # TensorBoardExtras.on_validation_end runs inside the validation hooks
     parts = {"startup": t["first_step"] - t["started"], **parts}
     return {"total": total, "steps": t["steps"], **parts, "rest": total - sum(parts.values())}
 
@@ -126,6 +125,7 @@ def main() -> None:
     for _ in range(args.rounds):  # taking turns: a change in load hits both
         runs["train.py"].append(ours(overrides))
         runs["book"].append(books(args.epochs))
+        print("ROUND " + json.dumps({name: runs[name][-1] for name in runs}), flush=True)
     end_to_end = statistics.median(
         b["total"] / a["total"] for a, b in zip(runs["train.py"], runs["book"], strict=True)
     )
