@@ -1,4 +1,5 @@
-"""Start-up time: seconds from `python train.py` to its first training step, and of `python train.py --help`.
+"""Start-up time: seconds from `python train.py` to its first training step, next to `python -c "import
+torch"` (the floor: no training process starts faster) and `python train.py --help`.
 
     python benchmarks/startup.py [--repeats 3] [overrides for train.py ...]
 
@@ -52,6 +53,12 @@ def time_first_step(overrides: list[str]) -> tuple[float, float]:
     raise RuntimeError(f"train.py never reached a training step:\n{out.stdout}\n{out.stderr}")
 
 
+def time_import_torch() -> float:
+    start = time.time()
+    subprocess.run([sys.executable, "-c", "import torch"], cwd=ROOT, capture_output=True, check=True, env=ENV)
+    return time.time() - start
+
+
 def time_help() -> float:
     start = time.time()
     subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, check=True, env=ENV)
@@ -68,12 +75,13 @@ def main() -> None:
     log_dir = tempfile.mkdtemp(prefix="attention-lab-startup-")
     overrides = ["trainer=debug", f"paths.log_dir={log_dir}", *args.overrides]
     load_before = load_average()
-    first, cpu, helps = [], [], []
+    first, cpu, helps, floor = [], [], [], []
     for _ in range(args.repeats):  # interleaved, as everywhere
         wall, cpu_s = time_first_step(overrides)
         first.append(wall)
         cpu.append(cpu_s)
         helps.append(time_help())
+        floor.append(time_import_torch())
     print_table(
         ["measure", "median s", "all runs s"],
         [
@@ -86,6 +94,16 @@ def main() -> None:
                 "  … CPU seconds of the process by then",
                 f"{statistics.median(cpu):.1f}",
                 " ".join(f"{x:.1f}" for x in cpu),
+            ],
+            [
+                'python -c "import torch" (wall)',
+                f"{statistics.median(floor):.1f}",
+                " ".join(f"{x:.1f}" for x in floor),
+            ],
+            [
+                "  first step / import torch (median of rounds)",
+                f"{statistics.median(f / t for f, t in zip(first, floor, strict=True)):.2f}x",
+                "",
             ],
             [
                 "python train.py --help (wall)",
@@ -104,6 +122,7 @@ def main() -> None:
             "first_step_wall_s": first,
             "first_step_cpu_s": cpu,
             "help_wall_s": helps,
+            "import_torch_wall_s": floor,
         },
     )
     print(f"results: {path}")

@@ -1,7 +1,7 @@
 """Training throughput on the `small` config: attention-lab's Lightning training next to the book's loop.
 
     python benchmarks/throughput.py                 # ~3 minutes on 2 idle cores
-    python benchmarks/throughput.py --compile       # also time `compile=true` (adds its compile time)
+    python benchmarks/throughput.py --compile       # also time `module.compile=true` (adds its compile time)
 
 Every contender trains the same shape (emb 256, 4 layers, 4 heads, context 128, batch 8, vocab 50,257,
 dropout 0.1) on the same The Verdict batches, in this one process. They take turns step by step (round
@@ -39,15 +39,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from attention_lab.config import CONF_DIR  # common has put this checkout's src/ first on sys.path
-from attention_lab.train import build_module, build_trainer, quiet_lightning_logging
+from attention_lab.train import build_trainer, quiet_lightning_logging
 
 SMALL = ["model=small", "data.batch_size=8", "attention.dropout=0.1"]
-OPTS_OFF = ["optimizer.fused=false", "fused_loss=false", "compile=false"]
+OPTS_OFF = ["optimizer.fused=false", "module.fused_loss=false", "module.compile=false"]
 
 
 def compose_config(*overrides: str) -> DictConfig:
     log_dir = tempfile.mkdtemp(prefix="attention-lab-bench-")
-    quiet = ["progress_bar=false", "save_checkpoints=false", "trainer.enable_model_summary=false"]
+    quiet = [
+        "callbacks.progress_bar=null",
+        "callbacks.checkpoints=null",
+        "callbacks.throughput=null",
+        "trainer.enable_model_summary=false",
+    ]
     training_only = ["+trainer.limit_val_batches=0", "trainer.max_epochs=100000"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(
@@ -105,7 +110,7 @@ def plain_loop(cfg: DictConfig, compute_times: list[float]) -> Callable[[], None
     """attention-lab's LitGPT (model, loss, optimizer) in the book's plain loop, without Lightning.
     Appends the seconds of each step's zero_grad + forward + backward + update to `compute_times`."""
     torch.manual_seed(cfg.seed)
-    module = build_module(cfg)
+    module = instantiate(cfg.module)
     optimizer = module.configure_optimizers()
     module.train()
     data = batches(cfg)
@@ -151,7 +156,7 @@ def lightning_run(
     """
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.data)
-    module = build_module(cfg)
+    module = instantiate(cfg.module)
     if compute_times is not None:
         optimizer_step = module.optimizer_step
 
@@ -221,7 +226,7 @@ def main() -> None:
     }
     if args.compile:
         contenders["Lightning, sdpa + compile"] = lightning_run(
-            compose_config("attention=sdpa", "compile=true"), finishers
+            compose_config("attention=sdpa", "module.compile=true"), finishers
         )
     contenders["matmul peak (2048², fp32)"] = matmul_peak_gflops
 

@@ -87,13 +87,16 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
 def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path):
     # lr 1e-12 leaves the weights unchanged, so epoch 2's val loss is no better and the best stays epoch 1.
     cfg = compose_config(
-        *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12",
-        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", log_dir=tmp_path,
+        *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12", "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1", "callbacks.checkpoints.save_best=true", log_dir=tmp_path,
     )  # fmt: skip
     checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"
-    best = next(checkpoints.glob("best-*.ckpt"))
-    assert torch.load(best, map_location="cpu", weights_only=False)["global_step"] == 2
+    best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)
+    assert best["global_step"] == 2
+    assert "optimizer_states" not in best  # weights only: for generation, not for resuming
     assert torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 4
+    text = generate_text(generate_config(f"ckpt={checkpoints / 'best.ckpt'}", "max_new_tokens=2"))
+    assert text.startswith("Every effort moves you")
 
 
 def generate_config(*overrides: str):

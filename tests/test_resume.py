@@ -27,6 +27,7 @@ RUN = [  # the micro model with dropout on: the resumed run must draw the same d
     f"trainer.limit_train_batches={BATCHES}",
     "trainer.limit_val_batches=2",
     "attention.dropout=0.1",
+    "callbacks.checkpoints.every_minutes=0",  # last.ckpt after every epoch: the kill comes after epoch 1
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from attention_lab.checks import validate
@@ -66,7 +66,7 @@ def build_trainer(cfg: DictConfig, logger: Any, extra_callbacks: tuple[L.Callbac
         logger=logger,
         callbacks=callbacks,
         enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        enable_checkpointing=any(isinstance(c, Checkpoint) for c in callbacks),
     )
 
 

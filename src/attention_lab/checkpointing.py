@@ -1,0 +1,148 @@
+"""When and how a run writes its checkpoints (conf/callbacks/default.yaml: `checkpoints:`).
+
+TimedCheckpoint     <run's version dir>/checkpoints/last.ckpt (model, optimizer, loops, RNG states: what
+                    `ckpt_path=last` resumes) at an epoch end once `every_minutes` have passed since the
+                    last write, and always after the final epoch; `save_best` adds best.ckpt, the weights
+                    with the lowest val/loss (no optimizer state: for generation, not for resuming).
+AtomicCheckpointIO  every write goes to a temporary file in the same directory, then os.replace: a kill
+                    mid-write leaves the previous checkpoint, never a truncated one. A full disk raises
+                    CheckpointWriteError naming the file and the space it needs.
+
+A killed run loses at most the epochs trained since its last write: `every_minutes` of training plus the
+epoch in progress.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
+
+from attention_lab.errors import AttentionLabError
+
+
+class CheckpointWriteError(AttentionLabError, OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous one is left as it was."""
+
+
+def tensor_bytes(value: Any) -> int:
+    """Bytes of the tensors in a (nested) checkpoint dict: about the size of the file torch.save writes."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """torch.save straight into a temporary file beside `path`, then os.replace onto it.
+
+    Lightning's own writer serialises the whole checkpoint into memory first (a second copy of model and
+    optimizer state); this one streams it to disk.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory: rename is atomic
+        try:
+            with open(temporary, "wb") as file:
+                torch.save(checkpoint, file)
+            os.replace(temporary, path)
+        except OSError as err:
+            Path(temporary).unlink(missing_ok=True)
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                needed = tensor_bytes(checkpoint) / 2**20
+                free = shutil.disk_usage(path.parent).free / 2**20
+                raise CheckpointWriteError(
+                    f"no space left on the device to write {path} (about {needed:.0f} MiB needed, "
+                    f"{free:.0f} MiB free in {path.parent}); the previous checkpoint is unchanged. Free "
+                    "some space, or train with `callbacks.checkpoints=null`."
+                ) from None
+            raise
+        except BaseException:  # KeyboardInterrupt mid-write: no temporary file left behind
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+class TimedCheckpoint(Checkpoint):
+    """last.ckpt at most every `every_minutes` (at an epoch end) and after the final epoch; best.ckpt
+    (weights only) when `save_best`. The names, dirpath and CHECKPOINT_NAME_LAST match ModelCheckpoint's,
+    so resume, generate's `ckpt=last` and the NaN guard's message find last.ckpt the same way."""
+
+    CHECKPOINT_NAME_LAST = "last"
+    CHECKPOINT_NAME_BEST = "best"
+    FILE_EXTENSION = ".ckpt"
+
+    def __init__(self, every_minutes: float = 10.0, save_best: bool = False, monitor: str = "val/loss"):
+        if not every_minutes >= 0:
+            raise ValueError(f"every_minutes={every_minutes}: give minutes ≥ 0 (0 = every epoch)")
+        self.every_minutes = every_minutes
+        self.save_best = save_best
+        self.monitor = monitor
+        self.dirpath: Path | None = None
+        self.best_score = math.inf
+        self._last_write = time.monotonic()  # a run (fresh or resumed) counts from its start
+        self._saved_at_step = -1
+
+    @property
+    def last_path(self) -> Path:
+        return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    @property
+    def best_path(self) -> Path:
+        return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_BEST}{self.FILE_EXTENSION}"
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.dirpath = Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # a configured plugin is kept
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        self._last_write = time.monotonic()
+
+    # Lightning validates inside the training epoch, before on_train_epoch_end: a checkpoint written here
+    # holds the epoch's val/loss and counts the epoch as done (as ModelCheckpoint's default does).
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._saved_at_step != trainer.global_step:  # stopped mid-epoch (max_steps, early stopping)
+            self._save(trainer, force=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "monitor": self.monitor}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = float(state_dict.get("best_score", math.inf))
+
+    @staticmethod
+    def _is_final(trainer: L.Trainer) -> bool:
+        last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
+        last_step = trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
+        return last_epoch or last_step or trainer.should_stop
+
+    def _save(self, trainer: L.Trainer, force: bool = False) -> None:
+        if trainer.global_step == self._saved_at_step or trainer.global_step == 0:
+            return
+        score = trainer.callback_metrics.get(self.monitor)
+        better = self.save_best and score is not None and float(score) < self.best_score
+        due = time.monotonic() - self._last_write >= 60 * self.every_minutes
+        # save_checkpoint is collective under DDP: every process takes rank zero's decision
+        better, write_last = trainer.strategy.broadcast((better, force or due or self._is_final(trainer)))
+        if better:
+            self.best_score = float(score)
+            trainer.save_checkpoint(self.best_path, weights_only=True)
+        if write_last:
+            trainer.save_checkpoint(self.last_path, weights_only=False)
+            self._saved_at_step = trainer.global_step
+            self._last_write = time.monotonic()
