@@ -13,7 +13,7 @@ import torch
 from attention_lab import checkpointing
 from attention_lab.checkpointing import AtomicCheckpointIO, CheckpointWriteError
 from attention_lab.train import run
-from tests.conftest import MICRO, compose_config
+from tests.helpers import MICRO, compose_config
 
 THREE_EPOCHS = [*MICRO, "trainer.max_epochs=3"]
 

@@ -129,12 +129,8 @@ def test_lightning_names_match_the_installed_lightning() -> None:
         ("+callbacks.lr_monitor.interval=step", "callbacks.lr_monitor.interval", "", "not an argument"),
         ("callbacks.nan_guard=5", "callbacks.nan_guard", "5", "null (switched off) or a callback"),
         ("callbacks.lr_monitor._target_=no.Such", "callbacks.lr_monitor._target_", "no.Such", "importable"),
-        (
-            "callbacks.checkpoints.1.monitor=val_loss",
-            "callbacks.checkpoints.1.monitor",
-            "val_loss",
-            "val/loss",
-        ),
+        ("callbacks.checkpoints.every_minutes=-1", "callbacks.checkpoints.every_minutes", "-1", ">= 0"),
+        ("+callbacks.checkpoints.monitor=val_loss", "callbacks.checkpoints.monitor", "val_loss", "val/loss"),
         (
             "callbacks.tensorboard_extras.sample_tokens=-1",
             "callbacks.tensorboard_extras.sample_tokens",

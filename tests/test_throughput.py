@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from attention_lab.throughput import TokenThroughput
 from attention_lab.train import run
-from tests.conftest import MICRO, compose_config
+from tests.helpers import MICRO, compose_config
 
 
 def test_tokens_per_second_and_mfu_are_in_the_event_files(tmp_path: Path) -> None:

@@ -104,22 +104,15 @@ TRAINER: Table = {
 CALLBACKS: Table = {
     "callbacks.*": Rule("null (switched off) or a callback entry with a _target_", lambda v: v is None, 1),
     "callbacks.*._target_": r.importable("the callback's class"),
-    "callbacks.checkpoints.*._target_": r.importable("the checkpoint callback's class"),
-    "callbacks.checkpoints.*.filename": FreeForm(
-        "ModelCheckpoint's name template ({epoch}, {val/loss:.3f}, ...); a `/` makes a subdirectory"
+    "callbacks.checkpoints.every_minutes": r.number(
+        0, low_open=False, meaning="minutes between last.ckpt writes at epoch ends; 0 = every epoch"
     ),
-    "callbacks.checkpoints.*.dirpath": r.null_or(r.directory_path("where checkpoints go; null = the run's")),
-    "callbacks.checkpoints.*.enable_version_counter": r.boolean("add -v1, -v2 instead of overwriting"),
-    "callbacks.checkpoints.*.auto_insert_metric_name": r.boolean("metric names in the file name"),
-    "callbacks.checkpoints.*.monitor": r.null_or(r.choice(METRICS, "the metric that ranks checkpoints")),
-    "callbacks.checkpoints.*.mode": r.choice(("min", "max"), "whether a smaller monitored value is better"),
-    "callbacks.checkpoints.*.save_top_k": r.whole(-1, meaning="checkpoints kept; -1 = all"),
-    "callbacks.checkpoints.*.save_last": r.null_or(
-        r.either(r.boolean("also write last.ckpt"), r.choice(("link",), "a link"))
-    ),  # fmt: skip
-    "callbacks.checkpoints.*.save_weights_only": r.boolean("no optimizer state (cannot resume)"),
-    "callbacks.checkpoints.*.every_n_epochs": r.null_or(r.whole(0, meaning="epochs between checkpoints")),
-    "callbacks.checkpoints.*.every_n_train_steps": r.null_or(r.whole(0, meaning="steps between checkpoints")),
+    "callbacks.checkpoints.save_best": r.boolean("also keep best.ckpt, the weights with the lowest val loss"),
+    "callbacks.checkpoints.monitor": r.choice(METRICS, "the metric that picks best.ckpt (lower is better)"),
+    "callbacks.throughput.window_size": r.whole(1, meaning="optimizer steps averaged per tokens/s reading"),
+    "callbacks.throughput.peak_flops": r.null_or(
+        r.either(r.choice(("measure",), "time a matmul"), r.number(0, low_open=True, meaning="FLOP/s"))
+    ),
     "callbacks.tensorboard_extras.sample_tokens": r.whole(0, meaning="greedy tokens sampled per validation"),
     "callbacks.tensorboard_extras.attention_maps": r.boolean("log attention heatmaps"),
     "callbacks.tensorboard_extras.hparams.*": FreeForm(
