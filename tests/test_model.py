@@ -70,3 +70,22 @@ def test_builtin_layernorm_and_gelu_match_the_books_formulas():
     torch.testing.assert_close(torch.nn.LayerNorm(32, eps=1e-5)(x), (x - mean) / torch.sqrt(var + 1e-5))
     books_gelu = 0.5 * x * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * x**3)))
     torch.testing.assert_close(torch.nn.GELU(approximate="tanh")(x), books_gelu)
+
+
+@pytest.mark.parametrize(
+    "variant,settings",
+    [("gqa", {"num_kv_groups": 2}), ("mqa", {"num_kv_groups": 1}), ("swa", {"window": 4}),
+     ("mla", {"kv_latent_dim": 8})],
+)  # fmt: skip
+def test_variants_beyond_chapter_3_build_and_train_a_step(variant, settings):
+    torch.manual_seed(0)
+    model = GPTModel(TINY, AttentionConfig(name=variant, **settings)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    idx = torch.randint(0, 50257, (2, 12))
+    before = [p.detach().clone() for p in model.parameters()]
+    logits = model(idx[:, :-1])
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), idx[:, 1:].flatten())
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))

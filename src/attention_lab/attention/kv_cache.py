@@ -23,6 +23,11 @@ class KVCache:
         self.length = 0
         self._entries: dict[nn.Module, tuple[torch.Tensor, ...]] = {}
 
+    def clear(self) -> None:
+        """Forget every token: the state of a new KVCache."""
+        self.length = 0
+        self._entries.clear()
+
     def extend(
         self, module: nn.Module, *new: torch.Tensor, keep: int | None = None
     ) -> tuple[torch.Tensor, ...]:
