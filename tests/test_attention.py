@@ -174,9 +174,9 @@ def test_single_head_variants_refuse_several_heads():
 @pytest.mark.parametrize(
     "name,settings,message",
     [
-        ("mha", {"window": 4}, "'mha' has no window .*swa use it"),
+        ("mha", {"window": 4}, "'mha' has no window .*a setting of swa only"),
         ("causal", {"kv_latent_dim": 4}, "'causal' has no kv_latent_dim"),
-        ("swa", {"num_kv_groups": 2, "window": 4}, "'swa' has no num_kv_groups .*gqa, mqa use it"),
+        ("swa", {"num_kv_groups": 2, "window": 4}, "'swa' has no num_kv_groups .*a setting of gqa, mqa only"),
         ("gqa", {}, "'gqa' needs num_kv_groups"),
         ("swa", {}, "'swa' needs window"),
         ("mla", {}, "'mla' needs kv_latent_dim"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import MissingConfigException
 
+from attention_lab.attention import VARIANTS
 from attention_lab.config import validate
 from attention_lab.errors import ConfigError
 from attention_lab.train import run
@@ -43,6 +44,34 @@ UNREACHABLE = "http://127.0.0.1:9/the-verdict.txt"  # the discard port: nothing 
         ("optimizer.lr=-1e-3", r"optimizer.lr=-0.001 is not allowed: it must be a number > 0"),
         ("attention.causal=maybe", r"attention.causal='maybe' is not allowed: it must be true or false"),
         ("data.shuffle=random", r"data.shuffle='random' is unknown; choose one of seeded, global_rng"),
+        (
+            "attention=gqa attention.num_kv_groups=3",
+            r"attention.num_kv_groups=3 is not allowed with model.n_heads=4",
+        ),
+        (
+            "attention=gqa attention.num_kv_groups=0",
+            r"attention.num_kv_groups=0 is not allowed: it must be a whole",
+        ),
+        (
+            "attention=mqa attention.num_kv_groups=2",
+            r"attention.num_kv_groups=2 is not allowed with attention=mqa: it must be 1",
+        ),
+        (
+            "attention=swa attention.window=0",
+            r"attention.window=0 is not allowed: it must be a whole number >= 1",
+        ),
+        (
+            "attention=swa attention.window=null",
+            r"attention.window=None is not allowed: it must be a whole number",
+        ),
+        (
+            "attention=mla attention.kv_latent_dim=2.5",
+            r"attention.kv_latent_dim=2.5 is not allowed: it must be a ",
+        ),
+        (
+            "attention=mha +attention.window=8",
+            r"attention.window=8 is not allowed with attention=mha: it is a setting of swa only",
+        ),
         ("book_eval.every_n_steps=0", r"book_eval.every_n_steps=0 is not allowed: it must be a whole number"),
         (
             "book_eval.every_n_steps=5 book_eval.num_batches=0",
@@ -57,10 +86,9 @@ def test_bad_setting_is_named_with_what_is_allowed(override: str, message: str) 
 
 
 def test_shipped_configs_are_valid() -> None:
-    for attention in ("simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa"):
-        validate(compose_config(f"attention={attention}"))
-    for model in ("small", "gpt2_124m"):
-        validate(compose_config(f"model={model}"))
+    for attention in VARIANTS:
+        for model in ("tiny", "small", "gpt2_124m"):
+            validate(compose_config(f"attention={attention}", f"model={model}"))
 
 
 def test_unknown_model_size_lists_the_sizes() -> None:

@@ -95,6 +95,43 @@ def _check_fraction(cfg: DictConfig, key: str, *, allow_zero: bool, meaning: str
         raise ConfigError(f"{key}={value!r} is not allowed: it must be a number in {interval} ({meaning})")
 
 
+# (key, what it is) for the settings of the variants beyond chapter 3.
+VARIANT_SETTING_MEANINGS = {
+    "num_kv_groups": "key/value heads, each shared by n_heads / num_kv_groups query heads",
+    "window": "the most recent keys a query sees, itself included",
+    "kv_latent_dim": "the width of the cached key/value latent",
+}
+
+
+def _check_variant_settings(cfg: DictConfig) -> None:
+    """num_kv_groups, window and kv_latent_dim: set where the variant uses them, absent elsewhere."""
+    from attention_lab.attention import VARIANT_SETTINGS
+
+    name = cfg.attention.name
+    own = VARIANT_SETTINGS.get(name, ())
+    for setting, meaning in VARIANT_SETTING_MEANINGS.items():
+        key, value = f"attention.{setting}", OmegaConf.select(cfg, f"attention.{setting}")
+        if setting not in own:
+            if value is not None:
+                users = ", ".join(v for v, settings in VARIANT_SETTINGS.items() if setting in settings)
+                raise ConfigError(
+                    f"{key}={value!r} is not allowed with attention={name}: it is a setting of {users} only"
+                )
+            continue
+        _check_int(cfg, key, 1, meaning)
+    if "num_kv_groups" in own:
+        groups, heads = cfg.attention.num_kv_groups, cfg.model.n_heads
+        if name == "mqa" and groups != 1:
+            raise ConfigError(
+                f"attention.num_kv_groups={groups} is not allowed with attention=mqa: it must be 1"
+            )
+        if heads % groups:
+            raise ConfigError(
+                f"attention.num_kv_groups={groups} is not allowed with model.n_heads={heads}: it must divide "
+                f"n_heads (each key/value head serves n_heads / num_kv_groups query heads)"
+            )
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError, naming the setting, its value and what is allowed, for settings that would fail
     (or silently misbehave) later in training. Files and checkpoints are checked where they are read."""
@@ -124,6 +161,7 @@ def validate(cfg: DictConfig) -> None:
             f"model.emb_dim={model.emb_dim} is not divisible by model.n_heads={model.n_heads}: each head of "
             f"attention={attention.name} gets emb_dim / n_heads dimensions; choose a multiple of n_heads"
         )
+    _check_variant_settings(cfg)
     _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
     _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")
     _check_fraction(cfg, "data.train_ratio", allow_zero=False, meaning="the share of the text used to train")

@@ -102,7 +102,9 @@ def build_attention(
     for setting, value in given.items():
         if setting not in own:
             users = ", ".join(v for v, settings in VARIANT_SETTINGS.items() if setting in settings)
-            raise ValueError(f"attention variant {name!r} has no {setting} (got {value}); {users} use it")
+            raise ValueError(
+                f"attention variant {name!r} has no {setting} (got {value}): a setting of {users} only"
+            )
     for setting in own:
         if setting not in given and (name, setting) not in OPTIONAL_SETTINGS:
             raise ValueError(f"attention variant {name!r} needs {setting}, a whole number >= 1")
