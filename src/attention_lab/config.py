@@ -103,7 +103,7 @@ VARIANT_SETTING_MEANINGS = {
 }
 
 
-def _check_variant_settings(cfg: DictConfig) -> None:
+def check_variant_settings(cfg: DictConfig) -> None:
     """num_kv_groups, window and kv_latent_dim: set where the variant uses them, absent elsewhere."""
     from attention_lab.attention import VARIANT_SETTINGS
 
@@ -161,7 +161,7 @@ def validate(cfg: DictConfig) -> None:
             f"model.emb_dim={model.emb_dim} is not divisible by model.n_heads={model.n_heads}: each head of "
             f"attention={attention.name} gets emb_dim / n_heads dimensions; choose a multiple of n_heads"
         )
-    _check_variant_settings(cfg)
+    check_variant_settings(cfg)
     _check_fraction(cfg, "attention.dropout", allow_zero=True, meaning="the probability of zeroing a weight")
     _check_fraction(cfg, "model.drop_rate", allow_zero=True, meaning="the probability of zeroing a value")
     _check_fraction(cfg, "data.train_ratio", allow_zero=False, meaning="the share of the text used to train")
