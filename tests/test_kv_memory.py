@@ -23,14 +23,16 @@ def report(*overrides: str) -> str:
 def test_the_books_gqa_example():
     # memory_estimator_gqa.py --n_kv_groups 4 means 4 query heads per key/value head: 32 / 4 = 8 kv heads,
     # which is num_kv_groups=8 here (and in the book's GQA model code).
-    assert "KV cache: 17.18 GB" in report(*BOOK_GQA)
-    assert "KV cache: 4.29 GB" in report(*BOOK_GQA, "attention=gqa", "attention.num_kv_groups=8")
+    assert "KV cache: 17.18 GB (17,179,869,184 bytes)" in report(*BOOK_GQA)
+    gqa = report(*BOOK_GQA, "attention=gqa", "attention.num_kv_groups=8")
+    assert "KV cache: 4.29 GB (4,294,967,296 bytes)" in gqa
 
 
 def test_the_books_swa_example():
     # memory_estimator_swa.py --sliding_window_size 1024: every layer sliding (its default --swa_ratio 1:0)
     # 0.54 GB; with --swa_ratio 5:1 (27 sliding layers, 5 full ones) 3.14 GB.
-    assert "KV cache: 0.54 GB" in report(*BOOK_GQA, "attention=swa", "attention.window=1024")
+    swa = report(*BOOK_GQA, "attention=swa", "attention.window=1024")
+    assert "KV cache: 536.87 MB (536,870,912 bytes; 0.54 GB)" in swa
     sizes = dict(emb_dim=4096, n_heads=32, context_length=32768, bytes_per_value=2)
     mixed = kv_cache_bytes("swa", n_layers=27, window=1024, **sizes) + kv_cache_bytes(
         "mha", n_layers=5, **sizes
@@ -43,7 +45,7 @@ def test_the_books_mla_example():
     # divide emb_dim 2048 (no such model can be built here); the latent's size does not depend on them.
     mla = ["model.emb_dim=2048", "model.n_heads=16", "model.n_layers=48", "context_length=8192",
            "dtype=bfloat16", "attention=mla", "attention.kv_latent_dim=1024"]  # fmt: skip
-    assert "KV cache: 0.81 GB" in report(*mla)
+    assert "KV cache: 805.31 MB (805,306,368 bytes; 0.81 GB)" in report(*mla)
 
 
 MICRO = ModelConfig(name="micro", vocab_size=50, context_length=12, emb_dim=16, n_layers=2, n_heads=4)
@@ -67,4 +69,4 @@ def test_the_command_line_prints_total_and_per_token_bytes():
         capture_output=True, text=True, cwd=ROOT, check=True,
     )  # fmt: skip
     # one key/value head of 128 values, keys and values, 32 layers, 2 bytes: 16,384 bytes per token
-    assert "KV cache: 0.54 GB (536,870,912 bytes), 16,384 bytes per cached token" in result.stdout
+    assert "KV cache: 536.87 MB (536,870,912 bytes; 0.54 GB), 16,384 bytes per cached token" in result.stdout

@@ -80,11 +80,12 @@ def kv_cache_bytes(
 
 
 def in_units(n: int) -> str:
-    """Bytes in decimal units, GB as in the book's estimators from 0.01 GB up: 17.18 GB, 0.54 GB, 32.77 kB."""
-    for unit, size, smallest in (("GB", 1e9, 1e7), ("MB", 1e6, 1e4)):
-        if n >= smallest:
-            return f"{n / size:,.2f} {unit}"
-    return f"{n / 1e3:,.2f} kB"
+    """Bytes in decimal units, as the book's estimators count: "17.18 GB (17,179,869,184 bytes)"; below a GB
+    also in GB, which the estimators always print: "536.87 MB (536,870,912 bytes; 0.54 GB)"."""
+    if n >= 1e9:
+        return f"{n / 1e9:,.2f} GB ({n:,} bytes)"
+    unit, size = ("MB", 1e6) if n >= 1e6 else ("kB", 1e3)
+    return f"{n / size:,.2f} {unit} ({n:,} bytes; {n / 1e9:.2f} GB)"
 
 
 def describe(cfg: DictConfig) -> str:
@@ -124,7 +125,7 @@ def describe(cfg: DictConfig) -> str:
         f"{model.n_heads} heads\n"
         f"context {cfg.context_length:,} tokens ({tokens:,} cached per sequence), batch {cfg.batch_size}, "
         f"{cfg.dtype} ({BYTES_PER_VALUE[cfg.dtype]} bytes per value)\n"
-        f"KV cache: {in_units(total)} ({total:,} bytes), {per_token:,} bytes per cached token"
+        f"KV cache: {in_units(total)}, {per_token:,} bytes per cached token"
     )
 
 
