@@ -93,9 +93,13 @@ def main() -> None:
     results = []
     for size in args.sizes:
         runs = contenders(SIZES[size], idx, args.book_dir)
+        times: dict[str, list[float]] = {name: [] for name in runs}
         with torch.no_grad():
             outputs = {name: run() for name, run in runs.items()}  # warm-up, and the tokens to compare
-            times = interleave(runs, rounds=args.rounds, repeats=1)
+            for round_number in range(args.rounds):  # one round at a time, printed as it ends
+                for name, [seconds] in interleave(runs, rounds=1, repeats=1).items():
+                    times[name].append(seconds)
+                    print(f"{size} round {round_number + 1}: {name} {seconds:.2f} s", flush=True)
         reference = outputs[UNCACHED]
         for name, seconds in times.items():
             results.append({
