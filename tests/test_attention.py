@@ -1,36 +1,45 @@
-"""Each chapter 3 variant: shapes, causality, dropout, the chapter's equivalences and numbers."""
+"""Each attention variant: shapes, causality, dropout, the equivalences between them, the chapter's numbers,
+and the KV cache."""
 
 import pytest
 import torch
 
 from attention_lab.attention import (
+    MULTI_HEAD_VARIANTS,
     VARIANTS,
     CausalAttention,
+    GroupedQueryAttention,
+    KVCache,
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
     SDPAttention,
     SelfAttentionV1,
     SelfAttentionV2,
     SimpleSelfAttention,
+    SlidingWindowAttention,
     build_attention,
 )
 
-D, CONTEXT, HEADS = 12, 16, 3
+D, CONTEXT, HEADS = 12, 16, 4
+# The settings of the variants beyond chapter 3, small enough to matter at 16 tokens.
+OWN_SETTINGS = {"gqa": {"num_kv_groups": 2}, "swa": {"window": 4}, "mla": {"kv_latent_dim": 6}}
 
 
 def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Module:
     torch.manual_seed(0)
-    heads = HEADS if name in ("mha_wrapper", "mha", "sdpa") else 1
+    heads = HEADS if name in MULTI_HEAD_VARIANTS else 1
     return build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, dropout=dropout,
-                           causal=causal)  # fmt: skip
+                           causal=causal, **OWN_SETTINGS.get(name, {}))  # fmt: skip
 
 
-def test_variants_are_in_chapter_order():
-    assert list(VARIANTS) == ["simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa"]
+def test_variants_are_in_chapter_order_then_beyond():
+    assert list(VARIANTS) == [
+        "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa", "gqa", "mqa", "swa", "mla"
+    ]  # fmt: skip
 
 
 def test_unknown_variant_lists_the_choices():
-    with pytest.raises(ValueError, match="choose one of simple, self_v1, .*sdpa"):
+    with pytest.raises(ValueError, match="choose one of simple, self_v1, .*sdpa, gqa, mqa, swa, mla"):
         build_attention("flash", d_in=4, d_out=4, context_length=4)
 
 
@@ -180,3 +189,115 @@ def test_causal_weights_are_zero_above_the_diagonal_and_rows_sum_to_one():
 def test_single_head_variants_refuse_several_heads():
     with pytest.raises(ValueError, match="single-head"):
         build_attention("causal", d_in=4, d_out=4, context_length=4, num_heads=2)
+
+
+# --- beyond chapter 3 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,settings,message",
+    [
+        ("mha", {"window": 4}, "'mha' has no window .*a setting of swa only"),
+        ("causal", {"kv_latent_dim": 4}, "'causal' has no kv_latent_dim"),
+        ("swa", {"num_kv_groups": 2, "window": 4}, "'swa' has no num_kv_groups .*a setting of gqa, mqa only"),
+        ("gqa", {}, "'gqa' needs num_kv_groups"),
+        ("swa", {}, "'swa' needs window"),
+        ("mla", {}, "'mla' needs kv_latent_dim"),
+        ("gqa", {"num_kv_groups": 3}, "num_kv_groups=3 must divide num_heads=4"),
+        ("gqa", {"num_kv_groups": 0}, "num_kv_groups=0 must be a whole number >= 1"),
+        ("mqa", {"num_kv_groups": 2}, "mqa has one key/value head"),
+        ("swa", {"window": 0}, "window=0 must be a whole number >= 1"),
+    ],
+)
+def test_variant_settings_are_checked(name, settings, message):
+    with pytest.raises(ValueError, match=message):
+        build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS, **settings)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_gqa_with_one_group_per_head_equals_mha(causal):
+    torch.manual_seed(5)
+    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True)
+    gqa = GroupedQueryAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=True,
+                                num_kv_groups=HEADS)  # fmt: skip
+    gqa.load_state_dict(mha.state_dict())
+    x = torch.randn(2, 9, D)
+    torch.testing.assert_close(gqa(x), mha(x))
+
+
+def test_gqa_heads_of_one_group_share_keys_and_values():
+    gqa = make("gqa").eval()  # 4 query heads, 2 key/value groups
+    with torch.no_grad():  # query heads 0 and 1 (group 0) identical: so must be their outputs
+        gqa.W_query.weight[3:6] = gqa.W_query.weight[0:3]
+    gqa.keep_weights = True
+    gqa(torch.randn(1, 7, D))
+    weights = gqa.last_weights[0]  # (heads, T, T)
+    torch.testing.assert_close(weights[1], weights[0])
+    assert not torch.allclose(weights[2], weights[0])
+
+
+def test_mqa_has_fewer_key_value_parameters_than_gqa_than_mha():
+    def kv_parameters(name: str) -> int:
+        module = make(name)
+        return sum(p.numel() for n, p in module.named_parameters() if n.startswith(("W_key", "W_value")))
+
+    head_dim = D // HEADS
+    assert kv_parameters("mha") == 2 * D * D
+    assert kv_parameters("gqa") == 2 * D * 2 * head_dim  # two groups
+    assert kv_parameters("mqa") == 2 * D * head_dim  # one key/value head
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_swa_with_a_window_as_long_as_the_context_equals_mha(causal):
+    torch.manual_seed(6)
+    mha = MultiHeadAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal)
+    swa = SlidingWindowAttention(D, D, CONTEXT, num_heads=HEADS, causal=causal, window=CONTEXT)
+    swa.load_state_dict(mha.state_dict())
+    x = torch.randn(2, CONTEXT, D)
+    torch.testing.assert_close(swa(x), mha(x))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_swa_ignores_keys_outside_its_window(causal):
+    swa = make("swa", causal=causal).eval()  # window 4: position 9 sees 6..9 (and 10..12 without the mask)
+    x = torch.randn(1, 14, D)
+    far, near = x.clone(), x.clone()
+    far[:, :6] = torch.randn(1, 6, D)  # positions 0..5: more than window − 1 = 3 before 9
+    near[:, 6] = torch.randn(1, D)
+    torch.testing.assert_close(swa(far)[:, 9], swa(x)[:, 9], rtol=0, atol=0)
+    assert not torch.allclose(swa(near)[:, 9], swa(x)[:, 9])
+    swa.keep_weights = True
+    swa(x)
+    visible = swa.last_weights[0, 0] > 0  # (T, T) of head 0
+    i, j = torch.meshgrid(torch.arange(14), torch.arange(14), indexing="ij")
+    band = (i - j).abs() < 4
+    assert torch.equal(visible, band & (j <= i) if causal else band)
+
+
+# --- KV cache ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_feeding_tokens_through_a_kv_cache_equals_one_causal_pass(name):
+    module = make(name).eval()
+    x = torch.randn(2, 11, D)
+    cache = KVCache()
+    chunks = [module(x[:, :5], cache)]  # a prompt of 5 tokens, then one token at a time
+    for t in range(5, 11):
+        chunks.append(module(x[:, t : t + 1], cache))
+    torch.testing.assert_close(torch.cat(chunks, dim=1), module(x), atol=1e-5, rtol=1e-5)
+
+
+def test_the_cache_holds_key_value_groups_a_window_or_the_latent():
+    x = torch.randn(1, 10, D)
+    held = {}
+    for name in ("mha", "gqa", "mqa", "swa", "mla"):
+        module, cache = make(name).eval(), KVCache()
+        module(x, cache)
+        held[name] = [tuple(t.shape) for t in cache.held(module)]
+    head_dim = D // HEADS
+    assert held["mha"] == [(1, HEADS, 10, head_dim)] * 2
+    assert held["gqa"] == [(1, 2, 10, head_dim)] * 2
+    assert held["mqa"] == [(1, 1, 10, head_dim)] * 2
+    assert held["swa"] == [(1, HEADS, 4, head_dim)] * 2  # the last `window` tokens
+    assert held["mla"] == [(1, 10, 6)]  # one latent of kv_latent_dim per token, not k and v

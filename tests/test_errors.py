@@ -138,7 +138,7 @@ def test_lightning_names_match_the_installed_lightning() -> None:
             ">= 0",
         ),  # fmt: skip
         ("experiment_name=../elsewhere", "experiment_name", "../elsewhere", "letters, digits"),
-        ("run_name='a b'", "run_name", "a b", "letters, digits"),
+        ("run_name=a:b", "run_name", "a:b", "letters, digits"),
         ("seed=-1", "seed", "-1", ">= 0"),
         ("data.sha256=abc", "data.sha256", "abc", "64 hexadecimal digits"),
         ("data.url=ftp://x", "data.url", "ftp://x", "https://"),
@@ -148,6 +148,13 @@ def test_lightning_names_match_the_installed_lightning() -> None:
         ("paths.log_dir=/dev/null", "paths.log_dir", "/dev/null", "not a file"),
         ("ckpt_path=''", "ckpt_path", "''", "null, last"),
         ("model.pos_emb=rotary", "model.pos_emb", "rotary", "one of learned, none"),
+        ("attention=gqa attention.num_kv_groups=3", "attention.num_kv_groups", "3", "it must divide"),
+        ("attention=gqa attention.num_kv_groups=0", "attention.num_kv_groups", "0", "a whole number >= 1"),
+        ("attention=mqa attention.num_kv_groups=2", "attention.num_kv_groups", "2", "it must be 1"),
+        ("attention=swa attention.window=0", "attention.window", "0", "a whole number >= 1"),
+        ("attention=swa attention.window=null", "attention.window", "None", "a whole number >= 1"),
+        ("attention=mla attention.kv_latent_dim=2.5", "attention.kv_latent_dim", "2.5", "a whole number"),
+        ("attention=mha +attention.window=8", "attention.window", "8", "a setting of swa only"),
         ("optimizer.warmup_steps=-1", "optimizer.warmup_steps", "-1", ">= 0"),
         ("optimizer.min_lr=-1e-5", "optimizer.min_lr", "-1e-05", ">= 0"),
     ],
@@ -156,7 +163,7 @@ def test_bad_setting_names_the_setting_the_value_and_what_is_allowed(
     override, setting, value, allowed
 ) -> None:
     with pytest.raises(ConfigError) as raised:
-        validate(compose_config(override))
+        validate(compose_config(*override.split()))
     message = str(raised.value)
     assert message.startswith(f"{setting}={value}" if value else setting), message
     assert allowed in message, message

@@ -120,3 +120,22 @@ def test_one_causal_layer_without_positions_sees_its_prefix_as_a_set():
 def test_unknown_pos_emb_is_refused():
     with pytest.raises(ValueError, match="pos_emb='rotary' is unknown; choose one of learned, none"):
         GPTModel(replace(TINY, pos_emb="rotary"), AttentionConfig())
+
+
+@pytest.mark.parametrize(
+    "variant,settings",
+    [("gqa", {"num_kv_groups": 2}), ("mqa", {"num_kv_groups": 1}), ("swa", {"window": 4}),
+     ("mla", {"kv_latent_dim": 8})],
+)  # fmt: skip
+def test_variants_beyond_chapter_3_build_and_train_a_step(variant, settings):
+    torch.manual_seed(0)
+    model = GPTModel(TINY, AttentionConfig(name=variant, **settings)).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    idx = torch.randint(0, 50257, (2, 12))
+    before = [p.detach().clone() for p in model.parameters()]
+    logits = model(idx[:, :-1])
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), idx[:, 1:].flatten())
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))

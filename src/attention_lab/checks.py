@@ -155,6 +155,10 @@ def train_table() -> Table:
         "attention.causal": r.boolean("mask the future tokens"),
         "attention.dropout": r.fraction(allow_zero=True, meaning="the probability of zeroing a weight"),
         "attention.qkv_bias": r.boolean("bias in the query, key and value projections"),
+        **{
+            f"attention.{setting}": r.null_or(r.whole(1, meaning=meaning))
+            for setting, meaning in VARIANT_SETTINGS
+        },
         "model.name": name,
         "model.vocab_size": r.whole(
             VOCAB_SIZE, meaning=f"the GPT-2 tokenizer's {VOCAB_SIZE} ids each need a row"
@@ -206,6 +210,44 @@ def train_table() -> Table:
     }
 
 
+# The settings of the variants beyond chapter 3 (attention.VARIANT_SETTINGS says which variant takes which).
+VARIANT_SETTINGS = (
+    ("num_kv_groups", "key/value heads, each shared by n_heads / num_kv_groups query heads"),
+    ("window", "the most recent keys a query sees, itself included"),
+    ("kv_latent_dim", "the width of the cached key/value latent"),
+)
+
+
+def check_variant_settings(cfg: DictConfig) -> None:
+    """num_kv_groups, window and kv_latent_dim: set where the variant uses them, absent elsewhere."""
+    from attention_lab.attention import VARIANT_SETTINGS as USED_BY
+
+    name = cfg.attention.name
+    own = USED_BY.get(name, ())
+    for setting, _ in VARIANT_SETTINGS:
+        key, value = f"attention.{setting}", OmegaConf.select(cfg, f"attention.{setting}")
+        if setting not in own and value is not None:
+            users = ", ".join(v for v, settings in USED_BY.items() if setting in settings)
+            raise ConfigError(
+                f"{key}={value!r} is not allowed with attention={name}: it is a setting of {users} only"
+            )
+        if setting in own and value is None:
+            raise ConfigError(
+                f"{key}=None is not allowed with attention={name}: it must be a whole number >= 1"
+            )
+    if "num_kv_groups" in own:
+        groups, heads = cfg.attention.num_kv_groups, cfg.model.n_heads
+        if name == "mqa" and groups != 1:
+            raise ConfigError(
+                f"attention.num_kv_groups={groups} is not allowed with attention=mqa: it must be 1"
+            )
+        if heads % groups:
+            raise ConfigError(
+                f"attention.num_kv_groups={groups} is not allowed with model.n_heads={heads}: it must divide "
+                "n_heads (each key/value head serves n_heads / num_kv_groups query heads)"
+            )
+
+
 GENERATE: Table = {
     "ckpt": r.text("a .ckpt written by train.py, or last"),
     "prompt": r.text("the text to continue, at least one token"),
@@ -233,6 +275,7 @@ def validate(cfg: DictConfig) -> None:
 
     check_table(cfg, train_table())
     check_targets_arguments(cfg)
+    check_variant_settings(cfg)
     model, attention, data = cfg.model, cfg.attention, cfg.data
     if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
         raise ConfigError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attention_lab.attention import MULTI_HEAD_VARIANTS, AttentionBase, build_attention
+from attention_lab.attention import MULTI_HEAD_VARIANTS, AttentionBase, KVCache, build_attention
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,15 @@ POS_EMB_CHOICES = ("learned", "none")
 
 @dataclass(frozen=True)
 class AttentionConfig:
-    """Which chapter 3 variant each block uses and its switches (conf/attention/*.yaml)."""
+    """Which attention variant each block uses and its switches (conf/attention/*.yaml)."""
 
     name: str = "mha"
     causal: bool = True
     dropout: float = 0.1  # on the attention weights
     qkv_bias: bool = False
+    num_kv_groups: int | None = None  # gqa, mqa: key/value heads
+    window: int | None = None  # swa: the most recent keys a query sees, itself included
+    kv_latent_dim: int | None = None  # mla: width of the cached key/value latent
 
 
 class FeedForward(nn.Module):
@@ -80,13 +83,16 @@ class TransformerBlock(nn.Module):
             dropout=attention.dropout,
             causal=attention.causal,
             qkv_bias=attention.qkv_bias,
+            num_kv_groups=attention.num_kv_groups,
+            window=attention.window,
+            kv_latent_dim=attention.kv_latent_dim,
         )
         self.norm2 = nn.LayerNorm(model.emb_dim, eps=1e-5)
         self.ff = FeedForward(model.emb_dim)
         self.drop_shortcut = nn.Dropout(model.drop_rate)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_shortcut(self.att(self.norm1(x)))
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.drop_shortcut(self.att(self.norm1(x), cache))
         return x + self.drop_shortcut(self.ff(self.norm2(x)))
 
 
@@ -114,22 +120,35 @@ class GPTModel(nn.Module):
     def context_length(self) -> int:
         return self.config.context_length
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.out_head(self.features(idx))  # (b, T, vocab)
+    @property
+    def kv_cache_exact(self) -> bool:
+        """Whether generating with a KVCache gives the uncached tokens: only if every layer is causal.
+        Without the mask an earlier position attends to later ones, so its keys change with every token."""
+        return all(m.causal for m in self.attention_modules())
 
-    def features(self, idx: torch.Tensor) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return self.out_head(self.features(idx, cache))  # (b, T, vocab)
+
+    def features(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Everything but the output head: ids (b, T) → final-normed hidden states (b, T, emb). Training
-        feeds these to `linear_cross_entropy` with `out_head.weight`, which never holds all the logits."""
+        feeds these to `linear_cross_entropy` with `out_head.weight`, which never holds all the logits.
+
+        With a `cache`, idx are the tokens after the cache.length already seen: their positions start
+        there, and each layer attends over the cached keys and values too (generation)."""
+        start = 0 if cache is None else cache.length
         num_tokens = idx.shape[1]
-        if num_tokens > self.context_length:
+        if start + num_tokens > self.context_length:
             raise ValueError(
-                f"got {num_tokens} tokens, more than the model's context_length={self.context_length}"
+                f"got {start + num_tokens} tokens, more than the model's context_length={self.context_length}"
             )
         x = self.tok_emb(idx)  # (b, T, emb)
         if self.config.pos_emb == "learned":
-            x = x + self.pos_emb(torch.arange(num_tokens, device=idx.device))
+            x = x + self.pos_emb(torch.arange(start, start + num_tokens, device=idx.device))
         x = self.drop_emb(x)
-        x = self.trf_blocks(x)
+        for block in self.trf_blocks:
+            x = block(x, cache)
+        if cache is not None:
+            cache.length += num_tokens
         return self.final_norm(x)
 
     def attention_modules(self) -> Iterator[AttentionBase]:

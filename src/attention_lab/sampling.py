@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
+from attention_lab.attention import KVCache
 from attention_lab.errors import ConfigError
+from attention_lab.model import GPTModel
 from attention_lab.tokenizer import gpt2_tokenizer
 
 
@@ -22,21 +24,44 @@ def ids_to_text(ids: torch.Tensor) -> str:
     return gpt2_tokenizer().decode(ids.flatten().tolist())
 
 
+def next_token_logits(
+    model: GPTModel, idx: torch.Tensor, context_length: int, cache: KVCache | None
+) -> torch.Tensor:
+    """Logits (batch, vocab) of the token after idx (batch, T), the output head applied to the last
+    position only. With a cache, only the tokens the cache has not seen go through the model."""
+    if cache is None:
+        new_tokens = idx[:, -context_length:]
+    elif 0 < cache.length < context_length:
+        new_tokens = idx[:, -1:]  # the one token appended since the previous call
+    else:
+        # First call, or the window is full: uncached generation now crops to the last context_length
+        # tokens, which moves every token to a new (learned, absolute) position, so every cached key and
+        # value is stale. Start over from the cropped window: one full pass, as the uncached path makes.
+        cache.clear()
+        new_tokens = idx[:, -context_length:]
+    return model.out_head(model.features(new_tokens, cache)[:, -1])
+
+
 @torch.no_grad()
 def generate(
-    model: torch.nn.Module,
+    model: GPTModel,
     idx: torch.Tensor,
     max_new_tokens: int,
     context_length: int,
     temperature: float = 0.0,
     top_k: int | None = None,
     eos_id: int | None = None,
+    use_cache: bool = True,
 ) -> torch.Tensor:
     """Extend idx (batch, T) by up to `max_new_tokens` tokens; returns (batch, T + new).
 
     The model sees at most the last `context_length` tokens. temperature 0 picks the most likely token
     (greedy); otherwise logits are divided by the temperature and sampled, after keeping only the
     `top_k` largest when top_k is set. Stops early when every sequence produced `eos_id`.
+
+    `use_cache` keeps each layer's keys and values (a KVCache, new for this call) so that each step feeds
+    one token instead of the whole window; same tokens, faster. A model with a layer trained without the
+    causal mask has no exact cache (see `GPTModel.kv_cache_exact`) and is always run uncached.
     """
     if idx.shape[1] == 0:
         raise ConfigError("the prompt is empty; give at least one token of text to continue")
@@ -44,8 +69,9 @@ def generate(
         raise ConfigError(f"temperature={temperature} must be >= 0 (0 means greedy)")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k={top_k} must be >= 1, or null for no top-k filtering")
+    cache = KVCache() if use_cache and model.kv_cache_exact else None
     for _ in range(max_new_tokens):
-        logits = model(idx[:, -context_length:])[:, -1, :]  # (batch, vocab): only the last position
+        logits = next_token_logits(model, idx, context_length, cache)  # (batch, vocab)
         if top_k is not None:
             kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
             logits = logits.masked_fill(logits < kth_largest, -torch.inf)

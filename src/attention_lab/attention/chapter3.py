@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attention_lab.attention.kv_cache import KVCache
+
 
 class AttentionBase(nn.Module):
     """The mask and dropout switches shared by every variant (sections 3.5.1–3.5.2).
@@ -41,15 +43,26 @@ class AttentionBase(nn.Module):
                 f"{self.context_length}; crop inputs to at most {self.context_length} tokens."
             )
 
+    def hidden_mask(self, num_queries: int, num_keys: int) -> torch.Tensor | None:
+        """(num_queries, num_keys) booleans, True where a query must not see a key; None: all see all.
+
+        The queries are the last num_queries of the num_keys positions (all of them without a KV cache;
+        the newest ones with it), so their rows of the square mask are the last num_queries rows.
+        """
+        if not self.causal:
+            return None
+        return self.mask[num_keys - num_queries : num_keys, :num_keys]
+
     def attend(
         self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float
     ) -> torch.Tensor:
-        """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T, d) → (..., T, d_v)."""
-        num_tokens = queries.shape[-2]
-        scores = queries @ keys.transpose(-2, -1)  # (..., T, T): row = query, column = key
+        """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T_q, d) over (..., T_k, d) →
+        (..., T_q, d_v). T_q = T_k except with a KV cache, where the keys also hold earlier tokens."""
+        scores = queries @ keys.transpose(-2, -1)  # (..., T_q, T_k): row = query, column = key
+        hidden = self.hidden_mask(queries.shape[-2], keys.shape[-2])
         # In place, as the book's masked_fill_: the matmul's backward needs q and k, not its output.
-        if self.causal:
-            scores.masked_fill_(self.mask[:num_tokens, :num_tokens], -torch.inf)
+        if hidden is not None:
+            scores.masked_fill_(hidden, -torch.inf)
         if scale != 1.0:
             scores.mul_(scale)
         weights = torch.softmax(scores, dim=-1)
@@ -72,9 +85,11 @@ class SimpleSelfAttention(AttentionBase):
             raise ValueError(f"simple attention has no projections, so d_out={d_out} must equal d_in={d_in}")
         super().__init__(context_length, dropout, causal)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         self.check_length(x.shape[1])
-        return self.attend(x, x, x, scale=1.0)
+        # Keys and values are both x itself, so a KV cache holds x once.
+        (seen,) = (x,) if cache is None else cache.extend(self, x)
+        return self.attend(x, seen, seen, scale=1.0)
 
 
 class SelfAttentionV1(AttentionBase):
@@ -93,9 +108,11 @@ class SelfAttentionV1(AttentionBase):
         self.W_key = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
         self.W_value = nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         self.check_length(x.shape[1])
         queries, keys, values = x @ self.W_query, x @ self.W_key, x @ self.W_value  # (b, T, d_out)
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
         return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
 
 
@@ -119,9 +136,11 @@ class SelfAttentionV2(AttentionBase):
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         self.check_length(x.shape[1])
         queries, keys, values = self.W_query(x), self.W_key(x), self.W_value(x)  # (b, T, d_out)
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
         return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
 
 
@@ -176,8 +195,8 @@ class MultiHeadAttentionWrapper(nn.Module):
         weights = [head.last_weights for head in self.heads]
         return None if any(w is None for w in weights) else torch.stack(weights, dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([head(x) for head in self.heads], dim=-1)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        return torch.cat([head(x, cache) for head in self.heads], dim=-1)
 
 
 class MultiHeadAttention(AttentionBase):
@@ -225,8 +244,10 @@ class MultiHeadAttention(AttentionBase):
             self.split_heads(self.W_value(x)),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        queries, keys, values = self.project_qkv(x)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        queries, keys, values = self.project_qkv(x)  # (b, heads, T, head_dim) each
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
         context = self.attend(queries, keys, values, scale=self.head_dim**-0.5)
         return self.out_proj(self.merge_heads(context))
 
@@ -237,61 +258,25 @@ class SDPAttention(MultiHeadAttention):
     and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
         # unfused path): in those cases the explicit path of `MultiHeadAttention` is the better one.
         cpu_dropout = self.training and self.dropout.p > 0 and x.device.type == "cpu"
         if self.keep_weights or cpu_dropout:
-            return super().forward(x)
+            return super().forward(x, cache)
         queries, keys, values = self.project_qkv(x)
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
+        num_queries, num_keys = queries.shape[-2], keys.shape[-2]
+        # is_causal aligns the mask top-left, right only when queries and keys are the same positions; with
+        # cached keys the queries are the newest positions, so the mask is passed explicitly (True = see).
+        hidden = None if num_queries == num_keys else self.hidden_mask(num_queries, num_keys)
         context = F.scaled_dot_product_attention(
             queries,
             keys,
             values,
+            attn_mask=None if hidden is None else ~hidden,
             dropout_p=self.dropout.p if self.training else 0.0,
-            is_causal=self.causal,
+            is_causal=self.causal and num_queries == num_keys,
         )
         return self.out_proj(self.merge_heads(context))
-
-
-VARIANTS: dict[str, type[nn.Module]] = {
-    "simple": SimpleSelfAttention,
-    "self_v1": SelfAttentionV1,
-    "self_v2": SelfAttentionV2,
-    "causal": CausalAttention,
-    "mha_wrapper": MultiHeadAttentionWrapper,
-    "mha": MultiHeadAttention,
-    "sdpa": SDPAttention,
-}
-MULTI_HEAD_VARIANTS = ("mha_wrapper", "mha", "sdpa")
-
-
-def build_attention(
-    name: str,
-    *,
-    d_in: int,
-    d_out: int,
-    context_length: int,
-    num_heads: int = 1,
-    dropout: float = 0.0,
-    causal: bool = True,
-    qkv_bias: bool = False,
-) -> nn.Module:
-    """Build the variant `name`, a module mapping (batch, tokens, d_in) → (batch, tokens, d_out).
-
-    Single-head variants accept only num_heads=1; `simple` has no bias to switch on.
-    """
-    if name not in VARIANTS:
-        raise ValueError(f"unknown attention variant {name!r}; choose one of {', '.join(VARIANTS)}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"attention dropout={dropout} must be in [0, 1)")
-    kwargs = dict(d_in=d_in, d_out=d_out, context_length=context_length, dropout=dropout, causal=causal)
-    if name in MULTI_HEAD_VARIANTS:
-        return VARIANTS[name](**kwargs, num_heads=num_heads, qkv_bias=qkv_bias)
-    if num_heads != 1:
-        raise ValueError(f"attention variant {name!r} is single-head: num_heads={num_heads} must be 1")
-    if name in ("simple", "self_v1"):  # no nn.Linear, so no bias to switch on
-        if qkv_bias:
-            raise ValueError(f"attention variant {name!r} has no bias parameters, so qkv_bias must be false")
-        return VARIANTS[name](**kwargs)
-    return VARIANTS[name](**kwargs, qkv_bias=qkv_bias)
