@@ -114,7 +114,7 @@ def test_batch_larger_than_the_train_split(fast_config, tmp_path: Path) -> None:
 def test_checkpoint_that_does_not_exist(fast_config, tmp_path: Path) -> None:
     cfg = fast_config(f"ckpt_path={tmp_path / 'nope.ckpt'}")
     fails_cleanly(cfg, tmp_path, r"^ckpt_path=.*nope.ckpt does not exist. Give a .ckpt file")
-    fails_cleanly(cfg, tmp_path, r"the latest run named mha-causal_True-drop_0\.1\.$")  # names the run
+    fails_cleanly(cfg, tmp_path, r"the latest run named mha-causal-p0\.1-s123\.$")  # names the run
 
 
 def test_checkpoint_that_is_not_a_checkpoint(fast_config, tmp_path: Path) -> None:
