@@ -37,8 +37,12 @@ class TensorBoard:
 
     def request(self, path: str, body: dict | None = None, timeout: float = 30):
         data = None if body is None else json.dumps(body).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=data), timeout=timeout) as r:
-            return json.loads(r.read())
+        # POST bodies are JSON: the hparams plugin reads request.data, which stays empty for form data
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
 
     def wait_for_runs(self, expected: int) -> list[str]:
         """The runs once the server lists `expected` of them; fails after START_TIMEOUT_S."""

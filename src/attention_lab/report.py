@@ -2,7 +2,6 @@
 
 Settings in conf/report.yaml (log_dir, out, format).
 
-
 Every directory under `log_dir` that holds TensorBoard event files is one run; its settings (variant,
 causal, dropout, seed) come from the HParams data TensorBoardExtras writes, its losses from the scalars, both
 read with tensorboard's EventAccumulator. Runs that differ only by seed form a cell. The report prints per

@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
 SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
@@ -93,13 +93,26 @@ def show_in_hparams_table(experiment_summary) -> None:
     plugin_data.content = content.SerializeToString()
 
 
+class TensorBoardLogger(LightningTensorBoardLogger):
+    """Lightning's TensorBoardLogger without the `epoch` scalar Lightning adds to every log call.
+
+    Time Series sorts its groups by name and `epoch` would open the page; without it the page opens on the
+    losses: hp_metric (best val loss), hparams/ (last val loss, its causal-mask twin, train loss, gap),
+    then train/ and val/; the heatmaps (val_attention/) come last. The x-axis (step) already orders epochs.
+    """
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
+
+
 class TensorBoardExtras(L.Callback):
     """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by) and the
     mask chart in Custom Scalars; after a validation logs a greedy sample of `sample_tokens` tokens (0 =
     none) and, with `attention_maps`, the attention heatmaps.
 
-    Cadence of the sample and heatmaps: every `every_n_epochs` epochs, skipped while their time so far
-    exceeds `max_time_share` of the fit's wall time (null = no limit), and always after the last epoch.
+    Cadence of the sample and heatmaps: every `every_n_epochs` epochs, skipped where one more call would
+    take their time beyond `max_time_share` of the fit's wall time so far (null = no cap), and always after
+    the last epoch.
     Only on rank zero, only with a TensorBoardLogger."""
 
     def __init__(
@@ -112,13 +125,13 @@ class TensorBoardExtras(L.Callback):
     ) -> None:
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
-        self.fit_started = self.extras_seconds = 0.0
+        self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
 
     @staticmethod
     def writer(trainer: L.Trainer):
         """The TensorBoard SummaryWriter, or None when logging elsewhere or on a non-zero rank."""
         logger = trainer.logger
-        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+        if isinstance(logger, LightningTensorBoardLogger) and trainer.is_global_zero:
             return logger.experiment
         return None
 
@@ -126,7 +139,7 @@ class TensorBoardExtras(L.Callback):
         """Register the run once (not again when resuming, which would rewind steps)."""
         from torch.utils.tensorboard.summary import hparams
 
-        self.fit_started, self.extras_seconds = time.perf_counter(), 0.0
+        self.fit_started, self.extras_seconds, self.last_call_seconds = time.perf_counter(), 0.0, 0.0
         writer = self.writer(trainer)
         if writer is None or trainer.global_step != 0:
             return
@@ -151,8 +164,10 @@ class TensorBoardExtras(L.Callback):
             return True
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return False
+        # Would the share, counting this call as long as the previous one, stay within the cap?
         elapsed = time.perf_counter() - self.fit_started
-        return self.max_time_share is None or self.extras_seconds <= self.max_time_share * elapsed
+        spent = self.extras_seconds + self.last_call_seconds
+        return self.max_time_share is None or spent <= self.max_time_share * elapsed
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = self.writer(trainer)
@@ -163,7 +178,8 @@ class TensorBoardExtras(L.Callback):
             writer.add_text("samples/every_effort", self.sample(pl_module), trainer.global_step)
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
-        self.extras_seconds += time.perf_counter() - started
+        self.last_call_seconds = time.perf_counter() - started
+        self.extras_seconds += self.last_call_seconds
 
     def sample(self, pl_module: L.LightningModule) -> str:
         """Greedy continuation of the book's prompt, on one line."""
