@@ -32,7 +32,7 @@ class TensorBoard:
     def __init__(self, log_dir: Path) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir), "--host", "127.0.0.1",
-                   "--port", self.url.rsplit(":", 1)[1], "--reload_interval", "0"]  # fmt: skip
+                   "--port", self.url.rsplit(":", 1)[1]]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def request(self, path: str, body: dict | None = None, timeout: float = 30):
@@ -44,8 +44,8 @@ class TensorBoard:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
-    def wait_for_runs(self, expected: int) -> list[str]:
-        """The runs once the server lists `expected` of them; fails after START_TIMEOUT_S."""
+    def wait_until_loaded(self, runs: set[str]) -> None:
+        """Until the server lists `runs`, each with the loss tags; fails after START_TIMEOUT_S."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -53,13 +53,15 @@ class TensorBoard:
                     f"tensorboard exited with {self.process.returncode}: {self.process.stderr.read()}"
                 )
             try:
-                runs = self.request("/data/runs", timeout=5)
-                if len(runs) >= expected:
-                    return runs
+                tags = self.request("/data/plugin/scalars/tags", timeout=5)
+                if set(self.request("/data/runs", timeout=5)) == runs and all(
+                    set(tags.get(run, {})) >= LOSS_TAGS for run in runs
+                ):
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass  # not listening yet
             time.sleep(0.5)
-        pytest.fail(f"tensorboard at {self.url} did not list {expected} runs within {START_TIMEOUT_S} s")
+        pytest.fail(f"tensorboard at {self.url} did not load {sorted(runs)} within {START_TIMEOUT_S} s")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -74,6 +76,7 @@ class TensorBoard:
 def server(grid_sweep: Path) -> Iterator[TensorBoard]:
     board = TensorBoard(grid_sweep)
     try:
+        board.wait_until_loaded(run_names(grid_sweep))
         yield board
     finally:
         board.stop()  # also when a test or the start failed
@@ -86,13 +89,12 @@ def run_names(grid_sweep: Path) -> set[str]:
 @pytest.mark.slow
 def test_every_run_is_listed_under_its_short_name(server: TensorBoard, grid_sweep: Path):
     expected = run_names(grid_sweep)
-    assert set(server.wait_for_runs(len(expected))) == expected
+    assert set(server.request("/data/runs")) == expected
     assert all(len(name.split("/")[0]) <= 18 for name in expected)  # what a chart legend shows whole
 
 
 @pytest.mark.slow
 def test_every_run_has_the_loss_curves_with_real_values(server: TensorBoard, grid_sweep: Path):
-    server.wait_for_runs(len(run_names(grid_sweep)))
     tags = server.request("/data/plugin/scalars/tags")
     for run in run_names(grid_sweep):
         assert set(tags[run]) >= LOSS_TAGS, run
@@ -102,7 +104,6 @@ def test_every_run_has_the_loss_curves_with_real_values(server: TensorBoard, gri
 
 @pytest.mark.slow
 def test_the_mask_chart_overlays_val_loss_and_its_causal_twin(server: TensorBoard, grid_sweep: Path):
-    server.wait_for_runs(len(run_names(grid_sweep)))
     layout = server.request("/data/plugin/custom_scalars/layout")
     charts = [chart for category in layout["category"] for chart in category["chart"]]
     overlay = [c for c in charts if set(c["multiline"]["tag"]) == {r"^val/loss$", r"^val/loss_causal$"}]
@@ -112,7 +113,6 @@ def test_the_mask_chart_overlays_val_loss_and_its_causal_twin(server: TensorBoar
 @pytest.mark.slow
 def test_hparams_table_shows_the_sweep_axes_and_both_val_losses(server: TensorBoard, grid_sweep: Path):
     runs = run_names(grid_sweep)
-    server.wait_for_runs(len(runs))
     experiment = server.request(
         "/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True}
     )
