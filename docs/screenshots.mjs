@@ -83,8 +83,14 @@ const browser = await puppeteer.launch({
 try {
   const page = await browser.newPage();
   await capture(page, `${board.url}/#timeseries`, "tensorboard-time-series.png");
-  // Custom Scalars: open the "mask" category's charts (collapsed categories draw nothing).
-  await capture(page, `${board.url}/#custom_scalars`, "tensorboard-mask-chart.png");
+  // Custom Scalars, unsmoothed: enlarge the first chart of the "mask" category (val/loss beside val/loss_causal).
+  await capture(page, `${board.url}/#custom_scalars&_smoothingWeight=0`, "tensorboard-mask-chart.png", async (p) => {
+    const [expand] = await p.$$('>>> paper-icon-button[icon="fullscreen"]');
+    if (expand) await expand.click();
+    else console.warn("no expand button found: the mask chart stays small");
+  });
+  // HParams: wide enough for every column of the table.
+  await page.setViewport({ width: 2200, height: 1000 });
   await capture(page, `${board.url}/#hparams`, "tensorboard-hparams.png");
 } finally {
   await browser.close();

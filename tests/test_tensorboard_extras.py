@@ -22,6 +22,7 @@ def test_every_n_epochs_and_always_the_last():
     extras = TensorBoardExtras({}, every_n_epochs=3, max_time_share=None)
     assert due_epochs(extras) == [2, 5, 8, 9]
     assert due_epochs(TensorBoardExtras({}, max_time_share=None)) == list(range(10))
+    assert not TensorBoardExtras({}, every_n_epochs=3).is_due(trainer(0, max_epochs=-1))  # no last epoch
 
 
 def test_a_costly_call_is_skipped_until_the_last_epoch():

@@ -298,8 +298,13 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
     name = Path(log_dir).resolve().name
     title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
     print_table(title, *cell_rows(cells), fmt)
-    effect_title = "effects: difference of cell means ±95% Welch t-interval over seeds"
-    print_table(effect_title, *effect_rows(effects(cells)), fmt)
+    found = effects(cells)
+    if found:
+        print_table(
+            "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
+        )
+    else:
+        print("effects: none (no two cells differ only by the mask, or only by dropout p vs 0)\n")
     return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)
 
 

@@ -154,7 +154,8 @@ class TensorBoardExtras(L.Callback):
         writer.add_custom_scalars(MASK_LAYOUT)
 
     def is_last_epoch(self, trainer: L.Trainer) -> bool:
-        last_epoch = trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs - 1
+        max_epochs = trainer.max_epochs or -1  # None or -1: no limit
+        last_epoch = 0 < max_epochs <= trainer.current_epoch + 1
         out_of_steps = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
         return last_epoch or out_of_steps or trainer.should_stop
 
