@@ -90,7 +90,7 @@ try {
     else console.warn("no expand button found: the mask chart stays small");
   });
   // HParams: wide enough for every column of the table.
-  await page.setViewport({ width: 2200, height: 1000 });
+  await page.setViewport({ width: 2400, height: 900 });
   await capture(page, `${board.url}/#hparams`, "tensorboard-hparams.png");
 } finally {
   await browser.close();
