@@ -1,7 +1,7 @@
 """Draw docs/book_ch05.png and print the table of docs/book_ch05.md: an `experiment=book_ch05`
 run's book-style evaluations (book/train_loss, book/val_loss) against the book's logs.
 
-python docs/plot_book_ch05.py logs/book_ch05/mha-causal_True-drop_0.1/version_0 docs/book_ch05.png
+python docs/plot_book_ch05.py logs/book_ch05/mha-causal-p0.1-s123/version_0 docs/book_ch05.png
 """
 
 from __future__ import annotations

@@ -29,13 +29,14 @@ def fast_config(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def grid_sweep(tmp_path_factory) -> Path:
-    """The 2×2 grid causal {true, false} × dropout {0.0, 0.1} of `sweep=mask_dropout` for seed 1, one short
-    epoch per run, run once per session through the user's command; returns the sweep's TensorBoard parent."""
+    """The 2×2×2 grid causal {true, false} × dropout {0.0, 0.1} × seed {1, 2} of `sweep=mask_dropout`, one
+    short epoch per run, run once per session through the user's command; returns the sweep's TensorBoard
+    parent."""
     log_dir = tmp_path_factory.mktemp("grid") / "logs"
     done = run_train_script(
         "sweep=mask_dropout",
         "attention.dropout=0.0,0.1",  # the command line narrows the sweep config's grid
-        "seed=1",
+        "seed=1,2",  # and adds a seed axis: the report aggregates over seeds
         f"paths.log_dir={log_dir}",
         *FAST,
         *TWO_BATCHES,

@@ -73,7 +73,7 @@ def kill_at(process: subprocess.Popen, phase: str, epochs: range, occurrence: in
 def test_five_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> None:
     rng = random.Random(14)
     crash_logs = tmp_path / "crash"
-    run_dir = crash_logs / "tiny" / "mha-causal_True-drop_0.1"
+    run_dir = crash_logs / "tiny" / "mha-causal-p0.1-s123"
     # The first kill falls in the first epoch; the others after it, once there is a checkpoint to go on from.
     later = range(1, EPOCHS - 1)
     moments = [("train", range(1)), ("checkpoint", later), ("validation", later)]

@@ -16,7 +16,7 @@ def test_default_config_is_tiny_mha_on_the_verdict():
     assert cfg.model.name == "tiny"
     assert cfg.data.max_length == cfg.model.context_length
     assert Path(cfg.data.path) == CONF_DIR.parent / "data" / "the-verdict.txt"  # not the cwd
-    assert cfg.run_name == "mha-causal_True-drop_0.1"
+    assert cfg.run_name == "mha-causal-p0.1-s123"
 
 
 def test_one_attention_config_per_variant_in_chapter_order():
@@ -32,10 +32,10 @@ def test_overrides_flow_into_run_name_and_objects(tmp_path):
         "attention=causal", "attention.causal=false", "attention.dropout=0.3", "model=gpt2_124m",
         "data.batch_size=2", log_dir=tmp_path,
     )  # fmt: skip
-    assert cfg.run_name == "causal-causal_False-drop_0.3"
+    assert cfg.run_name == "causal-nomask-p0.3-s123"
     assert cfg.model.drop_rate == 0.3  # follows the attention dropout unless set
     assert cfg.model.context_length == 256 and cfg.data.max_length == 256
     dm = instantiate(cfg.data)
     assert isinstance(dm, TextDataModule) and dm.batch_size == 2
     logger = instantiate(cfg.logger)
-    assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-causal_False-drop_0.3"
+    assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-nomask-p0.3-s123"

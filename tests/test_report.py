@@ -1,63 +1,153 @@
-"""The sweep report: one row per run with the right numbers, a PNG of the curves, a clear error."""
+"""The sweep report: cells averaged over seeds, the mask and dropout effects with verdicts, readable tables
+in every format, a PNG, a clear error."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 
 from attention_lab.errors import ConfigError
-from attention_lab.report import load_runs, main
+from attention_lab.report import (
+    Effect,
+    RunSummary,
+    effects,
+    group_cells,
+    load_runs,
+    report,
+    welch_difference,
+)
+from tests.helpers import assert_mentions, run_module
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.slow
-def test_rows_describe_each_run_of_the_grid(grid_sweep: Path):
-    runs = load_runs(grid_sweep)
-    assert [(r.variant, r.causal, r.dropout) for r in runs] == [
-        ("mha", True, 0.0),
-        ("mha", True, 0.1),
-        ("mha", False, 0.0),
-        ("mha", False, 0.1),
+def run(causal: bool, dropout: float, seed: int, val: float, causal_val: float, train: float) -> RunSummary:
+    """A run with known numbers: best val = val − 0.1, val curve ending at `val`."""
+    return RunSummary(
+        name=f"r{causal}{dropout}{seed}",
+        variant="mha",
+        causal=causal,
+        dropout=dropout,
+        seed=seed,
+        final_train_loss=train,
+        final_val_loss=val,
+        best_val_loss=val - 0.1,
+        val_loss_causal=causal_val,
+        gap=val - train,
+        train_curve=[(0, 9.0), (1, train)],
+        val_curve=[(1, val)],
+        val_causal_curve=[(1, causal_val)],
+    )
+
+
+# causal runs: val ≈ 6, no leak; non-causal runs: val ≈ 2, val with the mask ≈ 8 (a leak far beyond noise)
+KNOWN = [
+    run(True, 0.0, 1, 6.0, 6.0, 5.0),
+    run(True, 0.0, 2, 6.2, 6.2, 5.1),
+    run(True, 0.0, 3, 6.1, 6.1, 5.3),
+    run(False, 0.0, 1, 2.0, 8.0, 1.9),
+    run(False, 0.0, 2, 2.1, 8.3, 2.0),
+    run(False, 0.0, 3, 1.9, 8.1, 1.8),
+]
+
+
+def test_cells_average_over_seeds():
+    causal, open_ = group_cells(KNOWN)
+    assert (causal.causal, causal.dropout, len(causal.runs)) == (True, 0.0, 3)
+    assert statistics.fmean(causal.values("final_val_loss")) == pytest.approx(6.1)
+    assert statistics.fmean(open_.values("val_loss_causal")) == pytest.approx((8.0 + 8.3 + 8.1) / 3)
+    assert statistics.fmean(causal.values("gap")) == pytest.approx((1.0 + 1.1 + 0.8) / 3)
+
+
+def test_mask_effect_is_non_causal_minus_causal_with_a_welch_interval():
+    found = {e.measure: e for e in effects(group_cells(KNOWN))}
+    val = found["Δ val loss (non-causal − causal)"]
+    assert val.difference == pytest.approx(2.0 - 6.1)
+    se = math.sqrt(statistics.variance([2.0, 2.1, 1.9]) / 3 + statistics.variance([6.0, 6.2, 6.1]) / 3)
+    assert val.half_width == pytest.approx(2.776 * se)  # equal variances, 3 + 3 seeds: Welch df = 4
+    leak = found["Δ val causal-mask (non-causal − causal)"]
+    assert leak.difference == pytest.approx((8.0 + 8.3 + 8.1) / 3 - 6.1)
+    assert val.verdict == leak.verdict == "exceeds seed spread"
+
+
+def test_dropout_effect_is_p_minus_zero_per_mask_setting():
+    with_dropout = [run(True, 0.3, s, 6.1 + d, 6.1 + d, 5.6) for s, d in ((1, 0.1), (2, -0.1), (3, 0.0))]
+    found = [e for e in effects(group_cells(KNOWN + with_dropout)) if e.effect == "dropout"]
+    assert [e.measure for e in found] == [
+        "Δ best val (p − 0)",
+        "Δ final val (p − 0)",
+        "Δ gap val−train (p − 0)",
     ]
-    for run in runs:
-        losses = (run.final_train_loss, run.final_val_loss, run.best_val_loss, run.val_loss_causal, run.gap)
-        assert all(math.isfinite(x) and x > -20 for x in losses), run
-        assert run.best_val_loss == min(v for _, v in run.val_curve)
-        assert run.final_val_loss == run.val_curve[-1][1]
-        assert run.gap == pytest.approx(run.final_val_loss - run.final_train_loss)
-        assert len(run.train_curve) == 2  # limit_train_batches=2, one epoch
-        if run.causal:
-            assert run.val_loss_causal == run.final_val_loss
+    assert found[0].where == "mha, causal, p=0.3 vs 0"
+    assert found[1].difference == pytest.approx(0.0, abs=1e-9)
+    assert found[1].verdict == "within seed noise"
+    assert found[2].difference == pytest.approx(0.5 - (1.0 + 1.1 + 0.8) / 3)
+
+
+def test_verdicts_on_synthetic_numbers():
+    assert welch_difference([1.0, 1.0], [1.0, 1.0]) == (0.0, 0.0)
+    assert Effect("mask", "", "", 0.5, 0.4).verdict == "exceeds seed spread"
+    assert Effect("mask", "", "", -0.5, 0.4).verdict == "exceeds seed spread"
+    assert Effect("mask", "", "", 0.3, 0.4).verdict == "within seed noise"
+    assert Effect("mask", "", "", 0.3, math.nan).verdict == "one seed: no interval"
+    assert math.isnan(welch_difference([1.0], [2.0, 3.0])[1])
 
 
 @pytest.mark.slow
-def test_command_prints_one_row_per_run_and_writes_the_png(grid_sweep, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")  # rich wraps to the terminal width; keep each row on one line
-    png = tmp_path / "curves.png"
-    main([str(grid_sweep), "--out", str(png)])
+def test_grid_runs_form_cells_of_two_seeds(grid_sweep: Path):
+    runs = load_runs(grid_sweep)
+    assert [(r.causal, r.dropout, r.seed) for r in runs] == [
+        (c, p, s) for c in (True, False) for p in (0.0, 0.1) for s in (1, 2)
+    ]
+    for r in runs:
+        assert r.best_val_loss == min(v for _, v in r.val_curve)
+        assert r.gap == pytest.approx(r.final_val_loss - r.final_train_loss)
+        if r.causal:
+            assert r.val_loss_causal == pytest.approx(r.final_val_loss)
+    cells = group_cells(runs)
+    assert [len(c.runs) for c in cells] == [2, 2, 2, 2]
+    first = [r for r in runs if r.causal and r.dropout == 0.0]
+    assert statistics.fmean(cells[0].values("final_val_loss")) == pytest.approx(
+        (first[0].final_val_loss + first[1].final_val_loss) / 2
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["markdown", "plain", "rich"])
+def test_tables_keep_every_number_whole_at_80_columns(grid_sweep, tmp_path, capsys, monkeypatch, fmt):
+    monkeypatch.setenv("COLUMNS", "80")
+    png = report(grid_sweep, tmp_path / "curves.png", fmt)
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if "mha-causal_" in line]
-    assert len(rows) == 4
-    assert "val loss causal-mask" in out
-    assert png.stat().st_size > 10_000
-    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert "…" not in out
+    cell = group_cells(load_runs(grid_sweep))[0]
+    mean_val = f"{statistics.fmean(cell.values('final_val_loss')):.3f}"
+    assert mean_val in out
+    if fmt == "rich":  # rich wraps long cells onto a second line at a space
+        out = " ".join(out.split()).replace("│ │", "")
+    verdicts = out.count("within seed noise") + out.count("exceeds seed spread")
+    if fmt != "rich":
+        assert verdicts == 2 * 2 + 2 * 3  # mask: 2 measures × 2 dropouts; dropout: 3 measures × 2 masks
+    assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 20_000
 
 
 @pytest.mark.slow
-def test_png_defaults_to_the_log_directory(grid_sweep, capsys):
-    main([str(grid_sweep)])
-    png = grid_sweep / "report.png"
+def test_command_takes_the_folder_as_its_argument_and_writes_the_png(grid_sweep: Path, tmp_path: Path):
+    png = tmp_path / "report.png"
+    done = run_module("attention_lab.report", str(grid_sweep), f"out={png}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("**mask_dropout_tiny: 8 runs in 4 cells")  # piped: Markdown
+    assert "| mha | causal | 0 | 2 |" in done.stdout
     assert png.read_bytes().startswith(PNG_SIGNATURE)
-    png.unlink()  # the grid is shared with other tests
 
 
-def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path, capsys):
+def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigError, match="no TensorBoard runs under .*empty"):
+    with pytest.raises(ConfigError, match="holds no TensorBoard runs"):
         load_runs(tmp_path / "empty")
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path / "missing")])
-    assert "missing" in str(exit_info.value) and "does not exist" in str(exit_info.value)
+    done = run_module("attention_lab.report", f"log_dir={tmp_path / 'missing'}")
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()  # one line: the setting, the value, what is allowed
+    assert_mentions(line, "error: log_dir=", str(tmp_path / "missing"), "an existing directory")

@@ -65,7 +65,7 @@ def kill_after_first_checkpoint(process: subprocess.Popen, version_dir: Path) ->
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
     crash_logs = tmp_path / "crash"
-    version_dir = crash_logs / "tiny" / "mha-causal_True-drop_0.1" / "version_0"
+    version_dir = crash_logs / "tiny" / "mha-causal-p0.1-s123" / "version_0"
     command = train_command(*RUN, f"paths.log_dir={crash_logs}")
     with (tmp_path / "killed_run.log").open("w") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=user_env(), stdout=output, stderr=subprocess.STDOUT)
@@ -105,7 +105,7 @@ def one_epoch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def last_checkpoint(log_root: Path) -> Path:
-    return log_root / "tiny" / "mha-causal_True-drop_0.1" / "version_0" / "checkpoints" / "last.ckpt"
+    return log_root / "tiny" / "mha-causal-p0.1-s123" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 @pytest.mark.slow
@@ -136,7 +136,7 @@ def test_resume_refuses_a_finished_run(one_epoch_run: Path) -> None:
 def test_resume_last_without_any_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         run(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path))
-    assert_mentions(str(error.value), "ckpt_path=last", "mha-causal_True-drop_0.1")
+    assert_mentions(str(error.value), "ckpt_path=last", "mha-causal-p0.1-s123")
     assert not (tmp_path / "tiny").exists()  # nothing half-written
 
 

@@ -34,7 +34,7 @@ def scalars(version_dir: Path, tag: str) -> list[tuple[int, float]]:
 def test_ddp_on_two_cpu_processes_trains_and_logs_once(tmp_path):
     result = train_py("trainer=ddp", *QUICK, f"paths.log_dir={tmp_path}")
     runs = list((tmp_path / "tiny").iterdir())
-    assert [p.name for p in runs] == ["mha-causal_True-drop_0.1"]
+    assert [p.name for p in runs] == ["mha-causal-p0.1-s123"]
     versions = list(runs[0].iterdir())
     assert [p.name for p in versions] == ["version_0"], "every process must log into rank zero's version"
     version = versions[0]
@@ -56,7 +56,7 @@ def test_joblib_launcher_runs_a_two_job_sweep(tmp_path):
     train_py("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "attention=mha,causal", *QUICK,
              f"paths.log_dir={tmp_path}")  # fmt: skip
     for variant in ("mha", "causal"):
-        version = tmp_path / "tiny" / f"{variant}-causal_True-drop_0.1" / "version_0"
+        version = tmp_path / "tiny" / f"{variant}-causal-p0.1-s123" / "version_0"
         assert len(scalars(version, "val/loss")) == 1, variant
     (multirun,) = tmp_path.glob("hydra/tiny/multirun_*/multirun.yaml")
     assert "JoblibLauncher" in multirun.read_text()

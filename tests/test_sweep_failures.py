@@ -21,7 +21,7 @@ def test_a_failing_job_does_not_stop_the_sweep_or_lose_logs(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert_mentions(result.stderr, "error: train/loss became nan at step 1", "optimizer.lr=1e+30")
     assert "#1 : optimizer.lr=0.0005" in result.stderr + result.stdout  # the second job was launched
-    run_dir = tmp_path / "tiny" / "mha-causal_True-drop_0.1"
+    run_dir = tmp_path / "tiny" / "mha-causal-p0.1-s123"
     failed, finished = run_dir / "version_0", run_dir / "version_1"
     assert not list(failed.glob("checkpoints/*.ckpt"))  # no checkpoint of NaN weights
     assert (finished / "checkpoints" / "last.ckpt").is_file()

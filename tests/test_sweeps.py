@@ -79,7 +79,7 @@ def test_mask_pos_emb_sweeps_causal_by_positions_by_seed():
     assert cfg.attention.dropout == 0.0
     assert cfg.experiment_name == "mask_pos_emb_tiny"
     run_name = compose_with_hydra("sweep=mask_pos_emb", "model.pos_emb=none", "seed=3").run_name
-    assert run_name == "mha-causal_True-pos_none-seed_3"
+    assert run_name == "mha-causal-pos_none-s3"
 
 
 def test_variants_sweeps_every_variant_with_the_mask_on():
@@ -94,16 +94,17 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
 def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
     run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
     assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
-        f"mha-causal_{causal}-drop_{dropout}-seed_1/version_0"
-        for causal in ("False", "True")
+        f"mha-{mask}-p{dropout}-s{seed}/version_0"
+        for mask in ("causal", "nomask")
         for dropout in ("0.0", "0.1")
+        for seed in (1, 2)
     ]
     assert not list(grid_sweep.rglob("*.ckpt"))  # save_checkpoints=false: not even Lightning's default one
     for run_dir in run_dirs:
         run = read_run(run_dir)
         tags = run.Tags()
         assert not SCALAR_TAGS - set(tags["scalars"]), run_dir  # shows the missing tags
-        assert set(tags["images"]) >= {"attention/layer_0", "attention/layer_1"}  # tiny: 2 layers
+        assert set(tags["images"]) >= {"val_attention/layer_0", "val_attention/layer_1"}  # tiny: 2 layers
         assert "samples/every_effort/text_summary" in tags["tensors"]
         sample = run.Tensors("samples/every_effort/text_summary")[-1].tensor_proto.string_val[0].decode()
         assert sample.startswith("Every effort moves you")
@@ -117,8 +118,11 @@ def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
         hparams = start.session_start_info.hparams
         assert not HPARAMS - set(hparams)
         assert hparams["variant"].string_value == "mha"
-        assert f"causal_{hparams['causal'].string_value.title()}" in run_dir.parent.name
-        assert f"drop_{hparams['dropout'].number_value}" in run_dir.parent.name
+        mask = "causal" if hparams["causal"].string_value == "true" else "nomask"
+        assert (
+            f"-{mask}-p{hparams['dropout'].number_value}-s{hparams['seed'].number_value:g}"
+            in run_dir.parent.name
+        )
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = {m.name.tag for m in experiment.metric_infos}
         assert metrics == set(HPARAM_METRICS)  # the last val loss beside the best (hp_metric)

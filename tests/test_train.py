@@ -22,7 +22,7 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
     cfg = fast_config("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
     metrics = run(cfg)
     log_dir = Path(metrics["log_dir"])
-    assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-causal_True-drop_0.1"
+    assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-causal-p0.1-s123"
     assert list(log_dir.glob("events.out.tfevents.*"))
     assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= scalar_tags(
         str(log_dir)

@@ -115,6 +115,10 @@ CALLBACKS: Table = {
     ),
     "callbacks.tensorboard_extras.sample_tokens": r.whole(0, meaning="greedy tokens sampled per validation"),
     "callbacks.tensorboard_extras.attention_maps": r.boolean("log attention heatmaps"),
+    "callbacks.tensorboard_extras.every_n_epochs": r.whole(1, meaning="epochs between samples and heatmaps"),
+    "callbacks.tensorboard_extras.max_time_share": r.null_or(
+        r.fraction(allow_zero=False, meaning="the most of the run's time samples and heatmaps may take")
+    ),
     "callbacks.tensorboard_extras.hparams.*": FreeForm(
         "labels of the run's HParams row, copies of settings checked under their own names"
     ),
@@ -262,8 +266,8 @@ GENERATE: Table = {
 
 REPORT: Table = {
     "log_dir": r.existing_directory("the runs to compare, e.g. logs/mask_dropout_tiny"),
-    "out": r.null_or(r.text("the file the loss curves are written to")),
-    "format": r.choice(("png", "svg", "pdf"), "the image format of the loss curves"),
+    "out": r.null_or(r.text("the PNG the loss curves are written to; null = <log_dir>/report.png")),
+    "format": r.choice(("auto", "rich", "markdown", "plain"), "how the tables are printed"),
 }
 
 

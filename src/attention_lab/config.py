@@ -26,6 +26,8 @@ def project_root() -> str:
 
 
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
+# ${if:<bool>,<then>,<else>}: a word for a flag, e.g. run_name's "causal"/"nomask"
+OmegaConf.register_new_resolver("if", lambda flag, then, otherwise: then if flag else otherwise, replace=True)
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 

@@ -1,34 +1,42 @@
-"""Compare the runs of a sweep: `python -m attention_lab.report logs/<dir> [--out curves.png]`.
+"""Compare the runs of a sweep over seeds: `python -m attention_lab.report logs/<sweep dir>`.
 
-Every directory under `logs/<dir>` that holds TensorBoard event files is one run. Its hparams (variant,
-causal, dropout) come from the HParams plugin data that LitGPT writes, its losses from the scalars; both
-are read with tensorboard's own EventAccumulator. The report is a table printed with rich and a PNG of the
-loss curves overlaid: train solid, val dashed, val with the causal mask forced dotted (only where it
-differs, i.e. for runs trained without the mask), one colour per run.
+Settings in conf/report.yaml (log_dir, out, format).
+
+Every directory under `log_dir` that holds TensorBoard event files is one run; its settings (variant,
+causal, dropout, seed) come from the HParams data TensorBoardExtras writes, its losses from the scalars, both
+read with tensorboard's EventAccumulator. Runs that differ only by seed form a cell. The report prints per
+cell the mean ± std over seeds of each loss, then the effects: the mask (non-causal minus causal, per
+dropout) and dropout (p minus 0, per mask setting), each a difference of cell means with a 95% Welch
+t-interval from the per-seed values and a verdict against seed noise. report_plot.py draws the PNG.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from omegaconf import DictConfig
+
+from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
+FORMATS = ("auto", "rich", "markdown", "plain")
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One row of the report and the curves behind it. Losses are NaN where the run logged none."""
+    """One run's numbers and the curves behind them. Losses are NaN where the run logged none."""
 
-    name: str  # the run directory relative to the report's root, e.g. mha-causal_True-drop_0.1/version_0
+    name: str  # the run directory relative to the report's root, e.g. mha-causal-p0.1-s1/version_0
     variant: str | None
     causal: bool | None
     dropout: float | None
+    seed: int | None
     final_train_loss: float  # mean train loss of the last epoch (dropout active, as it trained)
     final_val_loss: float
     best_val_loss: float
@@ -59,9 +67,7 @@ def as_bool(value: object) -> bool | None:
     """A causal flag as the HParams plugin stores it: a bool, a number 0/1 or a string "true"/"false"."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
+    return value.lower() == "true" if isinstance(value, str) else bool(value)
 
 
 def load_run(run_dir: Path, root: Path) -> RunSummary:
@@ -81,12 +87,13 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
     final_train = last(curve("hparams/train_loss")) if "hparams/train_loss" in scalar_tags else last(train)
     hparams = read_hparams(accumulator)
-    dropout = hparams.get("dropout")
+    dropout, seed = hparams.get("dropout"), hparams.get("seed")
     return RunSummary(
         name=run_dir.relative_to(root).as_posix() if run_dir != root else run_dir.name,
         variant=hparams.get("variant"),
         causal=as_bool(hparams.get("causal")),
         dropout=None if dropout is None else float(dropout),
+        seed=None if seed is None else int(seed),
         final_train_loss=final_train,
         final_val_loss=last(val),
         best_val_loss=min((v for _, v in val), default=math.nan),
@@ -99,111 +106,219 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
 
 
 def load_runs(log_dir: str | Path) -> list[RunSummary]:
-    """Every run under `log_dir`, sorted by variant, causal first, then dropout."""
+    """Every run under `log_dir`, sorted by variant, causal first, then dropout, then seed."""
     root = Path(log_dir)
     if not root.is_dir():
-        raise ConfigError(
-            f"log directory {str(root)!r} does not exist; give the folder of a sweep, e.g. logs/"
-        )
+        raise ConfigError(f"log_dir={str(root)!r} does not exist; give the folder of a sweep, e.g. logs/")
     run_dirs = find_run_dirs(root)
     if not run_dirs:
         raise ConfigError(
-            f"no TensorBoard runs under {str(root)!r}: no {EVENT_FILE_GLOB} files found. "
+            f"log_dir={str(root)!r} holds no TensorBoard runs: no {EVENT_FILE_GLOB} files found. "
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
     runs = [load_run(run_dir, root) for run_dir in run_dirs]
-    return sorted(runs, key=lambda r: (r.variant or "", not r.causal, r.dropout or 0.0, r.name))
+    return sorted(runs, key=lambda r: (r.variant or "", not r.causal, r.dropout or 0.0, r.seed or 0, r.name))
+
+
+# --- aggregation over seeds -----------------------------------------------------------------------------
+# (column title, RunSummary field) of the losses a cell averages over its seeds.
+METRICS = (
+    ("train", "final_train_loss"),
+    ("val", "final_val_loss"),
+    ("best val", "best_val_loss"),
+    ("val causal-mask", "val_loss_causal"),
+    ("gap val−train", "gap"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The runs of one setting (variant, causal, dropout) that differ only by seed."""
+
+    variant: str | None
+    causal: bool | None
+    dropout: float | None
+    runs: tuple[RunSummary, ...]
+
+    def values(self, field: str) -> list[float]:
+        """The per-seed values of a RunSummary field, NaNs left out."""
+        return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
+
+
+def group_cells(runs: list[RunSummary]) -> list[Cell]:
+    """Cells in the order of `runs` (load_runs sorts them: causal first, then by dropout)."""
+    cells: dict[tuple, list[RunSummary]] = {}
+    for run in runs:
+        cells.setdefault((run.variant, run.causal, run.dropout), []).append(run)
+    return [Cell(*key, runs=tuple(members)) for key, members in cells.items()]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN with fewer than 2 values)."""
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+# Two-sided 95% quantiles of Student's t for 1..10 degrees of freedom, then 20, 30 and the normal limit.
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def t_975(df: float) -> float:
+    """The t quantile for `df` degrees of freedom, rounded down to a tabulated df (the wider interval)."""
+    whole = max(1, math.floor(df))
+    return T_975.get(whole) or (
+        2.228 if whole < 20 else 2.086 if whole < 30 else 2.042 if whole < 120 else 1.96
+    )
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
+
+    effect: str  # "mask" or "dropout"
+    where: str  # the setting held fixed, e.g. "p=0.1" or "causal, p=0.3 vs 0"
+    measure: str  # e.g. "Δ val loss (non-causal − causal)"
+    difference: float
+    half_width: float  # NaN when a side has a single seed: no interval
+
+    @property
+    def verdict(self) -> str:
+        if math.isnan(self.half_width):
+            return "one seed: no interval"
+        return "exceeds seed spread" if abs(self.difference) > self.half_width else "within seed noise"
+
+
+def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
+    """mean(a) − mean(b) and the half-width of its 95% Welch t-interval (NaN with < 2 values a side)."""
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return difference, math.nan
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return difference, 0.0
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
+    return difference, t_975(df) * se
+
+
+def effects(cells: list[Cell]) -> list[Effect]:
+    """The mask effect per (variant, dropout) and the dropout effect per (variant, mask) and p > 0."""
+    by_key = {(c.variant, c.causal, c.dropout): c for c in cells}
+    found: list[Effect] = []
+
+    def add(effect: str, where: str, measure: str, a: Cell, b: Cell, field: str) -> None:
+        if a.values(field) and b.values(field):
+            found.append(Effect(effect, where, measure, *welch_difference(a.values(field), b.values(field))))
+
+    for variant, causal, dropout in by_key:
+        other = by_key.get((variant, False, dropout))
+        if causal is True and other is not None:
+            cell, where = by_key[(variant, True, dropout)], f"{variant}, p={dropout:g}"
+            add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
+            add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
+    for variant, causal, dropout in by_key:
+        baseline = by_key.get((variant, causal, 0.0))
+        if dropout and baseline is not None:
+            cell = by_key[(variant, causal, dropout)]
+            where = f"{variant}, {'causal' if causal else 'non-causal'}, p={dropout:g} vs 0"
+            add("dropout", where, "Δ best val (p − 0)", cell, baseline, "best_val_loss")
+            add("dropout", where, "Δ final val (p − 0)", cell, baseline, "final_val_loss")
+            add("dropout", where, "Δ gap val−train (p − 0)", cell, baseline, "gap")
+    return found
 
 
 # --- output ---------------------------------------------------------------------------------------------
-def cell(value: object) -> str:
-    """A table cell: losses to 3 decimals, dropout as given, bools lower-case, "—" for missing values."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def mean_std_text(values: list[float]) -> str:
+    """ "6.712 ±0.013" (mean ± std over seeds); the mean alone for one seed; "—" for none."""
+    mean, std = mean_std(values)
+    if math.isnan(mean):
         return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ±{std:.3f}"
 
 
-def print_table(runs: list[RunSummary], title: str, console=None) -> None:
+def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    headers = ["variant", "mask", "p", "n", *(title for title, _ in METRICS)]
+    rows = []
+    for c in cells:
+        mask = "—" if c.causal is None else "causal" if c.causal else "none"
+        p = "—" if c.dropout is None else f"{c.dropout:g}"
+        losses = [mean_std_text(c.values(field)) for _, field in METRICS]
+        rows.append([c.variant or "—", mask, p, str(len(c.runs)), *losses])
+    return headers, rows
+
+
+def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:
+    headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict"]
+    rows = []
+    for e in found:
+        interval = f"{e.difference:+.3f}" + ("" if math.isnan(e.half_width) else f" ±{e.half_width:.3f}")
+        rows.append([e.effect, e.where, e.measure, interval, e.verdict])
+    return headers, rows
+
+
+def render(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> str:
+    """A table as Markdown or as plain aligned columns (never truncated: long lines stay whole)."""
+    if fmt == "markdown":
+        lines = [f"**{title}**", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    aligned = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]
+    ]
+    return "\n".join([title, *aligned[:1], "  ".join("-" * w for w in widths), *aligned[1:]])
+
+
+def print_table(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> None:
+    """`fmt` rich: a rich table whose cells wrap at spaces instead of being cut with "…"."""
+    if fmt != "rich":
+        print(render(title, headers, rows, fmt) + "\n")
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in ("variant", "causal", "dropout"):
-        table.add_column(column, no_wrap=True)
-    for column in ("train loss", "val loss", "best val loss", "val loss causal-mask", "gap val−train"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("run", overflow="fold")  # the directory under the report's root
-    for r in runs:
-        dropout = "—" if r.dropout is None else f"{r.dropout:g}"
-        losses = (r.final_train_loss, r.final_val_loss, r.best_val_loss, r.val_loss_causal, r.gap)
-        table.add_row(
-            cell(r.variant),
-            cell(r.causal),
-            dropout,
-            *map(cell, losses),
-            r.name,
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto") -> Path:
+    """Print the cell and effect tables of the sweep under `log_dir`, write the PNG; returns its path."""
+    from attention_lab.report_plot import plot_report
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"format={fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
+    if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
+        fmt = "rich" if sys.stdout.isatty() else "markdown"
+    runs = load_runs(log_dir)
+    cells = group_cells(runs)
+    name = Path(log_dir).resolve().name
+    title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
+    print_table(title, *cell_rows(cells), fmt)
+    found = effects(cells)
+    if found:
+        print_table(
+            "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
         )
-    (console or Console()).print(table)
+    else:
+        print("effects: none (no two cells differ only by the mask, or only by dropout p vs 0)\n")
+    return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)
 
 
-def plot_curves(runs: list[RunSummary], path: Path, title: str) -> Path:
-    """Write the overlaid loss curves of `runs` to the PNG `path`."""
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+@hydra_command("report")
+def main(cfg: DictConfig) -> None:
+    if cfg.log_dir is None:
+        raise ConfigError("log_dir= is required: the folder of a sweep, e.g. log_dir=logs/mask_dropout_tiny")
+    from attention_lab.checks import validate_report
 
-    fig = Figure(figsize=(10, 6), layout="constrained")
-    ax = fig.subplots()
-    palette = colormaps["tab10"]
-    for i, run in enumerate(runs):
-        colour = palette(i % 10)
-        for points, style, width in ((run.train_curve, "-", 1.0), (run.val_curve, "--", 2.0)):
-            if points:
-                ax.plot(*zip(*points, strict=True), linestyle=style, color=colour, linewidth=width)
-        if run.val_causal_curve and run.causal is False:
-            ax.plot(*zip(*run.val_causal_curve, strict=True), linestyle=":", color=colour, linewidth=2.0)
-        ax.plot([], [], color=colour, linewidth=3, label=run.name)  # one legend entry per run
-    styles = [
-        Line2D([], [], color="grey", linestyle="-", label="train loss"),
-        Line2D([], [], color="grey", linestyle="--", linewidth=2, label="val loss"),
-        Line2D([], [], color="grey", linestyle=":", linewidth=2, label="val loss, causal mask forced"),
-    ]
-    run_legend = ax.legend(loc="upper right", fontsize=8, title="run")
-    ax.add_artist(run_legend)
-    ax.legend(handles=styles, loc="lower left", fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy loss")
-    ax.set_yscale("log")  # a run without the mask falls far below the others; log keeps both readable
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m attention_lab.report",
-        description="Compare the TensorBoard runs under a log directory: a table and a PNG of loss curves.",
-    )
-    parser.add_argument("log_dir", type=Path, help="a sweep's folder, e.g. logs/mask_dropout_small")
-    parser.add_argument("--out", type=Path, help="where to write the PNG (default: <log_dir>/report.png)")
-    args = parser.parse_args(argv)
-    try:
-        runs = load_runs(args.log_dir)
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
-    title = f"{args.log_dir.resolve().name}: {len(runs)} run{'s' if len(runs) != 1 else ''}"
-    print_table(runs, title)
-    png = plot_curves(runs, args.out or args.log_dir / "report.png", title)
-    print(f"loss curves: {png}")
+    validate_report(cfg)
+    print(f"loss curves: {report(str(cfg.log_dir), cfg.out, str(cfg.format))}")
 
 
 if __name__ == "__main__":
+    # `python -m attention_lab.report logs/x` is shorthand for `... log_dir=logs/x`.
+    sys.argv[1:] = [a if "=" in a or a.startswith("-") else f"log_dir={a}" for a in sys.argv[1:]]
     main()

@@ -1,27 +1,47 @@
-"""What a run shows in TensorBoard beyond its scalars: the HParams row, a text sample and attention heatmaps.
+"""What a run shows in TensorBoard beyond its scalars: the HParams row, the mask chart, a text sample and
+attention heatmaps.
 
-Tags: samples/every_effort (greedy continuation of the book's prompt), attention/layer_<i> (one heatmap
-figure per layer for the book's chapter 3 sentence) and the HParams session of the run.
+Tags: samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i> (one heatmap
+figure per layer for the book's chapter 3 sentence; the group sorts after train/ and val/, so the landing
+page opens on the loss curves), the custom scalars layout (val/loss beside val/loss_causal in one chart)
+and the HParams session of the run.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
 SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
-# Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings.
-HPARAM_METRICS = (
-    "hp_metric",
-    "hparams/val_loss",
-    "hparams/val_loss_causal",
-    "hparams/train_loss",
-    "hparams/gap",
-)
+HEATMAP_TAG = "val_attention/layer_{}"
+# Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings, with the
+# column titles it shows: the last val loss sits beside its causal-mask twin, the best apart.
+HPARAM_METRICS = {
+    "hparams/val_loss": "val loss (last)",
+    "hparams/val_loss_causal": "val loss, causal mask (last)",
+    "hp_metric": "val loss (best)",
+    "hparams/train_loss": "train loss (last epoch)",
+    "hparams/gap": "gap val−train (last)",
+}
+# The settings the HParams table shows without ticking: the axes of the sweeps. The others are listed
+# (and can be ticked on) but start hidden.
+SHOWN_HPARAMS = ("variant", "causal", "dropout", "seed", "lr")
+# TensorBoard's Custom Scalars tab: val/loss and val/loss_causal of every run in one chart, so a run trained
+# without the mask shows its leak (the gap between its two curves) at a glance.
+MASK_LAYOUT = {
+    "mask": {
+        "val loss vs val loss with the causal mask forced (a gap = the run looked ahead)": [
+            "Multiline",
+            [r"^val/loss$", r"^val/loss_causal$"],
+        ],
+        "train loss": ["Multiline", [r"^train/loss$"]],
+    }
+}
 
 
 def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
@@ -32,34 +52,86 @@ def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
     from matplotlib.figure import Figure  # imported here: matplotlib is not needed to start training
 
     num_heads = weights.shape[0]
-    size = 0.35 * len(tokens) + 1.2
-    fig = Figure(figsize=(size * num_heads, size + 0.4), layout="constrained")
+    size = 0.4 * len(tokens) + 1.6  # room for the rotated token labels under each map
+    fig = Figure(figsize=(size * num_heads + 1.2, size + 1.8), layout="constrained")
     axes = fig.subplots(1, num_heads, squeeze=False)[0]
     for head, ax in enumerate(axes):
         image = ax.imshow(weights[head].float().cpu().numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
         ax.set_title(f"head {head}", fontsize=8)
         ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
         ax.set_yticks(range(len(tokens)), tokens if head == 0 else [], fontsize=7)
-        ax.set_xlabel("key (attended to)", fontsize=7)
-    axes[0].set_ylabel("query", fontsize=7)
+    fig.supxlabel("key (the token attended to)", fontsize=8)
+    axes[0].set_ylabel("query (the token attending)", fontsize=8)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
     fig.suptitle(title, fontsize=9)
     return fig
 
 
-class TensorBoardExtras(L.Callback):
-    """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by), and
-    after each validation logs a greedy sample of `sample_tokens` tokens (0 = none) and, with
-    `attention_maps`, the attention heatmaps. Only on rank zero, only with a TensorBoardLogger."""
+def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) -> str:
+    """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)"."""
+    mask = {True: "causal mask on", False: "causal mask OFF"}.get(hparams.get("causal"), "mask ?")
+    return (
+        f"{hparams.get('variant', '?')} · {mask} · dropout {hparams.get('dropout', '?')}\n"
+        f"layer {layer} · epoch {epoch} (step {step})"
+    )
 
-    def __init__(self, hparams: dict[str, Any], sample_tokens: int = 25, attention_maps: bool = True) -> None:
+
+def show_in_hparams_table(experiment_summary) -> None:
+    """Edit torch's HParams experiment summary in place: SHOWN_HPARAMS marked as differing, metrics titled.
+
+    The HParams table shows a setting without ticking it only when `differs` is set; torch's hparams()
+    leaves it unset, and an inferred experiment sets it only for values that differ across the runs.
+    """
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin_data = experiment_summary.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(plugin_data.content)
+    for info in content.experiment.hparam_infos:
+        info.differs = info.name in SHOWN_HPARAMS
+    for info in content.experiment.metric_infos:
+        info.display_name = HPARAM_METRICS[info.name.tag]
+    plugin_data.content = content.SerializeToString()
+
+
+class TensorBoardLogger(LightningTensorBoardLogger):
+    """Lightning's TensorBoardLogger without the `epoch` scalar Lightning adds to every log call.
+
+    Time Series sorts its groups by name and `epoch` would open the page; without it the page opens on the
+    losses: hp_metric (best val loss), hparams/ (last val loss, its causal-mask twin, train loss, gap),
+    then train/ and val/; the heatmaps (val_attention/) come last. The x-axis (step) already orders epochs.
+    """
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
+
+
+class TensorBoardExtras(L.Callback):
+    """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by) and the
+    mask chart in Custom Scalars; after a validation logs a greedy sample of `sample_tokens` tokens (0 =
+    none) and, with `attention_maps`, the attention heatmaps.
+
+    Cadence of the sample and heatmaps: every `every_n_epochs` epochs, skipped where one more call would
+    take their time beyond `max_time_share` of the fit's wall time so far (null = no cap), and always after
+    the last epoch.
+    Only on rank zero, only with a TensorBoardLogger."""
+
+    def __init__(
+        self,
+        hparams: dict[str, Any],
+        sample_tokens: int = 25,
+        attention_maps: bool = True,
+        every_n_epochs: int = 1,
+        max_time_share: float | None = 0.05,
+    ) -> None:
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
+        self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
+        self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
 
     @staticmethod
     def writer(trainer: L.Trainer):
         """The TensorBoard SummaryWriter, or None when logging elsewhere or on a non-zero rank."""
         logger = trainer.logger
-        if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+        if isinstance(logger, LightningTensorBoardLogger) and trainer.is_global_zero:
             return logger.experiment
         return None
 
@@ -67,6 +139,7 @@ class TensorBoardExtras(L.Callback):
         """Register the run once (not again when resuming, which would rewind steps)."""
         from torch.utils.tensorboard.summary import hparams
 
+        self.fit_started, self.extras_seconds, self.last_call_seconds = time.perf_counter(), 0.0, 0.0
         writer = self.writer(trainer)
         if writer is None or trainer.global_step != 0:
             return
@@ -74,17 +147,40 @@ class TensorBoardExtras(L.Callback):
         # torch's hparams() would store a bool as the number 1.0/0.0: the tab shows "true"/"false".
         shown = {k: str(v).lower() if isinstance(v, bool) else v for k, v in self.hparams.items()}
         # Declares the metric tags without placeholder values: the tab shows the scalars logged under them.
-        for summary in hparams(shown, dict.fromkeys(HPARAM_METRICS, 0.0)):
+        summaries = hparams(shown, dict.fromkeys(HPARAM_METRICS, 0.0))
+        show_in_hparams_table(summaries[0])
+        for summary in summaries:
             writer.file_writer.add_summary(summary)
+        writer.add_custom_scalars(MASK_LAYOUT)
+
+    def is_last_epoch(self, trainer: L.Trainer) -> bool:
+        max_epochs = trainer.max_epochs or -1  # None or -1: no limit
+        last_epoch = 0 < max_epochs <= trainer.current_epoch + 1
+        out_of_steps = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
+        return last_epoch or out_of_steps or trainer.should_stop
+
+    def is_due(self, trainer: L.Trainer) -> bool:
+        """Whether the sample and heatmaps are logged after this validation (see the class docstring)."""
+        if self.is_last_epoch(trainer):
+            return True
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return False
+        # Would the share, counting this call as long as the previous one, stay within the cap?
+        elapsed = time.perf_counter() - self.fit_started
+        spent = self.extras_seconds + self.last_call_seconds
+        return self.max_time_share is None or spent <= self.max_time_share * elapsed
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = self.writer(trainer)
-        if writer is None or trainer.sanity_checking:
+        if writer is None or trainer.sanity_checking or not self.is_due(trainer):
             return
+        started = time.perf_counter()
         if self.sample_tokens:
             writer.add_text("samples/every_effort", self.sample(pl_module), trainer.global_step)
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
+        self.last_call_seconds = time.perf_counter() - started
+        self.extras_seconds += self.last_call_seconds
 
     def sample(self, pl_module: L.LightningModule) -> str:
         """Greedy continuation of the book's prompt, on one line."""
@@ -102,6 +198,6 @@ class TensorBoardExtras(L.Callback):
         idx = text_to_ids(ATTENTION_PROMPT).to(pl_module.device)
         tokens = [gpt2_tokenizer().decode([t]) for t in idx[0].tolist()]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
-            title = f"layer {layer} · epoch {trainer.current_epoch} · step {trainer.global_step}"
+            title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
             figure = attention_figure(weights, tokens, title)
-            writer.add_figure(f"attention/layer_{layer}", figure, trainer.global_step)
+            writer.add_figure(HEATMAP_TAG.format(layer), figure, trainer.global_step)

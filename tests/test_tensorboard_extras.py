@@ -1,0 +1,52 @@
+"""TensorBoard extras: when the sample and heatmaps are written, what a heatmap says, no `epoch` card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from attention_lab.tensorboard_extras import TensorBoardExtras, TensorBoardLogger, heatmap_title
+
+
+def trainer(epoch: int, max_epochs: int = 10) -> SimpleNamespace:
+    return SimpleNamespace(
+        current_epoch=epoch, max_epochs=max_epochs, max_steps=-1, global_step=0, should_stop=False
+    )
+
+
+def due_epochs(extras: TensorBoardExtras, max_epochs: int = 10) -> list[int]:
+    return [e for e in range(max_epochs) if extras.is_due(trainer(e, max_epochs))]
+
+
+def test_every_n_epochs_and_always_the_last():
+    extras = TensorBoardExtras({}, every_n_epochs=3, max_time_share=None)
+    assert due_epochs(extras) == [2, 5, 8, 9]
+    assert due_epochs(TensorBoardExtras({}, max_time_share=None)) == list(range(10))
+    assert not TensorBoardExtras({}, every_n_epochs=3).is_due(trainer(0, max_epochs=-1))  # no last epoch
+
+
+def test_a_costly_call_is_skipped_until_the_last_epoch():
+    extras = TensorBoardExtras({}, max_time_share=0.05)
+    extras.fit_started = 0.0  # perf_counter() is far beyond: a long fit so far ...
+    extras.last_call_seconds = extras.extras_seconds = 1e12  # ... but calls that took longer still
+    assert due_epochs(extras) == [9]
+    extras.last_call_seconds = extras.extras_seconds = 0.0
+    assert due_epochs(extras) == list(range(10))
+
+
+def test_heatmap_title_names_variant_mask_dropout_and_epoch():
+    title = heatmap_title({"variant": "mha", "causal": False, "dropout": 0.2}, layer=1, epoch=4, step=90)
+    assert "mha" in title and "causal mask OFF" in title and "dropout 0.2" in title
+    assert "layer 1" in title and "epoch 4" in title
+    assert "causal mask on" in heatmap_title({"causal": True}, 0, 0, 0)
+
+
+def test_logger_writes_no_epoch_scalar(tmp_path: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(save_dir=tmp_path, name="run")
+    logger.log_metrics({"epoch": 1.0, "val/loss": 2.0}, step=3)
+    logger.finalize("success")
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    assert events.Tags()["scalars"] == ["val/loss"]
