@@ -48,6 +48,28 @@ def compose_config(
         )
 
 
+def book_micro_config(experiment: str, tmp_path: Path, text: str, *overrides: str) -> DictConfig:
+    """`experiment=<experiment>` (one of the book's runs) on a micro GPT and the first 4,000 characters of
+    The Verdict: 14 steps per epoch, nothing optional written."""
+    path = tmp_path / "verdict-start.txt"
+    path.write_text(text[:4000], encoding="utf-8")
+    return compose_config(
+        f"experiment={experiment}",
+        "model.emb_dim=16",
+        "model.n_heads=2",
+        "model.n_layers=1",
+        "model.context_length=32",
+        f"data.path={path}",
+        "data.sha256=null",
+        "trainer.enable_model_summary=false",
+        "callbacks.progress_bar=null",
+        "callbacks.tensorboard_extras.attention_maps=false",
+        "callbacks.tensorboard_extras.sample_tokens=2",
+        *overrides,
+        log_dir=tmp_path / "logs",
+    )
+
+
 def user_env(**extra: str) -> dict[str, str]:
     """The environment of a user's shell, with this checkout's sources first on the path and Hydra's
     full tracebacks off (the user sees the one-line message)."""

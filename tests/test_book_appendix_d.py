@@ -20,7 +20,7 @@ from attention_lab.lit_module import warmup_cosine_schedule
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.tokenizer import gpt2_tokenizer
 from attention_lab.train import run
-from tests.helpers import compose_config
+from tests.helpers import book_micro_config
 
 EPOCHS, WARMUP = 2, 6
 
@@ -36,26 +36,15 @@ def test_schedule_is_appendix_ds_formula():
 
 
 def appendix_d_config(tmp_path: Path, text: str, *overrides: str):
-    path = tmp_path / "verdict-start.txt"
-    path.write_text(text[:4000], encoding="utf-8")
-    return compose_config(
-        "experiment=book_appendix_d",
-        "model.emb_dim=16",
-        "model.n_heads=2",
-        "model.n_layers=1",
-        "model.context_length=32",
+    return book_micro_config(
+        "book_appendix_d",
+        tmp_path,
+        text,
         "optimizer.lr=5e-2",  # large enough that the clipping acts
         f"optimizer.warmup_steps={WARMUP}",
-        f"data.path={path}",
-        "data.sha256=null",
         f"trainer.max_epochs={EPOCHS}",
-        "trainer.enable_model_summary=false",
-        "callbacks.progress_bar=null",
-        "callbacks.tensorboard_extras.attention_maps=false",
-        "callbacks.tensorboard_extras.sample_tokens=2",
         "callbacks.checkpoints=null",
         *overrides,
-        log_dir=tmp_path / "logs",
     )
 
 

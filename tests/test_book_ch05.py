@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from attention_lab.data import SlidingWindowDataset, TextDataModule
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.train import run
-from tests.helpers import compose_config
+from tests.helpers import book_micro_config
 
 pytestmark = pytest.mark.slow  # trains the book's chapter 5 run, three times
 
@@ -24,25 +24,13 @@ EPOCHS, EVERY, EVAL_BATCHES = 2, 5, 5
 
 
 def book_ch05_config(tmp_path: Path, text: str, *overrides: str):
-    """experiment=book_ch05 on a micro GPT and the first 4,000 characters of The Verdict: 14 steps/epoch."""
-    path = tmp_path / "verdict-start.txt"
-    path.write_text(text[:4000], encoding="utf-8")
-    return compose_config(
-        "experiment=book_ch05",
-        "model.emb_dim=16",
-        "model.n_heads=2",
-        "model.n_layers=1",
-        "model.context_length=32",
+    return book_micro_config(
+        "book_ch05",
+        tmp_path,
+        text,
         "optimizer.lr=5e-3",  # the micro model learns visibly within 28 steps
-        f"data.path={path}",
-        "data.sha256=null",
         f"trainer.max_epochs={EPOCHS}",
-        "trainer.enable_model_summary=false",
-        "callbacks.progress_bar=null",
-        "callbacks.tensorboard_extras.attention_maps=false",
-        "callbacks.tensorboard_extras.sample_tokens=2",
         *(overrides or ["callbacks.checkpoints=null"]),
-        log_dir=tmp_path / "logs",
     )
 
 

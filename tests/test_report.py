@@ -10,15 +10,8 @@ from pathlib import Path
 import pytest
 
 from attention_lab.errors import ConfigError
-from attention_lab.report import (
-    Effect,
-    RunSummary,
-    effects,
-    group_cells,
-    load_runs,
-    report,
-    welch_difference,
-)
+from attention_lab.report import RunSummary, load_runs, report
+from attention_lab.report_stats import Effect, effects, group_cells, welch_difference
 from tests.helpers import assert_mentions, run_module
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -85,6 +78,24 @@ def test_dropout_effect_is_p_minus_zero_per_mask_setting():
     assert found[1].difference == pytest.approx(0.0, abs=1e-9)
     assert found[1].verdict == "within seed noise"
     assert found[2].difference == pytest.approx(0.5 - (1.0 + 1.1 + 0.8) / 3)
+
+
+def test_runs_without_position_embeddings_form_cells_of_their_own():
+    from dataclasses import replace
+
+    no_positions = [replace(r, pos_emb="none", final_val_loss=r.final_val_loss + 1.0) for r in KNOWN]
+    cells = group_cells(KNOWN + no_positions)
+    assert [(c.causal, c.pos_emb, len(c.runs)) for c in cells] == [
+        (True, "learned", 3), (False, "learned", 3), (True, "none", 3), (False, "none", 3),
+    ]  # fmt: skip
+    found = [e for e in effects(cells) if e.effect == "positions"]
+    assert {e.where for e in found} == {"mha, causal, p=0", "mha, non-causal, p=0"}
+    final = [e for e in found if e.measure == "Δ final val (none − learned)"]
+    assert [e.difference for e in final] == [pytest.approx(1.0)] * 2
+    mask = [e.where for e in effects(cells) if e.effect == "mask"]
+    assert (
+        mask == ["mha, p=0"] * 2 + ["mha, pos none, p=0"] * 2
+    )  # the mask effect with each kind of positions
 
 
 def test_verdicts_on_synthetic_numbers():

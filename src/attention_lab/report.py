@@ -13,7 +13,6 @@ t-interval from the per-seed values and a verdict against seed noise. report_plo
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from omegaconf import DictConfig
 
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
+from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
@@ -45,6 +45,7 @@ class RunSummary:
     train_curve: Curve
     val_curve: Curve
     val_causal_curve: Curve
+    pos_emb: str = "learned"  # model.pos_emb: learned, or none (word order only through the mask)
 
 
 def find_run_dirs(log_dir: Path) -> list[Path]:
@@ -68,6 +69,18 @@ def as_bool(value: object) -> bool | None:
     if value is None:
         return None
     return value.lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def read_pos_emb(hparams: dict[str, object], run_dir: Path) -> str:
+    """model.pos_emb from the HParams row, or from the config.yaml train.py saves beside the events."""
+    if "pos_emb" in hparams:
+        return str(hparams["pos_emb"])
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        from omegaconf import OmegaConf
+
+        return str(OmegaConf.select(OmegaConf.load(saved), "model.pos_emb", default="learned"))
+    return "learned"
 
 
 def load_run(run_dir: Path, root: Path) -> RunSummary:
@@ -102,6 +115,7 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         train_curve=train,
         val_curve=val,
         val_causal_curve=val_causal,
+        pos_emb=read_pos_emb(hparams, run_dir),
     )
 
 
@@ -117,115 +131,17 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
     runs = [load_run(run_dir, root) for run_dir in run_dirs]
-    return sorted(runs, key=lambda r: (r.variant or "", not r.causal, r.dropout or 0.0, r.seed or 0, r.name))
-
-
-# --- aggregation over seeds -----------------------------------------------------------------------------
-# (column title, RunSummary field) of the losses a cell averages over its seeds.
-METRICS = (
-    ("train", "final_train_loss"),
-    ("val", "final_val_loss"),
-    ("best val", "best_val_loss"),
-    ("val causal-mask", "val_loss_causal"),
-    ("gap val−train", "gap"),
-)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """The runs of one setting (variant, causal, dropout) that differ only by seed."""
-
-    variant: str | None
-    causal: bool | None
-    dropout: float | None
-    runs: tuple[RunSummary, ...]
-
-    def values(self, field: str) -> list[float]:
-        """The per-seed values of a RunSummary field, NaNs left out."""
-        return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
-
-
-def group_cells(runs: list[RunSummary]) -> list[Cell]:
-    """Cells in the order of `runs` (load_runs sorts them: causal first, then by dropout)."""
-    cells: dict[tuple, list[RunSummary]] = {}
-    for run in runs:
-        cells.setdefault((run.variant, run.causal, run.dropout), []).append(run)
-    return [Cell(*key, runs=tuple(members)) for key, members in cells.items()]
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (NaN with fewer than 2 values)."""
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
-
-
-# Two-sided 95% quantiles of Student's t for 1..10 degrees of freedom, then 20, 30 and the normal limit.
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def t_975(df: float) -> float:
-    """The t quantile for `df` degrees of freedom, rounded down to a tabulated df (the wider interval)."""
-    whole = max(1, math.floor(df))
-    return T_975.get(whole) or (
-        2.228 if whole < 20 else 2.086 if whole < 30 else 2.042 if whole < 120 else 1.96
+    return sorted(
+        runs,
+        key=lambda r: (
+            r.variant or "",
+            r.pos_emb != "learned",
+            not r.causal,
+            r.dropout or 0.0,
+            r.seed or 0,
+            r.name,
+        ),
     )
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
-
-    effect: str  # "mask" or "dropout"
-    where: str  # the setting held fixed, e.g. "p=0.1" or "causal, p=0.3 vs 0"
-    measure: str  # e.g. "Δ val loss (non-causal − causal)"
-    difference: float
-    half_width: float  # NaN when a side has a single seed: no interval
-
-    @property
-    def verdict(self) -> str:
-        if math.isnan(self.half_width):
-            return "one seed: no interval"
-        return "exceeds seed spread" if abs(self.difference) > self.half_width else "within seed noise"
-
-
-def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
-    """mean(a) − mean(b) and the half-width of its 95% Welch t-interval (NaN with < 2 values a side)."""
-    difference = statistics.fmean(a) - statistics.fmean(b)
-    if len(a) < 2 or len(b) < 2:
-        return difference, math.nan
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0.0:
-        return difference, 0.0
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
-    return difference, t_975(df) * se
-
-
-def effects(cells: list[Cell]) -> list[Effect]:
-    """The mask effect per (variant, dropout) and the dropout effect per (variant, mask) and p > 0."""
-    by_key = {(c.variant, c.causal, c.dropout): c for c in cells}
-    found: list[Effect] = []
-
-    def add(effect: str, where: str, measure: str, a: Cell, b: Cell, field: str) -> None:
-        if a.values(field) and b.values(field):
-            found.append(Effect(effect, where, measure, *welch_difference(a.values(field), b.values(field))))
-
-    for variant, causal, dropout in by_key:
-        other = by_key.get((variant, False, dropout))
-        if causal is True and other is not None:
-            cell, where = by_key[(variant, True, dropout)], f"{variant}, p={dropout:g}"
-            add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
-            add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
-    for variant, causal, dropout in by_key:
-        baseline = by_key.get((variant, causal, 0.0))
-        if dropout and baseline is not None:
-            cell = by_key[(variant, causal, dropout)]
-            where = f"{variant}, {'causal' if causal else 'non-causal'}, p={dropout:g} vs 0"
-            add("dropout", where, "Δ best val (p − 0)", cell, baseline, "best_val_loss")
-            add("dropout", where, "Δ final val (p − 0)", cell, baseline, "final_val_loss")
-            add("dropout", where, "Δ gap val−train (p − 0)", cell, baseline, "gap")
-    return found
 
 
 # --- output ---------------------------------------------------------------------------------------------
@@ -238,13 +154,16 @@ def mean_std_text(values: list[float]) -> str:
 
 
 def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    headers = ["variant", "mask", "p", "n", *(title for title, _ in METRICS)]
+    with_positions = any(c.pos_emb != "learned" for c in cells)  # a column only where runs differ by it
+    headers = ["variant", *(["positions"] if with_positions else []), "mask", "p", "n"]
+    headers += [title for title, _ in METRICS]
     rows = []
     for c in cells:
         mask = "—" if c.causal is None else "causal" if c.causal else "none"
         p = "—" if c.dropout is None else f"{c.dropout:g}"
         losses = [mean_std_text(c.values(field)) for _, field in METRICS]
-        rows.append([c.variant or "—", mask, p, str(len(c.runs)), *losses])
+        positions = [c.pos_emb] if with_positions else []
+        rows.append([c.variant or "—", *positions, mask, p, str(len(c.runs)), *losses])
     return headers, rows
 
 

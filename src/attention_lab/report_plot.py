@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from attention_lab.report import Cell, Curve
+from attention_lab.report import Curve
+from attention_lab.report_stats import Cell
 
 PALETTE = (
     "#1f77b4",
@@ -60,13 +61,23 @@ def mask_panel(ax, cells: list[Cell]) -> None:
     chosen = [c for c in cells if c.dropout == p]
     for c in chosen:
         runs = c.runs
+        # Cells without position embeddings (sweep=mask_pos_emb) get their own pair of colours.
+        learned = c.pos_emb == "learned"
+        where = "" if learned else f", pos {c.pos_emb}"
         if c.causal is False:
-            draw(ax, [r.val_curve for r in runs], "non-causal: val/loss", PALETTE[1], "-", "o")
-            draw(ax, [r.val_causal_curve for r in runs], "non-causal: val/loss_causal", PALETTE[1], "--", "^")
-        else:
+            colour = PALETTE[1 if learned else 4]
+            draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", colour, "-", "o")
             draw(
-                ax, [r.val_curve for r in runs], "causal: val/loss (= val/loss_causal)", PALETTE[0], "-", "s"
+                ax,
+                [r.val_causal_curve for r in runs],
+                f"non-causal{where}: val/loss_causal",
+                colour,
+                "--",
+                "^",
             )
+        else:
+            label = f"causal{where}: val/loss (= val/loss_causal)"
+            draw(ax, [r.val_curve for r in runs], label, PALETTE[0 if learned else 5], "-", "s")
     ax.set_title(f"mask effect (dropout p={'?' if p is None else f'{p:g}'})")
 
 
@@ -76,6 +87,7 @@ def dropout_panel(ax, cells: list[Cell]) -> None:
     chosen = [c for c in chosen if (c.variant or "") == variants[0]]
     for i, c in enumerate(sorted(chosen, key=lambda c: c.dropout or 0.0)):
         colour, p = PALETTE[(i + 2) % len(PALETTE)], "?" if c.dropout is None else f"{c.dropout:g}"
+        p += "" if c.pos_emb == "learned" else f", pos {c.pos_emb}"
         train = [r.train_curve for r in c.runs]
         smooth = max(1, min(len(t) for t in train) // 25) if all(train) else 1
         draw(ax, train, f"p={p}: train/loss (smoothed)", colour, ":", None, smooth)

@@ -1,0 +1,137 @@
+"""The report's statistics: runs that differ only by seed form a cell; the effects of the mask, dropout and
+the position embeddings are differences of cell means with a 95% Welch t-interval over the seeds."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: report imports this module
+    from attention_lab.report import RunSummary
+
+# (column title, RunSummary field) of the losses a cell averages over its seeds.
+METRICS = (
+    ("train", "final_train_loss"),
+    ("val", "final_val_loss"),
+    ("best val", "best_val_loss"),
+    ("val causal-mask", "val_loss_causal"),
+    ("gap val−train", "gap"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The runs of one setting (variant, causal, dropout, position embeddings) that differ only by seed."""
+
+    variant: str | None
+    causal: bool | None
+    dropout: float | None
+    runs: tuple[RunSummary, ...]
+    pos_emb: str = "learned"
+
+    def values(self, field: str) -> list[float]:
+        """The per-seed values of a RunSummary field, NaNs left out."""
+        return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
+
+
+def group_cells(runs: list[RunSummary]) -> list[Cell]:
+    """Cells in the order of `runs` (load_runs sorts them: causal first, then by dropout)."""
+    cells: dict[tuple, list[RunSummary]] = {}
+    for run in runs:
+        cells.setdefault((run.variant, run.causal, run.dropout, run.pos_emb), []).append(run)
+    return [Cell(v, c, p, runs=tuple(members), pos_emb=pos) for (v, c, p, pos), members in cells.items()]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN with fewer than 2 values)."""
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+# Two-sided 95% quantiles of Student's t for 1..10 degrees of freedom, then 20, 30 and the normal limit.
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def t_975(df: float) -> float:
+    """The t quantile for `df` degrees of freedom, rounded down to a tabulated df (the wider interval)."""
+    whole = max(1, math.floor(df))
+    return T_975.get(whole) or (
+        2.228 if whole < 20 else 2.086 if whole < 30 else 2.042 if whole < 120 else 1.96
+    )
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
+
+    effect: str  # "mask" or "dropout"
+    where: str  # the setting held fixed, e.g. "p=0.1" or "causal, p=0.3 vs 0"
+    measure: str  # e.g. "Δ val loss (non-causal − causal)"
+    difference: float
+    half_width: float  # NaN when a side has a single seed: no interval
+
+    @property
+    def verdict(self) -> str:
+        if math.isnan(self.half_width):
+            return "one seed: no interval"
+        return "exceeds seed spread" if abs(self.difference) > self.half_width else "within seed noise"
+
+
+def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
+    """mean(a) − mean(b) and the half-width of its 95% Welch t-interval (NaN with < 2 values a side)."""
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return difference, math.nan
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return difference, 0.0
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch–Satterthwaite
+    return difference, t_975(df) * se
+
+
+def effects(cells: list[Cell]) -> list[Effect]:
+    """The mask effect per (variant, positions, dropout), the dropout effect per (variant, positions, mask)
+    and p > 0, and the effect of dropping the position embeddings per (variant, mask, dropout)."""
+    by_key = {(c.variant, c.pos_emb, c.causal, c.dropout): c for c in cells}
+    found: list[Effect] = []
+
+    def add(effect: str, where: str, measure: str, a: Cell, b: Cell, field: str) -> None:
+        if a.values(field) and b.values(field):
+            found.append(Effect(effect, where, measure, *welch_difference(a.values(field), b.values(field))))
+
+    def place(variant: str | None, pos_emb: str) -> str:
+        return f"{variant}" if pos_emb == "learned" else f"{variant}, pos {pos_emb}"
+
+    for (variant, pos_emb, causal, dropout), cell in by_key.items():
+        other = by_key.get((variant, pos_emb, False, dropout))
+        if causal is True and other is not None:
+            where = f"{place(variant, pos_emb)}, p={dropout:g}"
+            add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
+            add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
+    for (variant, pos_emb, causal, dropout), cell in by_key.items():
+        baseline = by_key.get((variant, pos_emb, causal, 0.0))
+        if dropout and baseline is not None:
+            mask = "causal" if causal else "non-causal"
+            where = f"{place(variant, pos_emb)}, {mask}, p={dropout:g} vs 0"
+            add("dropout", where, "Δ best val (p − 0)", cell, baseline, "best_val_loss")
+            add("dropout", where, "Δ final val (p − 0)", cell, baseline, "final_val_loss")
+            add("dropout", where, "Δ gap val−train (p − 0)", cell, baseline, "gap")
+    for (variant, pos_emb, causal, dropout), cell in by_key.items():
+        learned = by_key.get((variant, "learned", causal, dropout))
+        if pos_emb != "learned" and learned is not None:
+            where = f"{variant}, {'causal' if causal else 'non-causal'}, p={dropout:g}"
+            add("positions", where, f"Δ best val ({pos_emb} − learned)", cell, learned, "best_val_loss")
+            add("positions", where, f"Δ final val ({pos_emb} − learned)", cell, learned, "final_val_loss")
+            add(
+                "positions",
+                where,
+                f"Δ val causal-mask ({pos_emb} − learned)",
+                cell,
+                learned,
+                "val_loss_causal",
+            )
+    return found
