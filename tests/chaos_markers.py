@@ -17,7 +17,9 @@ class PhaseMarkers(L.Callback):
     """Markers: `train` before each training batch, `validation` before each validation batch,
     `checkpoint` as a checkpoint file starts being written (the write itself follows at once)."""
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Here, not in setup: Lightning sets checkpoint callbacks up last, and TimedCheckpoint installs its
+        # atomic writer then; the writer wrapped must be the one in use.
         checkpoint_io = trainer.strategy.checkpoint_io
         write = checkpoint_io.save_checkpoint
 

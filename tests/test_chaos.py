@@ -9,7 +9,6 @@ ckpt_path=last then resumes from the newest checkpoint that can be read.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -21,10 +20,9 @@ import pytest
 
 from attention_lab.resume import find_last_checkpoint
 from attention_lab.train import run
-from tests.helpers import compose_config
+from tests.helpers import ROOT, compose_config, train_command, user_env
 from tests.test_resume import scalars
 
-ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, BATCHES = 8, 3
 RUN = [
     f"trainer.max_epochs={EPOCHS}",
@@ -39,15 +37,15 @@ RUN = [
     "model.n_layers=1",
     "data.batch_size=2",
     "attention.dropout=0.1",  # dropout on: a resumed run must draw the same masks
+    "callbacks.checkpoints.every_minutes=0",  # last.ckpt after every epoch: kills can land in its writes
 ]
 MARKERS = "+callbacks.chaos_markers._target_=tests.chaos_markers.PhaseMarkers"
 
 
 def start(log_dir: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "train.py", *RUN, MARKERS, f"paths.log_dir={log_dir}", *extra]
+    command = train_command(*RUN, MARKERS, f"paths.log_dir={log_dir}", *extra)
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=ROOT, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
