@@ -29,6 +29,17 @@ RNG_KEY = "rng_states"
 log = logging.getLogger(__name__)
 
 
+def is_final_epoch(trainer: L.Trainer) -> bool:
+    """Whether the epoch ending now is the run's last: max_epochs reached, max_steps reached (None or -1:
+    no limit), or the run asked to stop (early stopping, the NaN guard)."""
+    max_epochs, max_steps = trainer.max_epochs or -1, trainer.max_steps or -1
+    return (
+        0 < max_epochs <= trainer.current_epoch + 1
+        or 0 < max_steps <= trainer.global_step
+        or (trainer.should_stop)
+    )
+
+
 def rng_states() -> dict[str, Any]:
     """The generators' states as tensors and plain Python values (Lightning loads with weights_only=True)."""
     kind, keys, position, has_gauss, cached_gauss = np.random.get_state()
@@ -76,8 +87,8 @@ class FlushEventsOnCheckpoint(L.Callback):
 
 class NonFiniteLossGuard(L.Callback):
     """Raises TrainingDivergedError at the first NaN/inf training loss, before backward() and the optimizer
-    step, and at a NaN/inf validation loss, before ModelCheckpoint (which Lightning runs after the other
-    callbacks) saves: the checkpoints on disk stay the last good ones."""
+    step, and at a NaN/inf validation loss, before the checkpoint callback (which Lightning runs after the
+    other callbacks) saves: the checkpoints on disk stay the last good ones."""
 
     def on_before_backward(
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor

@@ -27,6 +27,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 
+from attention_lab.callbacks import is_final_epoch
 from attention_lab.errors import AttentionLabError
 
 
@@ -125,12 +126,6 @@ class TimedCheckpoint(Checkpoint):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = float(state_dict.get("best_score", math.inf))
 
-    @staticmethod
-    def _is_final(trainer: L.Trainer) -> bool:
-        last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
-        last_step = trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
-        return last_epoch or last_step or trainer.should_stop
-
     def _save(self, trainer: L.Trainer, force: bool = False) -> None:
         if trainer.global_step == self._saved_at_step or trainer.global_step == 0:
             return
@@ -138,7 +133,7 @@ class TimedCheckpoint(Checkpoint):
         better = self.save_best and score is not None and float(score) < self.best_score
         due = time.monotonic() - self._last_write >= 60 * self.every_minutes
         # save_checkpoint is collective under DDP: every process takes rank zero's decision
-        better, write_last = trainer.strategy.broadcast((better, force or due or self._is_final(trainer)))
+        better, write_last = trainer.strategy.broadcast((better, force or due or is_final_epoch(trainer)))
         if better:
             self.best_score = float(score)
             trainer.save_checkpoint(self.best_path, weights_only=True)

@@ -16,6 +16,8 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
+from attention_lab.callbacks import is_final_epoch
+
 SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
 HEATMAP_TAG = "val_attention/layer_{}"
@@ -153,15 +155,9 @@ class TensorBoardExtras(L.Callback):
             writer.file_writer.add_summary(summary)
         writer.add_custom_scalars(MASK_LAYOUT)
 
-    def is_last_epoch(self, trainer: L.Trainer) -> bool:
-        max_epochs = trainer.max_epochs or -1  # None or -1: no limit
-        last_epoch = 0 < max_epochs <= trainer.current_epoch + 1
-        out_of_steps = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
-        return last_epoch or out_of_steps or trainer.should_stop
-
     def is_due(self, trainer: L.Trainer) -> bool:
         """Whether the sample and heatmaps are logged after this validation (see the class docstring)."""
-        if self.is_last_epoch(trainer):
+        if is_final_epoch(trainer):
             return True
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return False
