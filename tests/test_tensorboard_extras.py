@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from attention_lab.tensorboard_extras import TensorBoardExtras, TensorBoardLogger, heatmap_title
+import torch
+
+from attention_lab.tensorboard_extras import (
+    HeatmapFigure,
+    TensorBoardExtras,
+    TensorBoardLogger,
+    attention_figure,
+    heatmap_title,
+)
 
 
 def trainer(epoch: int, max_epochs: int = 10) -> SimpleNamespace:
@@ -32,6 +41,40 @@ def test_a_costly_call_is_skipped_until_the_last_epoch():
     assert due_epochs(extras) == [9]
     extras.last_call_seconds = extras.extras_seconds = 0.0
     assert due_epochs(extras) == list(range(10))
+
+
+def test_the_cap_holds_back_the_last_epochs_call():
+    extras = TensorBoardExtras({}, max_time_share=0.05)  # 5% of 100 s so far: 5 s
+    extras.fit_started = time.perf_counter() - 100.0
+    extras.extras_seconds, extras.last_call_seconds = 2.0, 1.4  # 2 + this 1.4 + the last 1.4 = 4.8 s
+    assert extras.is_due(trainer(4))
+    extras.last_call_seconds = 1.6  # 2 + 1.6 + 1.6 = 5.2 s: only the last epoch's call fits
+    assert not extras.is_due(trainer(4))
+    assert extras.is_due(trainer(9))
+
+
+def test_heatmap_figure_is_laid_out_once_and_redrawn_with_new_weights():
+    from torch.utils.tensorboard._utils import figure_to_image
+
+    tokens = ["Your", " journey", " starts"]
+    heatmap = HeatmapFigure(torch.eye(3).expand(2, 3, 3), tokens, "epoch 0")
+    first = figure_to_image(heatmap.figure, close=False)
+    heatmap.update(torch.eye(3).flip(1).expand(2, 3, 3), "epoch 1")
+    second = figure_to_image(heatmap.figure, close=False)
+    assert first.shape == second.shape and (first != second).any()
+    assert heatmap.figure.get_suptitle() == "epoch 1"
+    assert [ax.get_position().bounds for ax in heatmap.figure.axes] == [
+        ax.get_position().bounds for ax in attention_figure_after_draw(tokens).axes
+    ]
+
+
+def attention_figure_after_draw(tokens: list[str]):
+    """A fresh figure of the same shape, drawn once (which runs its layout)."""
+    from torch.utils.tensorboard._utils import figure_to_image
+
+    fig = attention_figure(torch.zeros(2, 3, 3), tokens, "epoch 0")
+    figure_to_image(fig, close=False)
+    return fig
 
 
 def test_heatmap_title_names_variant_mask_dropout_and_epoch():

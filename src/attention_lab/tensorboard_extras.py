@@ -69,6 +69,26 @@ def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
     return fig
 
 
+class HeatmapFigure:
+    """The heatmap figure of one layer, built once and redrawn with each epoch's weights.
+
+    The prompt, and so the tokens and axes, never change: after the first draw has placed every label, the
+    layout is frozen and later draws only swap the images' data and the title. This skips building the
+    figure and running matplotlib's layout solver, which together are most of the cost of a heatmap.
+    """
+
+    def __init__(self, weights: torch.Tensor, tokens: list[str], title: str) -> None:
+        self.figure = attention_figure(weights, tokens, title)
+        self.images = [ax.images[0] for ax in self.figure.axes if ax.images]  # one per head
+
+    def update(self, weights: torch.Tensor, title: str) -> None:
+        """New weights and title; the positions found by the first draw stay."""
+        self.figure.set_layout_engine("none")
+        for head, image in enumerate(self.images):
+            image.set_data(weights[head].float().cpu().numpy())
+        self.figure.suptitle(title, fontsize=9)  # replaces the text of the existing title
+
+
 def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) -> str:
     """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)"."""
     mask = {True: "causal mask on", False: "causal mask OFF"}.get(hparams.get("causal"), "mask ?")
@@ -112,9 +132,9 @@ class TensorBoardExtras(L.Callback):
     mask chart in Custom Scalars; after a validation logs a greedy sample of `sample_tokens` tokens (0 =
     none) and, with `attention_maps`, the attention heatmaps.
 
-    Cadence of the sample and heatmaps: every `every_n_epochs` epochs, skipped where one more call would
-    take their time beyond `max_time_share` of the fit's wall time so far (null = no cap), and always after
-    the last epoch.
+    Cadence of the sample and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
+    more call and the last epoch's call keep their time within `max_time_share` of the fit's wall time so
+    far (null = no cap), and always after the last epoch.
     Only on rank zero, only with a TensorBoardLogger."""
 
     def __init__(
@@ -128,6 +148,7 @@ class TensorBoardExtras(L.Callback):
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
         self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
+        self.heatmaps: list[HeatmapFigure] = []  # one per layer, kept between epochs
 
     @staticmethod
     def writer(trainer: L.Trainer):
@@ -161,9 +182,11 @@ class TensorBoardExtras(L.Callback):
             return True
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return False
-        # Would the share, counting this call as long as the previous one, stay within the cap?
+        # Would the share stay within the cap, counting this call and the one the last epoch will make
+        # each as long as the previous call? Holding back the last call's share keeps the whole fit's
+        # extras within the cap, not the cap plus one call.
         elapsed = time.perf_counter() - self.fit_started
-        spent = self.extras_seconds + self.last_call_seconds
+        spent = self.extras_seconds + 2 * self.last_call_seconds
         return self.max_time_share is None or spent <= self.max_time_share * elapsed
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -195,5 +218,10 @@ class TensorBoardExtras(L.Callback):
         tokens = [gpt2_tokenizer().decode([t]) for t in idx[0].tolist()]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
-            figure = attention_figure(weights, tokens, title)
-            writer.add_figure(HEATMAP_TAG.format(layer), figure, trainer.global_step)
+            if layer < len(self.heatmaps):
+                self.heatmaps[layer].update(weights, title)
+            else:
+                self.heatmaps.append(HeatmapFigure(weights, tokens, title))
+            writer.add_figure(
+                HEATMAP_TAG.format(layer), self.heatmaps[layer].figure, trainer.global_step, close=False
+            )
