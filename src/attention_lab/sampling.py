@@ -69,7 +69,7 @@ def generate(
         raise ConfigError(f"temperature={temperature} must be >= 0 (0 means greedy)")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k={top_k} must be >= 1, or null for no top-k filtering")
-    cache = KVCache() if use_cache and model.kv_cache_exact else None
+    cache = KVCache(capacity=context_length) if use_cache and model.kv_cache_exact else None
     for _ in range(max_new_tokens):
         logits = next_token_logits(model, idx, context_length, cache)  # (batch, vocab)
         if top_k is not None:
