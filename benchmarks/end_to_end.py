@@ -1,6 +1,7 @@
 """Whole processes, side by side: `python train.py model=small` against the book's chapter 5 script.
 
     python benchmarks/end_to_end.py [--rounds 3] [--epochs 10] [overrides for train.py ...]
+    python benchmarks/end_to_end.py --train-py-only model=tiny   # train.py's breakdown alone, any size
 
 (a) train.py with default settings (checkpoints, TensorBoard extras, progress bar, throughput monitor);
 (b) benchmarks/book_ch05.py: the book's loaders, GPTModel and train_model_simple on the same text and shape.
@@ -8,7 +9,8 @@ The two take turns for `--rounds` rounds; reported: the median over rounds of (b
 to end and per training step (> 1: train.py is faster), and where each process spends its time:
 startup (process start → first training step), training steps, validation (the book: evaluate_model),
 extras (TensorBoard samples and heatmaps; the book: generate_and_print_sample), checkpoints, the rest.
-train.py's share comes from a timing callback added by a wrapper, as in benchmarks/startup.py.
+train.py's share comes from a timing callback added by a wrapper, as in benchmarks/startup.py. Each part is
+also given as a share of train.py's whole run (the extras and checkpoints are meant to stay within 5%).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--train-py-only", action="store_true", help="leave out the book's script")
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides")
     args = parser.parse_args()
     log_dir = tempfile.mkdtemp(prefix="attention-lab-e2e-")
@@ -124,8 +127,22 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"train.py": [], "book": []}
     for _ in range(args.rounds):  # taking turns: a change in load hits both
         runs["train.py"].append(ours(overrides))
-        runs["book"].append(books(args.epochs))
-        print("ROUND " + json.dumps({name: runs[name][-1] for name in runs}), flush=True)
+        if not args.train_py_only:
+            runs["book"].append(books(args.epochs))
+        print("ROUND " + json.dumps({name: runs[name][-1] for name in runs if runs[name]}), flush=True)
+    keys = ["total", "startup", "training_steps", "validation", "extras", "checkpoints", "rest"]
+    share = {key: statistics.median(r[key] / r["total"] for r in runs["train.py"]) for key in keys}
+    if args.train_py_only:
+        rows = [[key, f"{statistics.median(r[key] for r in runs['train.py']):.1f}", f"{share[key]:.1%}"]
+                for key in keys]  # fmt: skip
+        rows.append(["steps", str(runs["train.py"][0]["steps"]), ""])
+        print_table(["median s", "train.py", "share"], rows)
+        print(f"load average {load_before} → {load_average()}")
+        machine_info = machine() | {"load_average_before": load_before}
+        record = {"overrides": overrides, "runs": runs["train.py"], "share": share, "machine": machine_info}
+        path = save("train_py_breakdown", record)
+        print(f"results: {path}")
+        return
     end_to_end = statistics.median(
         b["total"] / a["total"] for a, b in zip(runs["train.py"], runs["book"], strict=True)
     )
@@ -133,10 +150,12 @@ def main() -> None:
         (b["training_steps"] / b["steps"]) / (a["training_steps"] / a["steps"])
         for a, b in zip(runs["train.py"], runs["book"], strict=True)
     )
-    keys = ["total", "startup", "training_steps", "validation", "extras", "checkpoints", "rest"]
-    rows = [[key, *(f"{statistics.median(r[key] for r in runs[name]):.1f}" for name in runs)] for key in keys]
-    rows.append(["steps", *(str(runs[name][0]["steps"]) for name in runs)])
-    print_table(["median s", "train.py", "book"], rows)
+    rows = [
+        [key, *(f"{statistics.median(r[key] for r in runs[name]):.1f}" for name in runs), f"{share[key]:.1%}"]
+        for key in keys
+    ]
+    rows.append(["steps", *(str(runs[name][0]["steps"]) for name in runs), ""])
+    print_table(["median s", "train.py", "book", "train.py share"], rows)
     print(f"book / train.py: end to end {end_to_end:.2f}x, per training step {per_step:.2f}x")
     print(f"load average {load_before} → {load_average()}")
     path = save(
@@ -148,6 +167,7 @@ def main() -> None:
             "runs": runs,
             "book_over_train_py_end_to_end": end_to_end,
             "book_over_train_py_per_step": per_step,
+            "train_py_share": share,
         },
     )
     print(f"results: {path}")

@@ -12,7 +12,7 @@ import pytest
 from attention_lab.errors import ConfigError
 from attention_lab.report import RunSummary, load_runs, report
 from attention_lab.report_stats import Effect, effects, group_cells, welch_difference
-from tests.helpers import assert_mentions, run_module
+from tests.helpers import MICRO, assert_mentions, run_module, run_train_script
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -162,3 +162,43 @@ def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()  # one line: the setting, the value, what is allowed
     assert_mentions(line, "error: log_dir=", str(tmp_path / "missing"), "an existing directory")
+
+
+@pytest.mark.slow
+def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path: Path, capsys):
+    log_dir = tmp_path / "logs"
+    done = run_train_script(
+        "-m",
+        "sweep=variants",
+        "attention=mha,gqa,swa",
+        "seed=1,2",
+        f"paths.log_dir={log_dir}",
+        *MICRO,
+        "model.context_length=32",  # twice swa's window of 16
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report(log_dir / "variants_tiny", tmp_path / "curves.png", "markdown")
+    out = capsys.readouterr().out
+    title, _, header, _, *rest = out[out.index("**variants:") :].splitlines()
+    lines = rest[: rest.index("")]
+    assert "28 new tokens" in title  # from the 4-token prompt to the end of the 32-token context
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = {
+        r["variant"]: r
+        for r in (
+            dict(zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines
+        )
+    }
+    assert sorted(rows) == ["gqa", "mha", "swa"]
+    for row in rows.values():
+        assert row["n"] == "2"  # seeds
+        speeds = ("train tokens/s", "generate tokens/s uncached", "cached", "cached ×")
+        assert all(float(row[c].replace(",", "")) > 0 for c in speeds)
+    # per token, over the one layer: mha keys + values of 16 numbers; gqa 2 groups of 4 each; fp32
+    assert [rows[v]["KV bytes/token"] for v in ("mha", "gqa", "swa")] == ["128", "64", "128"]
+    # a full context of 32 tokens; swa holds only its window of 16
+    assert [rows[v]["KV cache, full context"] for v in ("mha", "gqa", "swa")] == [
+        "4.1 kB",
+        "2.0 kB",
+        "2.0 kB",
+    ]

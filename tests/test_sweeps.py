@@ -65,7 +65,7 @@ def test_mask_dropout_sweeps_causal_by_dropout_by_seed_in_one_tensorboard_parent
 @pytest.mark.parametrize("sweep", ["mask_dropout", "mask_pos_emb"])
 def test_mask_sweeps_train_in_the_regime_where_the_mask_matters(sweep):
     cfg = compose_with_hydra(f"sweep={sweep}", "seed=2")
-    assert (cfg.model.context_length, cfg.data.max_length, cfg.data.stride) == (32, 32, 4)
+    assert (cfg.model.context_length, cfg.data.max_length, cfg.data.stride) == (16, 16, 4)
     assert (cfg.trainer.max_epochs, cfg.trainer.val_check_interval) == (2, 0.25)
     assert cfg.data.seed == 2  # the seed axis reaches the shuffling as well as the weights
 
@@ -86,6 +86,7 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
     cfg = compose_with_hydra("sweep=variants")
     assert cfg.hydra.mode == RunMode.MULTIRUN
     assert sweep_values(cfg, "attention") == list(VARIANTS)
+    assert sweep_values(cfg, "seed") == ["1", "2", "3"]
     for variant in VARIANTS:
         assert compose_with_hydra("sweep=variants", f"attention={variant}").attention.causal is True
 

@@ -12,7 +12,6 @@ from attention_lab.tensorboard_extras import (
     HeatmapFigure,
     TensorBoardExtras,
     TensorBoardLogger,
-    attention_figure,
     heatmap_title,
 )
 
@@ -53,28 +52,19 @@ def test_the_cap_holds_back_the_last_epochs_call():
     assert extras.is_due(trainer(9))
 
 
-def test_heatmap_figure_is_laid_out_once_and_redrawn_with_new_weights():
-    from torch.utils.tensorboard._utils import figure_to_image
-
-    tokens = ["Your", " journey", " starts"]
-    heatmap = HeatmapFigure(torch.eye(3).expand(2, 3, 3), tokens, "epoch 0")
-    first = figure_to_image(heatmap.figure, close=False)
-    heatmap.update(torch.eye(3).flip(1).expand(2, 3, 3), "epoch 1")
-    second = figure_to_image(heatmap.figure, close=False)
-    assert first.shape == second.shape and (first != second).any()
-    assert heatmap.figure.get_suptitle() == "epoch 1"
-    assert [ax.get_position().bounds for ax in heatmap.figure.axes] == [
-        ax.get_position().bounds for ax in attention_figure_after_draw(tokens).axes
+def test_a_reused_heatmap_figure_renders_what_a_fresh_one_does():
+    tokens, first_title = ["Your", " journey", " starts"], "mha · causal mask on\nlayer 0 · epoch 0"
+    title = "mha · causal mask on\nlayer 1 · epoch 3"
+    maps = [
+        torch.softmax(torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(s)), -1) for s in (0, 1)
     ]
-
-
-def attention_figure_after_draw(tokens: list[str]):
-    """A fresh figure of the same shape, drawn once (which runs its layout)."""
-    from torch.utils.tensorboard._utils import figure_to_image
-
-    fig = attention_figure(torch.zeros(2, 3, 3), tokens, "epoch 0")
-    figure_to_image(fig, close=False)
-    return fig
+    reused = HeatmapFigure(maps[0], tokens, first_title)
+    earlier = reused.render(maps[0], first_title)
+    later = reused.render(maps[1], title)  # new maps under a new title
+    fresh = HeatmapFigure(maps[1], tokens, first_title).render(maps[1], title)
+    assert later.shape == earlier.shape and later.dtype.name == "uint8" and later.shape[-1] == 3
+    assert (later == fresh).all()  # nothing of the earlier maps or title is left behind
+    assert (later != earlier).any()
 
 
 def test_heatmap_title_names_variant_mask_dropout_and_epoch():

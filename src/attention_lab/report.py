@@ -5,7 +5,8 @@ Settings in conf/report.yaml (log_dir, out, format).
 Every directory under `log_dir` that holds TensorBoard event files is one run; its settings (variant,
 causal, dropout, seed) come from the HParams data TensorBoardExtras writes, its losses from the scalars, both
 read with tensorboard's EventAccumulator. Runs that differ only by seed form a cell. The report prints per
-cell the mean ± std over seeds of each loss, then the effects: the mask (non-causal minus causal, per
+cell the mean ± std over seeds of each loss; for a sweep over attention variants, a table of loss, speed
+and KV-cache size per variant (report_variants.py); then the effects: the mask (non-causal minus causal, per
 dropout) and dropout (p minus 0, per mask setting), each a difference of cell means with a 95% Welch
 t-interval from the per-seed values and a verdict against seed noise. report_plot.py draws the PNG.
 """
@@ -19,13 +20,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from attention_lab.attention import VARIANTS
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
+from attention_lab.report_variants import has_variants, train_tokens_per_sec, variants_table
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
 FORMATS = ("auto", "rich", "markdown", "plain")
+CHAPTER_ORDER = list(VARIANTS)  # simple … mha, then sdpa and the variants beyond the chapter
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class RunSummary:
     val_curve: Curve
     val_causal_curve: Curve
     pos_emb: str = "learned"  # model.pos_emb: learned, or none (word order only through the mask)
+    train_tokens_per_sec: float = math.nan  # over the time in training steps
+    run_dir: Path | None = None  # where the events (and checkpoints/) are
 
 
 def find_run_dirs(log_dir: Path) -> list[Path]:
@@ -116,11 +122,14 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         val_curve=val,
         val_causal_curve=val_causal,
         pos_emb=read_pos_emb(hparams, run_dir),
+        train_tokens_per_sec=train_tokens_per_sec(curve("train/tokens_seen"), curve("train/time")),
+        run_dir=run_dir,
     )
 
 
 def load_runs(log_dir: str | Path) -> list[RunSummary]:
-    """Every run under `log_dir`, sorted by variant, causal first, then dropout, then seed."""
+    """Every run under `log_dir`, sorted by variant (in the chapter's order), causal first, then dropout,
+    then seed."""
     root = Path(log_dir)
     if not root.is_dir():
         raise ConfigError(f"log_dir={str(root)!r} does not exist; give the folder of a sweep, e.g. logs/")
@@ -134,6 +143,7 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
     return sorted(
         runs,
         key=lambda r: (
+            CHAPTER_ORDER.index(r.variant) if r.variant in CHAPTER_ORDER else len(CHAPTER_ORDER),
             r.variant or "",
             r.pos_emb != "learned",
             not r.causal,
@@ -217,6 +227,8 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
     name = Path(log_dir).resolve().name
     title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
     print_table(title, *cell_rows(cells), fmt)
+    if has_variants(cells):
+        print_table(*variants_table(cells), fmt)
     found = effects(cells)
     if found:
         print_table(

@@ -70,23 +70,46 @@ def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
 
 
 class HeatmapFigure:
-    """The heatmap figure of one layer, built once and redrawn with each epoch's weights.
+    """Renders attention heatmaps of a fixed prompt and head count into (H, W, 3) uint8 images, fast.
 
-    The prompt, and so the tokens and axes, never change: after the first draw has placed every label, the
-    layout is frozen and later draws only swap the images' data and the title. This skips building the
-    figure and running matplotlib's layout solver, which together are most of the cost of a heatmap.
+    The tokens, axes and labels never change between layers and epochs, only the weights and the title.
+    So the figure is built and laid out once, everything but the maps and the title is rendered once as a
+    background, and each image after that restores the background and draws only the maps, their frames
+    and the title (matplotlib's blitting). Text is most of the cost of drawing a heatmap figure, and the
+    labels are drawn only once.
     """
 
     def __init__(self, weights: torch.Tensor, tokens: list[str], title: str) -> None:
-        self.figure = attention_figure(weights, tokens, title)
-        self.images = [ax.images[0] for ax in self.figure.axes if ax.images]  # one per head
+        """`title` is laid out as the first one; later titles should have as many lines."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    def update(self, weights: torch.Tensor, title: str) -> None:
-        """New weights and title; the positions found by the first draw stay."""
-        self.figure.set_layout_engine("none")
-        for head, image in enumerate(self.images):
-            image.set_data(weights[head].float().cpu().numpy())
-        self.figure.suptitle(title, fontsize=9)  # replaces the text of the existing title
+        self.figure = attention_figure(weights, tokens, title)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.title = next(text for text in self.figure.texts if text.get_text() == title)
+        self.axes = [ax for ax in self.figure.axes if ax.images]  # one per head; the colorbar has none
+        self.images = [ax.images[0] for ax in self.axes]
+        self.canvas.draw()  # runs the layout once ...
+        self.figure.set_layout_engine("none")  # ... and keeps its positions from now on
+        for artist in [*self.images, self.title]:
+            artist.set_visible(False)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+        for artist in [*self.images, self.title]:
+            artist.set_visible(True)
+
+    def render(self, weights: torch.Tensor, title: str):
+        """The figure for (heads, T, T) `weights` under `title`, as an (H, W, 3) uint8 numpy array."""
+        import numpy as np
+
+        self.canvas.restore_region(self.background)
+        for ax, image, head_weights in zip(self.axes, self.images, weights, strict=True):
+            image.set_data(head_weights.float().cpu().numpy())
+            self.figure.draw_artist(image)
+            for spine in ax.spines.values():  # the frame, which the map covers by half a line
+                self.figure.draw_artist(spine)
+        self.title.set_text(title)
+        self.figure.draw_artist(self.title)
+        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
 
 def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) -> str:
@@ -148,7 +171,7 @@ class TensorBoardExtras(L.Callback):
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
         self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
-        self.heatmaps: list[HeatmapFigure] = []  # one per layer, kept between epochs
+        self.heatmap: HeatmapFigure | None = None  # renders every layer, kept between epochs
 
     @staticmethod
     def writer(trainer: L.Trainer):
@@ -218,10 +241,7 @@ class TensorBoardExtras(L.Callback):
         tokens = [gpt2_tokenizer().decode([t]) for t in idx[0].tolist()]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
-            if layer < len(self.heatmaps):
-                self.heatmaps[layer].update(weights, title)
-            else:
-                self.heatmaps.append(HeatmapFigure(weights, tokens, title))
-            writer.add_figure(
-                HEATMAP_TAG.format(layer), self.heatmaps[layer].figure, trainer.global_step, close=False
-            )
+            if self.heatmap is None:
+                self.heatmap = HeatmapFigure(weights, tokens, title)
+            image = self.heatmap.render(weights, title)
+            writer.add_image(HEATMAP_TAG.format(layer), image, trainer.global_step, dataformats="HWC")

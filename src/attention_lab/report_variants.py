@@ -1,0 +1,131 @@
+"""The report's comparison of attention variants: loss, training speed, generation speed and KV-cache size
+in one table, for a sweep whose runs differ by `attention=` (`python train.py sweep=variants`).
+
+Per cell (one variant's seeds):
+- val loss: last `val/loss`, mean ±std over seeds;
+- train tokens/s: tokens trained on over the seconds spent in training steps (Lightning's
+  ThroughputMonitor), mean over seeds;
+- generation tokens/s, uncached and with the KV cache: greedy from the book's prompt to the end of the
+  context (so the cache never has to start over), batch 1, on the weights of the cell's first run
+  (`checkpoints/last.ckpt`); the two take turns over `rounds` rounds and each figure is the median;
+- KV bytes per token: what the cache holds per generated token over all layers (fp32), and the cache of a
+  full context window (for swa only the window is held).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from attention_lab.kv_memory import cached_tokens, kv_cache_bytes
+
+if TYPE_CHECKING:  # annotations only: report imports this module
+    from attention_lab.model import GPTModel
+    from attention_lab.report_stats import Cell
+
+PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
+
+
+@dataclass(frozen=True)
+class GenerationSpeed:
+    new_tokens: int
+    uncached: float  # tokens/s
+    cached: float  # tokens/s; NaN where the model has no exact cache (a layer without the causal mask)
+
+
+def checkpoint_of(cell: Cell) -> Path | None:
+    """`checkpoints/last.ckpt` of the cell's first run that has one."""
+    for run in cell.runs:
+        if run.run_dir is not None and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
+            return run.run_dir / "checkpoints" / "last.ckpt"
+    return None
+
+
+def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
+    """Tokens/s of greedy generation from PROMPT to the end of the context, uncached and cached in turns."""
+    from attention_lab.sampling import generate, text_to_ids
+
+    prompt = text_to_ids(PROMPT)[:, : model.context_length - 1]
+    new_tokens = model.context_length - prompt.shape[1]
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for use_cache in (False, True):
+            started = time.perf_counter()
+            generate(model, prompt, new_tokens, model.context_length, use_cache=use_cache)
+            seconds[use_cache].append(time.perf_counter() - started)
+    uncached = new_tokens / statistics.median(seconds[False])
+    cached = new_tokens / statistics.median(seconds[True]) if model.kv_cache_exact else math.nan
+    return GenerationSpeed(new_tokens, uncached, cached)
+
+
+def kv_bytes(model: GPTModel) -> tuple[int, int]:
+    """(bytes per cached token over all layers, bytes of the cache of one full context), fp32, batch 1."""
+    m, a = model.config, model.attention_config
+    sizes = dict(n_layers=m.n_layers, emb_dim=m.emb_dim, n_heads=m.n_heads, num_kv_groups=a.num_kv_groups,
+                 window=a.window, kv_latent_dim=a.kv_latent_dim)  # fmt: skip
+    full = kv_cache_bytes(a.name, context_length=m.context_length, **sizes)
+    return full // cached_tokens(a.name, m.context_length, a.window), full
+
+
+def short_bytes(n: int) -> str:
+    """ "512 B", "2.0 kB", "37.7 MB": decimal units, as kv_memory and the book's estimators count."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def number(value: float, digits: int = 0) -> str:
+    return "—" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], list[list[str]]]:
+    """Title, headers and one row per cell; the generation and KV columns need the run's checkpoint."""
+    from attention_lab.report import mean_std_text
+    from attention_lab.sampling import load_model
+
+    headers = ["variant", "n", "val", "best val", "train tokens/s", "generate tokens/s uncached",
+               "cached", "cached ×", "KV bytes/token", "KV cache, full context"]  # fmt: skip
+    rows, new_tokens = [], set()
+    for cell in cells:
+        train_speed = [r.train_tokens_per_sec for r in cell.runs if not math.isnan(r.train_tokens_per_sec)]
+        row = [cell.variant or "—", str(len(cell.runs)), mean_std_text(cell.values("final_val_loss")),
+               mean_std_text(cell.values("best_val_loss")),
+               number(statistics.fmean(train_speed)) if train_speed else "—"]  # fmt: skip
+        checkpoint = checkpoint_of(cell)
+        if checkpoint is None:
+            rows.append(row + ["—"] * 5)
+            continue
+        model = load_model(checkpoint)
+        speed = generation_speed(model, rounds)
+        new_tokens.add(speed.new_tokens)
+        per_token, full = kv_bytes(model)
+        row += [number(speed.uncached, 1), number(speed.cached, 1), number(speed.cached / speed.uncached, 2),
+                f"{per_token:,}", short_bytes(full)]  # fmt: skip
+        rows.append(row)
+    generated = "/".join(map(str, sorted(new_tokens))) or "no checkpoints: no"
+    title = (
+        f"variants: val loss mean ±std over seeds; train tokens/s mean over seeds; generation greedy, "
+        f"{generated} new tokens (to the end of the context), batch 1, {torch.get_num_threads()} torch "
+        f"threads, median of {rounds} rounds; KV cache fp32, batch 1"
+    )
+    return title, headers, rows
+
+
+def has_variants(cells: list[Cell]) -> bool:
+    """Whether the sweep compares attention variants (more than one among its cells)."""
+    return len({c.variant for c in cells}) > 1
+
+
+def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
+    """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/time`
+    (Lightning's ThroughputMonitor, which counts training steps only, not validation); NaN without them."""
+    if not tokens_seen or not train_time or train_time[-1][1] <= 0:
+        return math.nan
+    return tokens_seen[-1][1] / train_time[-1][1]
