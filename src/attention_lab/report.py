@@ -155,12 +155,12 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
 
 
 # --- output ---------------------------------------------------------------------------------------------
-def mean_std_text(values: list[float]) -> str:
+def mean_std_text(values: list[float], digits: int = 3) -> str:
     """ "6.712 ±0.013" (mean ± std over seeds); the mean alone for one seed; "—" for none."""
     mean, std = mean_std(values)
     if math.isnan(mean):
         return "—"
-    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ±{std:.3f}"
+    return f"{mean:,.{digits}f}" + ("" if math.isnan(std) else f" ±{std:,.{digits}f}")
 
 
 def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:

@@ -4,10 +4,11 @@ in one table, for a sweep whose runs differ by `attention=` (`python train.py sw
 Per cell (one variant's seeds):
 - val loss: last `val/loss`, mean ±std over seeds;
 - train tokens/s: tokens trained on over the seconds spent in training steps (Lightning's
-  ThroughputMonitor), mean over seeds;
+  ThroughputMonitor), mean ±std over seeds;
 - generation tokens/s, uncached and with the KV cache: greedy from the book's prompt to the end of the
-  context (so the cache never has to start over), batch 1, on the weights of the cell's first run
-  (`checkpoints/last.ckpt`); the two take turns over `rounds` rounds and each figure is the median;
+  context (so the cache never has to start over), batch 1, one torch thread, on the weights of the cell's
+  first run (`checkpoints/last.ckpt`); the two take turns over `rounds` rounds, each round repeating
+  generation for at least half a second, and each figure is the median;
 - KV bytes per token: what the cache holds per generated token over all layers (fp32), and the cache of a
   full context window (for swa only the window is held).
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: report imports this module
     from attention_lab.report_stats import Cell
 
 PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
+TIMED_SECONDS = 0.5  # the least time each timed round of generation repeats for
 
 
 @dataclass(frozen=True)
@@ -47,21 +51,40 @@ def checkpoint_of(cell: Cell) -> Path | None:
     return None
 
 
+def tokens_per_second(generate_once: Callable[[], object], new_tokens: int, min_seconds: float) -> float:
+    """Tokens/s of `generate_once` (which makes `new_tokens`), repeated until `min_seconds` have passed: a
+    small model generates its context in milliseconds, too short to time once."""
+    calls, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < min_seconds:
+        generate_once()
+        calls += 1
+    return calls * new_tokens / elapsed
+
+
 def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
-    """Tokens/s of greedy generation from PROMPT to the end of the context, uncached and cached in turns."""
+    """Tokens/s of greedy generation from PROMPT to the end of the context, uncached and cached taking
+    turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
     from attention_lab.sampling import generate, text_to_ids
 
     prompt = text_to_ids(PROMPT)[:, : model.context_length - 1]
     new_tokens = model.context_length - prompt.shape[1]
-    seconds: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(rounds):
-        for use_cache in (False, True):
-            started = time.perf_counter()
-            generate(model, prompt, new_tokens, model.context_length, use_cache=use_cache)
-            seconds[use_cache].append(time.perf_counter() - started)
-    uncached = new_tokens / statistics.median(seconds[False])
-    cached = new_tokens / statistics.median(seconds[True]) if model.kv_cache_exact else math.nan
-    return GenerationSpeed(new_tokens, uncached, cached)
+    runs = {
+        use_cache: partial(generate, model, prompt, new_tokens, model.context_length, use_cache=use_cache)
+        for use_cache in (False, True)
+    }
+    speeds: dict[bool, list[float]] = {False: [], True: []}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: batch-1 generation gains little from more, and times steadier
+    try:
+        for generate_once in runs.values():
+            generate_once()
+        for _ in range(rounds):
+            for use_cache, generate_once in runs.items():
+                speeds[use_cache].append(tokens_per_second(generate_once, new_tokens, TIMED_SECONDS))
+    finally:
+        torch.set_num_threads(threads)
+    cached = statistics.median(speeds[True]) if model.kv_cache_exact else math.nan
+    return GenerationSpeed(new_tokens, statistics.median(speeds[False]), cached)
 
 
 def kv_bytes(model: GPTModel) -> tuple[int, int]:
@@ -97,7 +120,7 @@ def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], 
         train_speed = [r.train_tokens_per_sec for r in cell.runs if not math.isnan(r.train_tokens_per_sec)]
         row = [cell.variant or "—", str(len(cell.runs)), mean_std_text(cell.values("final_val_loss")),
                mean_std_text(cell.values("best_val_loss")),
-               number(statistics.fmean(train_speed)) if train_speed else "—"]  # fmt: skip
+               mean_std_text(train_speed, digits=0)]  # fmt: skip
         checkpoint = checkpoint_of(cell)
         if checkpoint is None:
             rows.append(row + ["—"] * 5)
@@ -111,9 +134,9 @@ def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], 
         rows.append(row)
     generated = "/".join(map(str, sorted(new_tokens))) or "no checkpoints: no"
     title = (
-        f"variants: val loss mean ±std over seeds; train tokens/s mean over seeds; generation greedy, "
-        f"{generated} new tokens (to the end of the context), batch 1, {torch.get_num_threads()} torch "
-        f"threads, median of {rounds} rounds; KV cache fp32, batch 1"
+        f"variants: val loss and train tokens/s mean ±std over seeds; generation greedy, {generated} new "
+        f"tokens (to the end of the context), batch 1, 1 torch thread, median of {rounds} rounds; KV cache "
+        "fp32, batch 1"
     )
     return title, headers, rows
 
