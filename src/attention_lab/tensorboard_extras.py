@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
@@ -97,10 +98,8 @@ class HeatmapFigure:
         for artist in [*self.images, self.title]:
             artist.set_visible(True)
 
-    def render(self, weights: torch.Tensor, title: str):
+    def render(self, weights: torch.Tensor, title: str) -> np.ndarray:
         """The figure for (heads, T, T) `weights` under `title`, as an (H, W, 3) uint8 numpy array."""
-        import numpy as np
-
         self.canvas.restore_region(self.background)
         for ax, image, head_weights in zip(self.axes, self.images, weights, strict=True):
             image.set_data(head_weights.float().cpu().numpy())
