@@ -20,7 +20,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from attention_lab.attention import VARIANTS
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
@@ -29,7 +28,6 @@ from attention_lab.report_variants import has_variants, train_tokens_per_sec, va
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
 FORMATS = ("auto", "rich", "markdown", "plain")
-CHAPTER_ORDER = list(VARIANTS)  # simple … mha, then sdpa and the variants beyond the chapter
 
 
 @dataclass(frozen=True)
@@ -127,6 +125,16 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     )
 
 
+def chapter_order(variants: set[str | None]) -> dict[str, int]:
+    """Each variant's place in the chapter's order (simple … mha, then sdpa and those beyond the chapter).
+    Needed only to sort several variants; for one, the models (and torch) are not imported."""
+    if len(variants) < 2:
+        return {}
+    from attention_lab.attention import VARIANTS
+
+    return {name: place for place, name in enumerate(VARIANTS)}
+
+
 def load_runs(log_dir: str | Path) -> list[RunSummary]:
     """Every run under `log_dir`, sorted by variant (in the chapter's order), causal first, then dropout,
     then seed."""
@@ -140,10 +148,11 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
     runs = [load_run(run_dir, root) for run_dir in run_dirs]
+    order = chapter_order({r.variant for r in runs})
     return sorted(
         runs,
         key=lambda r: (
-            CHAPTER_ORDER.index(r.variant) if r.variant in CHAPTER_ORDER else len(CHAPTER_ORDER),
+            order.get(r.variant, len(order)),
             r.variant or "",
             r.pos_emb != "learned",
             not r.causal,

@@ -24,11 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from attention_lab.kv_memory import cached_tokens, kv_cache_bytes
 
-if TYPE_CHECKING:  # annotations only: report imports this module
+if TYPE_CHECKING:  # annotations only: the model (and torch) are imported once a table is measured
     from attention_lab.model import GPTModel
     from attention_lab.report_stats import Cell
 
@@ -64,6 +62,8 @@ def tokens_per_second(generate_once: Callable[[], object], new_tokens: int, min_
 def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
     """Tokens/s of greedy generation from PROMPT to the end of the context, uncached and cached taking
     turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
+    import torch
+
     from attention_lab.sampling import generate, text_to_ids
 
     prompt = text_to_ids(PROMPT)[:, : model.context_length - 1]
