@@ -218,8 +218,12 @@ def fails_cleanly(cfg, tmp_path: Path, message: str) -> None:
             r"^ckpt_path={p} is not a checkpoint written by attention-lab",
         ),
         (lambda p: torch.save({"weights": 1}, p) or p, r"^ckpt_path={p} is not a checkpoint written by att"),
+        (
+            lambda p: torch.save({"state_dict": {}, "loops": {}, "global_step": 3}, p) or p,
+            r"^ckpt_path={p} holds the weights only \(a best.ckpt, for generation\)",
+        ),
     ],
-    ids=["missing", "directory", "text file", "other torch file"],
+    ids=["missing", "directory", "text file", "other torch file", "weights only"],
 )
 def test_ckpt_path_that_is_not_a_checkpoint(make, message, fast_config, tmp_path: Path) -> None:
     path = make(tmp_path / "x.ckpt")
@@ -247,6 +251,16 @@ def test_ckpt_path_last_takes_the_newest_readable_checkpoint(tmp_path: Path, cap
     with caplog.at_level("WARNING", logger="attention_lab"):
         assert find_last_checkpoint(tmp_path) == good
     assert f"ckpt_path=last skips {torn}" in caplog.text
+
+
+def test_ckpt_path_last_resumes_from_last_ckpt_even_when_best_ckpt_is_newer(tmp_path: Path) -> None:
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "loops": {}, "global_step": 3, "optimizer_states": []}, last)
+    best = last.with_name("best.ckpt")  # save_best=true writes it at every better epoch, weights only
+    torch.save({"state_dict": {}, "loops": {}, "global_step": 6}, best)
+    os.utime(last, (1, 1))
+    assert find_last_checkpoint(tmp_path) == last
 
 
 def test_disk_full_while_writing_events_is_one_line(tmp_path: Path, monkeypatch) -> None:

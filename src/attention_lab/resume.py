@@ -35,11 +35,12 @@ def run_dir(cfg: DictConfig) -> Path:
 
 
 def find_last_checkpoint(
-    directory: Path, pattern: str = "version_*/checkpoints/*.ckpt", setting: str = "ckpt_path"
+    directory: Path, pattern: str = "version_*/checkpoints/last.ckpt", setting: str = "ckpt_path"
 ) -> Path | None:
     """The most recently written checkpoint matching `pattern` under `directory` that can be read (by
-    default any .ckpt of one of a run's versions), or None. Checkpoints that cannot be read (cut short by a
-    crash, say) are skipped, each with a log line."""
+    default the last.ckpt of one of a run's versions: best.ckpt holds the weights only and cannot be
+    resumed from), or None. Checkpoints that cannot be read (cut short by a crash, say) are skipped, each
+    with a log line."""
     candidates = sorted(directory.glob(pattern), key=lambda path: path.stat().st_mtime, reverse=True)
     for path in candidates:
         try:
@@ -105,9 +106,8 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
         if path is None:
             raise ConfigError(
                 f"ckpt_path=last: no earlier run named {cfg.logger.name} has a checkpoint "
-                f"that can be read ({directory}/version_*/checkpoints/*.ckpt). Start it without ckpt_path, "
-                "or give "
-                "ckpt_path=<path to a .ckpt file>."
+                f"that can be read ({directory}/version_*/checkpoints/last.ckpt). Start it without "
+                "ckpt_path, or give ckpt_path=<path to a .ckpt file>."
             )
     else:
         path = Path(str(cfg.ckpt_path)).expanduser()
@@ -117,6 +117,11 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
                 f"checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."
             )
     checkpoint = read_checkpoint(path)
+    if "optimizer_states" not in checkpoint:
+        raise ConfigError(
+            f"ckpt_path={path} holds the weights only (a best.ckpt, for generation): training cannot go on "
+            "from it. Give the run's checkpoints/last.ckpt, or ckpt_path=last"
+        )
     check_same_network(cfg, checkpoint, path)
     epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
     max_epochs = cfg.trainer.get("max_epochs")

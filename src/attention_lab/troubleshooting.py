@@ -49,12 +49,15 @@ file that is already there is never replaced.
 ## Resuming: `ckpt_path` (train.py) and `ckpt` (generate)
 
 - `ckpt_path=last` resumes from the newest checkpoint of the run name that can be read
-  (`logs/<experiment>/<run_name>/version_*/checkpoints/*.ckpt`); a checkpoint cut short by a crash is
+  (`logs/<experiment>/<run_name>/version_*/checkpoints/last.ckpt`); a checkpoint cut short by a crash is
   skipped with a log line `ckpt_path=last skips <file>: ...`. Without any: `ckpt_path=last: no earlier run
   named <run_name> has a checkpoint that can be read (...)`.
 - A path that is a directory, or a file that is not a training checkpoint:
   `ckpt_path=<path> is not a checkpoint written by attention-lab (cut short, or another kind of file): give
   a .ckpt from logs/<experiment>/<run>/version_<n>/checkpoints/, or ckpt_path=last` (generate says `ckpt=`).
+- A best.ckpt (`callbacks.checkpoints.save_best=true`), which holds the weights only: `ckpt_path=<file>
+  holds the weights only (a best.ckpt, for generation): training cannot go on from it. Give the run's
+  checkpoints/last.ckpt, or ckpt_path=last`. `python -m attention_lab.generate ckpt=<file>` takes it.
 - Other model or attention settings than the checkpoint's: `ckpt_path=<file> was trained with other
   settings: model.emb_dim=64 (checkpoint: 16). Resume with the settings the checkpoint was trained with.`
 - A finished run: `ckpt_path=<file> was saved after epoch <n> of trainer.max_epochs=<n>: nothing is left to
