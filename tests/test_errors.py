@@ -81,8 +81,14 @@ def test_every_report_setting_is_checked(tmp_path: Path) -> None:
         assert_rejected(checks.validate_report, cfg, key, bad, rule)
 
 
+def test_every_kv_memory_setting_is_checked() -> None:
+    table = checks.kv_memory_table()
+    for key, bad, rule in bad_values(compose_config(config_name="kv_memory"), table):
+        assert_rejected(checks.validate_kv_memory, compose_config(config_name="kv_memory"), key, bad, rule)
+
+
 def test_free_form_settings_say_why() -> None:
-    for table in (train_table(), GENERATE, REPORT):
+    for table in (train_table(), GENERATE, REPORT, checks.kv_memory_table()):
         for key, entry in table.items():
             assert isinstance(entry, Rule) or (isinstance(entry, FreeForm) and len(entry.why) > 20), key
 

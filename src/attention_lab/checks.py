@@ -4,6 +4,7 @@
     validate(cfg)           train.py and attention_lab.train.run(cfg)   (conf/config.yaml)
     validate_generate(cfg)  python -m attention_lab.generate            (conf/generate.yaml)
     validate_report(cfg)    python -m attention_lab.report              (conf/report.yaml)
+    validate_kv_memory(cfg) python -m attention_lab.kv_memory           (conf/kv_memory.yaml)
 
 A bad value raises ConfigError: `<setting>=<value> is not allowed: it must be <allowed>`.
 A `*` in a table key stands for any one part of the dotted name (a callback's name, a list index).
@@ -275,17 +276,11 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first setting of conf/config.yaml that is not allowed (train.py and
     attention_lab.train.run). Checkpoint contents are checked by attention_lab.resume, text contents where
     they are read (attention_lab.data.load_text); both before a model is built."""
-    from attention_lab.attention import MULTI_HEAD_VARIANTS
-
     check_table(cfg, train_table())
     check_targets_arguments(cfg)
     check_variant_settings(cfg)
-    model, attention, data = cfg.model, cfg.attention, cfg.data
-    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
-        raise ConfigError(
-            f"model.emb_dim={model.emb_dim} is not allowed with model.n_heads={model.n_heads}: each head of "
-            f"attention={attention.name} gets emb_dim / n_heads dimensions; it must be a multiple of n_heads"
-        )
+    check_heads_divide_width(cfg)
+    model, data = cfg.model, cfg.data
     if data.max_length > model.context_length:
         raise ConfigError(
             f"data.max_length={data.max_length} is not allowed with model.context_length="
@@ -294,12 +289,44 @@ def validate(cfg: DictConfig) -> None:
         )
 
 
+def check_heads_divide_width(cfg: DictConfig) -> None:
+    """A multi-head variant splits model.emb_dim into model.n_heads equal heads."""
+    from attention_lab.attention import MULTI_HEAD_VARIANTS
+
+    model, attention = cfg.model, cfg.attention
+    if attention.name in MULTI_HEAD_VARIANTS and model.emb_dim % model.n_heads:
+        raise ConfigError(
+            f"model.emb_dim={model.emb_dim} is not allowed with model.n_heads={model.n_heads}: each head of "
+            f"attention={attention.name} gets emb_dim / n_heads dimensions; it must be a multiple of n_heads"
+        )
+
+
+def kv_memory_table() -> Table:
+    """conf/kv_memory.yaml: the model and attention settings of train.py, and what the estimate adds."""
+    from attention_lab.kv_memory import BYTES_PER_VALUE
+
+    shared = {key: rule for key, rule in train_table().items() if key.startswith(("model.", "attention."))}
+    return {
+        **shared,
+        "batch_size": r.whole(1, meaning="sequences cached side by side"),
+        "context_length": r.whole(1, meaning="tokens cached per sequence"),
+        "dtype": r.choice(tuple(BYTES_PER_VALUE), "the type of the cached values"),
+        "optimizer.lr": FreeForm("set by each conf/model size for train.py; the estimate does not use it"),
+    }
+
+
 def validate_generate(cfg: DictConfig) -> None:
     check_table(cfg, GENERATE)
 
 
 def validate_report(cfg: DictConfig) -> None:
     check_table(cfg, REPORT)
+
+
+def validate_kv_memory(cfg: DictConfig) -> None:
+    check_table(cfg, kv_memory_table())
+    check_variant_settings(cfg)
+    check_heads_divide_width(cfg)
 
 
 if __name__ == "__main__":

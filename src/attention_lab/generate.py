@@ -16,7 +16,8 @@ from attention_lab.errors import ConfigError
 
 
 def resolve_checkpoint(ckpt: str | None, log_dir: str | Path) -> Path:
-    """`ckpt` as an existing file; `last` means the most recently written last.ckpt under `log_dir`."""
+    """`ckpt` as a readable checkpoint; `last` means the most recently written one under `log_dir` (a
+    best.ckpt included: generation needs the weights only)."""
     from attention_lab.resume import find_last_checkpoint, read_checkpoint
 
     if ckpt is None:

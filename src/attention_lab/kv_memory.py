@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from attention_lab.checks import check_variant_settings
+from attention_lab.checks import validate_kv_memory
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 
@@ -91,19 +91,9 @@ def in_units(n: int) -> str:
 
 def describe(cfg: DictConfig) -> str:
     """The report of `python -m attention_lab.kv_memory` for `cfg` (conf/kv_memory.yaml)."""
+    validate_kv_memory(cfg)
     model, attention = cfg.model, cfg.attention
     variant = attention.name
-    for key in ("batch_size", "context_length"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise ConfigError(f"{key}={cfg[key]!r} is not allowed: it must be a whole number >= 1")
-    if cfg.dtype not in BYTES_PER_VALUE:
-        raise ConfigError(f"dtype={cfg.dtype!r} is unknown; choose one of {', '.join(BYTES_PER_VALUE)}")
-    if variant not in SINGLE_HEAD and model.emb_dim % model.n_heads:
-        raise ConfigError(
-            f"model.emb_dim={model.emb_dim} is not divisible by model.n_heads={model.n_heads}: each head of "
-            f"attention={variant} gets emb_dim / n_heads dimensions; choose a multiple of n_heads"
-        )
-    check_variant_settings(cfg)
     own = {key: attention.get(key) for key in ("num_kv_groups", "window", "kv_latent_dim")}
     settings = "".join(f", {key}={value}" for key, value in own.items() if value is not None)
     try:

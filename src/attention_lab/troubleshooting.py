@@ -99,7 +99,7 @@ def table(title: str, entries: Table) -> str:
 
 
 def render() -> str:
-    from attention_lab.checks import GENERATE, REPORT, train_table
+    from attention_lab.checks import GENERATE, REPORT, kv_memory_table, train_table
 
     return "\n".join(
         [
@@ -107,6 +107,11 @@ def render() -> str:
             table("Settings of train.py (conf/config.yaml)", train_table()),
             table("Settings of `python -m attention_lab.generate` (conf/generate.yaml)", GENERATE),
             table("Settings of `python -m attention_lab.report` (conf/report.yaml)", REPORT),
+            table(
+                "Settings of `python -m attention_lab.kv_memory` (conf/kv_memory.yaml; model.* and attention.* "
+                "as for train.py)",
+                {k: v for k, v in kv_memory_table().items() if not k.startswith(("model.", "attention."))},
+            ),
             FILES,
         ]
     )
