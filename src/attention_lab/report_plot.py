@@ -93,7 +93,14 @@ def dropout_panel(ax, cells: list[Cell]) -> None:
         draw(ax, train, f"p={p}: train/loss (smoothed)", colour, ":", None, smooth)
         draw(ax, [r.val_curve for r in c.runs], f"p={p}: val/loss", colour, "-", "o")
     mask = "causal" if chosen and chosen[0].causal else "all"
-    ax.set_title(f"dropout effect ({mask} runs)")
+    # Named after what the plotted cells differ by: dropout (sweep=mask_dropout), positions (mask_pos_emb).
+    if len({c.dropout for c in chosen}) > 1:
+        effect = "dropout effect"
+    elif len({c.pos_emb for c in chosen}) > 1:
+        effect = "position embeddings"
+    else:
+        effect = "train and val loss"
+    ax.set_title(f"{effect} ({mask} runs)")
 
 
 def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
