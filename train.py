@@ -4,6 +4,7 @@ import logging
 
 from omegaconf import DictConfig
 
+from attention_lab.checks import validate
 from attention_lab.config import hydra_command
 
 log = logging.getLogger("attention_lab")
@@ -11,6 +12,7 @@ log = logging.getLogger("attention_lab")
 
 @hydra_command("config")
 def main(cfg: DictConfig) -> float:
+    validate(cfg, importing=False)  # a bad value is reported before Lightning is imported
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from attention_lab.train import run  # imported here so that `--help` stays fast

@@ -1,6 +1,7 @@
 """Start-up time: seconds from `python train.py` to its first training step, next to `python -c "import
 torch"` (no training process starts faster), `python -c "import lightning"` (no Lightning run starts
-faster) and `python train.py --help`.
+faster), `python train.py --help` and `python train.py trainer.max_epochs=-2` (a bad value, reported
+before Lightning is imported).
 
     python benchmarks/startup.py [--repeats 3] [overrides for train.py ...]
 
@@ -151,9 +152,10 @@ def time_import(module: str) -> float:
     return float(out.stdout.split()[-1]) - start
 
 
-def time_help() -> float:
+def time_command(*arguments: str) -> float:
+    """Wall seconds of `python train.py <arguments>`, exit included (what the user waits for)."""
     start = time.time()
-    subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, check=True, env=ENV)
+    subprocess.run([sys.executable, "train.py", *arguments], cwd=ROOT, capture_output=True, env=ENV)
     return time.time() - start
 
 
@@ -228,12 +230,13 @@ def main() -> None:
         report_imports(args.repeats)
         return
     load_before = load_average()
-    first, cpu, helps, floor, lightning = [], [], [], [], []
+    first, cpu, helps, bad, floor, lightning = [], [], [], [], [], []
     for _ in range(args.repeats):  # interleaved, as everywhere
         wall, cpu_s = time_first_step(overrides)
         first.append(wall)
         cpu.append(cpu_s)
-        helps.append(time_help())
+        helps.append(time_command("--help"))
+        bad.append(time_command("trainer.max_epochs=-2", *overrides[1:]))  # exits with one error line
         floor.append(time_import("torch"))
         lightning.append(time_import("lightning"))
     print_table(
@@ -274,6 +277,11 @@ def main() -> None:
                 f"{statistics.median(helps):.1f}",
                 " ".join(f"{x:.1f}" for x in helps),
             ],
+            [
+                "python train.py trainer.max_epochs=-2 (a bad value; wall)",
+                f"{statistics.median(bad):.1f}",
+                " ".join(f"{x:.1f}" for x in bad),
+            ],
         ],
     )
     print(f"load average {load_before} → {load_average()}")
@@ -288,6 +296,7 @@ def main() -> None:
             "first_step_wall_s": first,
             "first_step_cpu_s": cpu,
             "help_wall_s": helps,
+            "bad_value_wall_s": bad,
             "import_torch_wall_s": floor,
             "import_lightning_wall_s": lightning,
         },

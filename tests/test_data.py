@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.data import EpochShuffleSampler, SlidingWindowDataset, TextDataModule, load_text
+from attention_lab.data import SlidingWindowDataset, TextDataModule
 from attention_lab.errors import ConfigError
+from attention_lab.shuffle import EpochShuffleSampler
+from attention_lab.text import load_text
 from tests.helpers import VERDICT
 
 

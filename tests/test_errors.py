@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from omegaconf import OmegaConf
 from attention_lab import checks, rules
 from attention_lab.attention import VARIANTS
 from attention_lab.checks import GENERATE, REPORT, train_table, validate
+from attention_lab.checks_trainer import PRECISIONS
 from attention_lab.config import CONF_DIR
 from attention_lab.errors import ConfigError, DiskFullError
 from attention_lab.resume import find_last_checkpoint
 from attention_lab.rules import FreeForm, Rule, rule_for, shown
 from attention_lab.train import run
-from tests.helpers import MICRO, compose_config, run_train_script
+from tests.helpers import MICRO, compose_config, run_command, run_train_script
 
 GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment")
 OPTIONS = [f"{group}={path.stem}" for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -97,7 +99,7 @@ def test_lightning_names_match_the_installed_lightning() -> None:
     from lightning.fabric.connector import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
 
     lightning = set(typing.get_args(_PRECISION_INPUT_STR)) | set(typing.get_args(_PRECISION_INPUT_STR_ALIAS))
-    assert lightning <= set(checks.PRECISIONS)
+    assert lightning <= set(PRECISIONS)
 
 
 @pytest.mark.parametrize(
@@ -195,6 +197,27 @@ def test_cli_bad_value_is_one_line_and_exit_status_1(override: str, tmp_path: Pa
     [line] = result.stderr.strip().splitlines()  # no traceback
     assert line.startswith(f"error: {override}"), line
     assert not (tmp_path / "logs" / "tiny").exists()  # nothing was started
+
+
+def test_the_checks_that_import_can_be_left_for_later() -> None:
+    cfg = compose_config("trainer._target_=no.such.Trainer")
+    validate(cfg, importing=False)  # what train.py checks before importing Lightning
+    with pytest.raises(ConfigError, match="trainer._target_=no.such.Trainer is not allowed"):
+        validate(cfg)
+
+
+@pytest.mark.slow
+def test_cli_bad_value_is_reported_before_lightning_is_imported(tmp_path: Path) -> None:
+    """A mistyped value costs the checks, not the seconds of importing Lightning (docs/performance.md)."""
+    probe = (
+        "import atexit, runpy, sys; "
+        "atexit.register(lambda: print('lightning imported:', 'lightning' in sys.modules)); "
+        "sys.argv = ['train.py', *sys.argv[1:]]; runpy.run_path('train.py', run_name='__main__')"
+    )
+    result = run_command([sys.executable, "-c", probe, "trainer.max_epochs=-2", f"paths.log_dir={tmp_path}"])
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: trainer.max_epochs=-2"), result.stderr
+    assert "lightning imported: False" in result.stdout
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
 INTRO = """\
 # Troubleshooting
 
-<!-- Written by `python -m attention_lab.checks` from src/attention_lab/checks.py; do not edit by hand. -->
+<!-- Written by `python -m attention_lab.checks` from src/attention_lab/checks.py and checks_trainer.py; do not edit by hand. -->
 
 Every command line checks all its settings before it builds anything. A bad value prints one line and the
 command exits with status 1:
