@@ -44,6 +44,13 @@ def test_verdict_split_matches_the_book():
     assert len(dm.val_set) == 2
 
 
+def test_documents_joined_by_end_of_text_become_its_token(tmp_path: Path):
+    text = tmp_path / "two.txt"
+    text.write_text("The first story ends here.<|endoftext|>A second one begins.")
+    train_ids, val_ids = TextDataModule(path=str(text), train_ratio=0.9).split_token_ids()
+    assert 50256 in train_ids + val_ids  # one token, as the book's section 2.4 encodes it
+
+
 def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
     dm = TextDataModule(path=str(VERDICT), max_length=64, stride=50, batch_size=8)
     dm.setup("fit")

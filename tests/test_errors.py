@@ -58,7 +58,8 @@ def assert_rejected(check, cfg, key: str, bad: object, rule: Rule) -> None:
     )  # ... what is allowed
 
 
-def test_every_setting_is_checked_or_declared_free_form() -> None:
+def test_every_setting_is_checked_or_declared_free_form(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # trainer=gpu passes where there is one
     first_seen: dict[str, tuple[str, ...]] = {}  # each setting, in the first option that has it
     for option in [(), *((o,) for o in OPTIONS)]:
         cfg = compose_config(*option)
@@ -197,6 +198,21 @@ def test_cli_bad_value_is_one_line_and_exit_status_1(override: str, tmp_path: Pa
     [line] = result.stderr.strip().splitlines()  # no traceback
     assert line.startswith(f"error: {override}"), line
     assert not (tmp_path / "logs" / "tiny").exists()  # nothing was started
+
+
+def test_a_gpu_trainer_without_a_gpu_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(
+        ConfigError, match="trainer.accelerator=gpu is not allowed on this machine.*trainer=cpu"
+    ):
+        validate(compose_config("trainer=gpu"))
+
+
+def test_a_schedule_needs_a_run_with_an_end() -> None:
+    cfg = compose_config("trainer.max_epochs=-1", "optimizer.min_lr=1e-5")
+    with pytest.raises(ConfigError, match="trainer.max_epochs=-1 is not allowed with optimizer.min_lr=1e-05"):
+        validate(cfg)
+    validate(compose_config("trainer.max_epochs=-1", "trainer.max_steps=20", "optimizer.min_lr=1e-5"))
 
 
 def test_the_checks_that_import_can_be_left_for_later() -> None:

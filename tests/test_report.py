@@ -165,6 +165,26 @@ def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):
     assert_mentions(line, "error: log_dir=", str(tmp_path / "missing"), "an existing directory")
 
 
+def test_runs_logged_without_the_hparams_row_are_read_from_their_config(tmp_path: Path):
+    """callbacks.tensorboard_extras=null writes no HParams row: the settings come from config.yaml."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for causal in (True, False):
+        run_dir = tmp_path / f"mha-{causal}" / "version_0"
+        with SummaryWriter(run_dir) as writer:
+            for step, loss in enumerate((7.0, 6.0)):
+                writer.add_scalar("train/loss", loss + 0.5, step)
+                writer.add_scalar("val/loss", loss if causal else loss - 3, step)
+        config = f"seed: 7\nattention: {{name: mha, causal: {str(causal).lower()}, dropout: 0.1}}\n"
+        (run_dir / "config.yaml").write_text(config + "model: {pos_emb: none}\n")
+    runs = load_runs(tmp_path)
+    assert {(r.variant, r.causal, r.dropout, r.seed, r.pos_emb) for r in runs} == {
+        ("mha", True, 0.1, 7, "none"),
+        ("mha", False, 0.1, 7, "none"),
+    }
+    assert sorted(r.final_val_loss for r in runs) == [3.0, 6.0]
+
+
 @pytest.mark.slow
 def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr(report_variants, "TIMED_SECONDS", 0.05)  # timing is not under test: keep it short

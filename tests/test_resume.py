@@ -116,6 +116,7 @@ def test_resume_from_a_path_continues_in_its_version_directory(one_epoch_run: Pa
     assert resumed["log_dir"] == str(checkpoint.parents[1])
     assert set(scalars(resumed["log_dir"], "train/loss")) == set(range(2 * BATCHES))
     assert not (checkpoint.parents[2] / "version_1").exists()
+    assert len(raw_steps(resumed["log_dir"], "_hparams_/session_start_info")) == 1  # one row in HParams
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(one_epoch_run: Path) -> None:

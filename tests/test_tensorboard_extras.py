@@ -16,9 +16,15 @@ from attention_lab.tensorboard_extras import (
 )
 
 
-def trainer(epoch: int, max_epochs: int = 10) -> SimpleNamespace:
+def trainer(epoch: int, max_epochs: int = 10, is_last_batch: bool = True) -> SimpleNamespace:
+    """A Trainer at a validation after epoch `epoch`'s last batch (or mid-epoch: is_last_batch=False)."""
     return SimpleNamespace(
-        current_epoch=epoch, max_epochs=max_epochs, max_steps=-1, global_step=0, should_stop=False
+        current_epoch=epoch,
+        max_epochs=max_epochs,
+        max_steps=-1,
+        global_step=0,
+        should_stop=False,
+        is_last_batch=is_last_batch,
     )
 
 
@@ -31,6 +37,13 @@ def test_every_n_epochs_and_always_the_last():
     assert due_epochs(extras) == [2, 5, 8, 9]
     assert due_epochs(TensorBoardExtras({}, max_time_share=None)) == list(range(10))
     assert not TensorBoardExtras({}, every_n_epochs=3).is_due(trainer(0, max_epochs=-1))  # no last epoch
+
+
+def test_validations_within_the_last_epoch_are_not_its_final_one():
+    extras = TensorBoardExtras({}, max_time_share=0.05)  # trainer.val_check_interval=0.25: 4 per epoch
+    extras.fit_started, extras.last_call_seconds = 0.0, 1e12  # no room left under the cap
+    assert not extras.is_due(trainer(9, is_last_batch=False))
+    assert extras.is_due(trainer(9))
 
 
 def test_a_costly_call_is_skipped_until_the_last_epoch():

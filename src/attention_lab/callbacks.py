@@ -29,14 +29,18 @@ RNG_KEY = "rng_states"
 log = logging.getLogger(__name__)
 
 
+def stopped_by_steps(trainer: L.Trainer) -> bool:
+    """trainer.max_steps is reached (None or -1: no limit)."""
+    return 0 < (trainer.max_steps or -1) <= trainer.global_step
+
+
 def is_final_epoch(trainer: L.Trainer) -> bool:
-    """Whether the epoch ending now is the run's last: max_epochs reached, max_steps reached (None or -1:
-    no limit), or the run asked to stop (early stopping, the NaN guard)."""
-    max_epochs, max_steps = trainer.max_epochs or -1, trainer.max_steps or -1
+    """Whether the epoch now running is the run's last: max_epochs reached (None or -1: no limit), max_steps
+    reached, or the run asked to stop (early stopping, the NaN guard)."""
     return (
-        0 < max_epochs <= trainer.current_epoch + 1
-        or 0 < max_steps <= trainer.global_step
-        or (trainer.should_stop)
+        0 < (trainer.max_epochs or -1) <= trainer.current_epoch + 1
+        or stopped_by_steps(trainer)
+        or trainer.should_stop
     )
 
 

@@ -15,11 +15,17 @@ The Trainer's and the callbacks' settings are tabled in attention_lab.checks_tra
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from attention_lab import rules as r
-from attention_lab.checks_trainer import CALLBACKS, TRAINER
+from attention_lab.checks_trainer import (
+    CALLBACKS,
+    TRAINER,
+    check_accelerator_present,
+    check_schedule_has_an_end,
+)
 from attention_lab.errors import ConfigError
 from attention_lab.rules import FreeForm, Rule, Table, check_table, check_targets_arguments
 
@@ -157,7 +163,16 @@ GENERATE: Table = {
 
 REPORT: Table = {
     "log_dir": r.existing_directory("the runs to compare, e.g. logs/mask_dropout_tiny"),
-    "out": r.null_or(r.text("the PNG the loss curves are written to; null = <log_dir>/report.png")),
+    "out": r.null_or(
+        Rule(
+            "a file path ending in .png, .pdf or .svg (the figure of the loss curves; null = "
+            "<log_dir>/report.png)",
+            lambda v: (
+                isinstance(v, str) and v.lower().endswith((".png", ".pdf", ".svg")) and not Path(v).is_dir()
+            ),
+            "curves.xyz",
+        )
+    ),
     "format": r.choice(("auto", "rich", "markdown", "plain"), "how the tables are printed"),
 }
 
@@ -175,6 +190,8 @@ def validate(cfg: DictConfig, *, importing: bool = True) -> None:
         check_targets_arguments(cfg)
     check_variant_settings(cfg)
     check_heads_divide_width(cfg)
+    check_schedule_has_an_end(cfg)
+    check_accelerator_present(cfg)
     model, data = cfg.model, cfg.data
     if data.max_length > model.context_length:
         raise ConfigError(

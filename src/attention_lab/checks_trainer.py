@@ -6,9 +6,10 @@ installed Lightning when a value is checked; a test compares them with the insta
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from attention_lab import rules as r
+from attention_lab.errors import ConfigError
 from attention_lab.rules import FreeForm, Rule, Table
 
 # lightning.fabric.connector._PRECISION_INPUT and the accelerator registry's names.
@@ -123,3 +124,36 @@ CALLBACKS: Table = {
         "the word before the step number: Step (chapter 5) or Iter (Appendix D)"
     ),
 }
+
+
+def check_schedule_has_an_end(cfg: DictConfig) -> None:
+    """Appendix D's schedule (optimizer.warmup_steps, optimizer.min_lr) is laid out over the run's steps."""
+    optimizer, trainer = cfg.optimizer, cfg.trainer
+    scheduled = [
+        f"optimizer.{key}={optimizer[key]}"
+        for key in ("warmup_steps", "min_lr")
+        if key in optimizer and optimizer[key] not in (None, 0)
+    ]
+    if scheduled and trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1:
+        raise ConfigError(
+            f"trainer.max_epochs=-1 is not allowed with {' and '.join(scheduled)}: the learning-rate "
+            "schedule is spread over the run's steps, so the run needs an end; set trainer.max_epochs >= 1 "
+            "or trainer.max_steps >= 1"
+        )
+
+
+def check_accelerator_present(cfg: DictConfig) -> None:
+    """trainer.accelerator=gpu (cuda) or mps needs that device on this machine."""
+    import torch
+
+    accelerator = cfg.trainer.get("accelerator")
+    present = {
+        "gpu": torch.cuda.is_available,
+        "cuda": torch.cuda.is_available,
+        "mps": torch.backends.mps.is_available,
+    }
+    if accelerator in present and not present[accelerator]():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} is not allowed on this machine: torch finds no such device; "
+            "train on the CPU with trainer=cpu (or trainer.accelerator=cpu), or auto to use one when present"
+        )

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from attention_lab.errors import ConfigError
 from attention_lab.shuffle import EpochShuffleSampler, check_shuffle
 from attention_lab.text import load_text
-from attention_lab.tokenizer import gpt2_tokenizer
+from attention_lab.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
 class SlidingWindowDataset(Dataset):
@@ -72,7 +72,11 @@ class TextDataModule(L.LightningDataModule):
         text = load_text(self.path, self.url, self.sha256)
         split = int(self.train_ratio * len(text))
         tokenizer = gpt2_tokenizer()
-        return tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
+        special = {END_OF_TEXT}  # a text of several documents joined by it, as in the book's section 2.4
+        return (
+            tokenizer.encode(text[:split], allowed_special=special),
+            tokenizer.encode(text[split:], allowed_special=special),
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -98,7 +102,7 @@ class TextDataModule(L.LightningDataModule):
         if train and self.shuffle == "global_rng":
             # torch's own DataLoader(shuffle=True), as the book builds it: each epoch draws its base seed and
             # its order from the global RNG, between the dropout masks. Resuming stays exact, because the
-            # checkpoints hold the global RNG state (callbacks.RNGStateCheckpoint).
+            # checkpoints hold the global RNG state (callbacks.RandomStateInCheckpoint).
             order = {"shuffle": True}
         else:
             order = {

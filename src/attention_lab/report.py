@@ -17,12 +17,16 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
+
+if TYPE_CHECKING:  # tensorboard is imported where events are read
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from attention_lab.report_variants import has_variants, train_tokens_per_sec, variants_table
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
@@ -57,11 +61,14 @@ def find_run_dirs(log_dir: Path) -> list[Path]:
     return sorted({path.parent for path in log_dir.rglob(EVENT_FILE_GLOB) if path.is_file()})
 
 
-def read_hparams(accumulator) -> dict[str, object]:
+def read_hparams(accumulator: EventAccumulator) -> dict[str, object]:
     """The hparams of the run's HParams session (empty when the run wrote none)."""
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    content = accumulator.PluginTagToContent("hparams").get("_hparams_/session_start_info")
+    try:
+        content = accumulator.PluginTagToContent("hparams").get("_hparams_/session_start_info")
+    except KeyError:  # no HParams data at all (callbacks.tensorboard_extras=null)
+        return {}
     if content is None:
         return {}
     start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
@@ -75,16 +82,29 @@ def as_bool(value: object) -> bool | None:
     return value.lower() == "true" if isinstance(value, str) else bool(value)
 
 
-def read_pos_emb(hparams: dict[str, object], run_dir: Path) -> str:
-    """model.pos_emb from the HParams row, or from the config.yaml train.py saves beside the events."""
-    if "pos_emb" in hparams:
-        return str(hparams["pos_emb"])
+# The settings a run is grouped by: their name in the HParams row → their key in the run's config.yaml.
+SETTINGS = {
+    "variant": "attention.name",
+    "causal": "attention.causal",
+    "dropout": "attention.dropout",
+    "seed": "seed",
+    "pos_emb": "model.pos_emb",
+}
+
+
+def read_settings(hparams: dict[str, object], run_dir: Path) -> dict[str, object]:
+    """The run's SETTINGS from its HParams row, those missing there (a run without the HParams callback,
+    or from before pos_emb was in the row) from the config.yaml train.py saves beside the events."""
+    settings = {name: hparams[name] for name in SETTINGS if name in hparams}
     saved = run_dir / "config.yaml"
-    if saved.is_file():
+    if len(settings) < len(SETTINGS) and saved.is_file():
         from omegaconf import OmegaConf
 
-        return str(OmegaConf.select(OmegaConf.load(saved), "model.pos_emb", default="learned"))
-    return "learned"
+        config = OmegaConf.load(saved)
+        for name, key in SETTINGS.items():
+            if name not in settings:
+                settings[name] = OmegaConf.select(config, key, default=None)
+    return settings
 
 
 def load_run(run_dir: Path, root: Path) -> RunSummary:
@@ -103,12 +123,12 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     train, val, val_causal = curve("train/loss"), curve("val/loss"), curve("val/loss_causal")
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
     final_train = last(curve("hparams/train_loss")) if "hparams/train_loss" in scalar_tags else last(train)
-    hparams = read_hparams(accumulator)
-    dropout, seed = hparams.get("dropout"), hparams.get("seed")
+    settings = read_settings(read_hparams(accumulator), run_dir)
+    dropout, seed = settings.get("dropout"), settings.get("seed")
     return RunSummary(
         name=run_dir.relative_to(root).as_posix() if run_dir != root else run_dir.name,
-        variant=hparams.get("variant"),
-        causal=as_bool(hparams.get("causal")),
+        variant=settings.get("variant"),
+        causal=as_bool(settings.get("causal")),
         dropout=None if dropout is None else float(dropout),
         seed=None if seed is None else int(seed),
         final_train_loss=final_train,
@@ -119,7 +139,7 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         train_curve=train,
         val_curve=val,
         val_causal_curve=val_causal,
-        pos_emb=read_pos_emb(hparams, run_dir),
+        pos_emb=str(settings.get("pos_emb") or "learned"),
         train_tokens_per_sec=train_tokens_per_sec(curve("train/tokens_seen"), curve("train/time")),
         run_dir=run_dir,
     )

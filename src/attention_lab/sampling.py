@@ -11,12 +11,12 @@ import torch
 from attention_lab.attention import KVCache
 from attention_lab.errors import ConfigError
 from attention_lab.model import GPTModel
-from attention_lab.tokenizer import gpt2_tokenizer
+from attention_lab.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
 
 def text_to_ids(text: str) -> torch.Tensor:
     """(1, T) token ids of `text` (`<|endoftext|>` allowed)."""
-    ids = gpt2_tokenizer().encode(text, allowed_special={"<|endoftext|>"})
+    ids = gpt2_tokenizer().encode(text, allowed_special={END_OF_TEXT})
     return torch.tensor(ids, dtype=torch.long).unsqueeze(0)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
-from attention_lab.callbacks import is_final_epoch
+from attention_lab.callbacks import is_final_epoch, stopped_by_steps
 
 SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
@@ -186,7 +186,7 @@ class TensorBoardExtras(L.Callback):
 
         self.fit_started, self.extras_seconds, self.last_call_seconds = time.perf_counter(), 0.0, 0.0
         writer = self.writer(trainer)
-        if writer is None or trainer.global_step != 0:
+        if writer is None or trainer.ckpt_path is not None:  # fit_start comes before the restore: step 0
             return
         trainer.logger.hparams.update(self.hparams)  # also saved as hparams.yaml beside the events
         # torch's hparams() would store a bool as the number 1.0/0.0: the tab shows "true"/"false".
@@ -200,8 +200,10 @@ class TensorBoardExtras(L.Callback):
 
     def is_due(self, trainer: L.Trainer) -> bool:
         """Whether the sample and heatmaps are logged after this validation (see the class docstring)."""
-        if is_final_epoch(trainer):
-            return True
+        if is_final_epoch(trainer) and (
+            trainer.is_last_batch or trainer.should_stop or stopped_by_steps(trainer)
+        ):
+            return True  # the run's last validation (not one mid-epoch, with trainer.val_check_interval)
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return False
         # Would the share stay within the cap, counting this call and the one the last epoch will make

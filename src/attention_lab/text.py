@@ -80,9 +80,9 @@ def load_text(path: str | Path, url: str | None = None, sha256: str | None = Non
         reason = "no URL to download it from is configured" if url is None else _download(url, sha256, path)
         if reason is not None:
             raise ConfigError(
-                f"data.path={path} does not exist and {reason}. Copy The Verdict there "
-                f"(e.g. `cp ../shared/data/the-verdict.txt {path}`), or train on any UTF-8 text with "
-                "`data.path=/path/to/text.txt data.sha256=null`."
+                f"data.path={path} does not exist and {reason}. Copy The Verdict there (it is "
+                "ch02/01_main-chapter-code/the-verdict.txt in github.com/rasbt/LLMs-from-scratch), or train "
+                "on any UTF-8 text with `data.path=/path/to/text.txt data.sha256=null`."
             )
     try:
         raw = path.read_bytes()

@@ -52,9 +52,10 @@ file that is already there is never replaced.
   (`logs/<experiment>/<run_name>/version_*/checkpoints/last.ckpt`); a checkpoint cut short by a crash is
   skipped with a log line `ckpt_path=last skips <file>: ...`. Without any: `ckpt_path=last: no earlier run
   named <run_name> has a checkpoint that can be read (...)`.
-- A path that is a directory, or a file that is not a training checkpoint:
-  `ckpt_path=<path> is not a checkpoint written by attention-lab (cut short, or another kind of file): give
-  a .ckpt from logs/<experiment>/<run>/version_<n>/checkpoints/, or ckpt_path=last` (generate says `ckpt=`).
+- A path that is a directory or missing: `ckpt_path=<path> is not a file: give a .ckpt from
+  logs/<experiment>/<run>/version_<n>/checkpoints/, or ckpt_path=last (the newest readable one)`. A file that
+  is not a training checkpoint: `ckpt_path=<path> is not a checkpoint written by attention-lab (cut short, or
+  another kind of file): ...`. generate says `ckpt=`.
 - A best.ckpt (`callbacks.checkpoints.save_best=true`), which holds the weights only: `ckpt_path=<file>
   holds the weights only (a best.ckpt, for generation): training cannot go on from it. Give the run's
   checkpoints/last.ckpt, or ckpt_path=last`. `python -m attention_lab.generate ckpt=<file>` takes it.
