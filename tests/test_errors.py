@@ -208,6 +208,14 @@ def test_a_gpu_trainer_without_a_gpu_is_one_clear_error(monkeypatch) -> None:
         validate(compose_config("trainer=gpu"))
 
 
+@pytest.mark.parametrize("override", ["+model.n_head=2", "+attention.windw=3", "+optimizer.betas=0.9"])
+def test_a_setting_added_by_mistake_names_the_groups_settings(override: str) -> None:
+    key = override[1:].split("=")[0]
+    group = key.split(".")[0]
+    with pytest.raises(ConfigError, match=rf"^{key} is not allowed: it is not a setting of {group} \(those"):
+        validate(compose_config(override))
+
+
 def test_a_schedule_needs_a_run_with_an_end() -> None:
     cfg = compose_config("trainer.max_epochs=-1", "optimizer.min_lr=1e-5")
     with pytest.raises(ConfigError, match="trainer.max_epochs=-1 is not allowed with optimizer.min_lr=1e-05"):

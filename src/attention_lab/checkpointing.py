@@ -86,7 +86,9 @@ class TimedCheckpoint(Checkpoint):
     CHECKPOINT_NAME_BEST = "best"
     FILE_EXTENSION = ".ckpt"
 
-    def __init__(self, every_minutes: float = 10.0, save_best: bool = False, monitor: str = "val/loss"):
+    def __init__(
+        self, every_minutes: float = 10.0, save_best: bool = False, monitor: str = "val/loss"
+    ) -> None:
         if not every_minutes >= 0:
             raise ValueError(f"every_minutes={every_minutes}: give minutes ≥ 0 (0 = every epoch)")
         self.every_minutes = every_minutes

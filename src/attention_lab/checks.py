@@ -27,7 +27,9 @@ from attention_lab.checks_trainer import (
     check_schedule_has_an_end,
 )
 from attention_lab.errors import ConfigError
-from attention_lab.rules import FreeForm, Rule, Table, check_table, check_targets_arguments
+from attention_lab.rules import FreeForm, Rule, Table, check_table, check_targets_arguments, rule_for
+
+GROUPS_AS_DICTS = ("model", "attention", "optimizer")  # LitGPT(model=..., attention=..., optimizer=...)
 
 
 @functools.cache
@@ -58,7 +60,7 @@ def train_table() -> Table:
         "attention.qkv_bias": r.boolean("bias in the query, key and value projections"),
         **{
             f"attention.{setting}": r.null_or(r.whole(1, meaning=meaning))
-            for setting, meaning in VARIANT_SETTINGS
+            for setting, meaning in VARIANT_SETTING_MEANINGS
         },
         "model.name": name,
         "model.vocab_size": r.whole(
@@ -112,7 +114,7 @@ def train_table() -> Table:
 
 
 # The settings of the variants beyond chapter 3 (attention.VARIANT_SETTINGS says which variant takes which).
-VARIANT_SETTINGS = (
+VARIANT_SETTING_MEANINGS = (
     ("num_kv_groups", "key/value heads, each shared by n_heads / num_kv_groups query heads"),
     ("window", "the most recent keys a query sees, itself included"),
     ("kv_latent_dim", "the width of the cached key/value latent"),
@@ -125,7 +127,7 @@ def check_variant_settings(cfg: DictConfig) -> None:
 
     name = cfg.attention.name
     own = USED_BY.get(name, ())
-    for setting, _ in VARIANT_SETTINGS:
+    for setting, _ in VARIANT_SETTING_MEANINGS:
         key, value = f"attention.{setting}", OmegaConf.select(cfg, f"attention.{setting}")
         if setting not in own and value is not None:
             users = ", ".join(v for v, settings in USED_BY.items() if setting in settings)
@@ -188,6 +190,7 @@ def validate(cfg: DictConfig, *, importing: bool = True) -> None:
     check_table(cfg, train_table(), importing=importing)
     if importing:
         check_targets_arguments(cfg)
+    check_known_settings(cfg, train_table())
     check_variant_settings(cfg)
     check_heads_divide_width(cfg)
     check_schedule_has_an_end(cfg)
@@ -199,6 +202,18 @@ def validate(cfg: DictConfig, *, importing: bool = True) -> None:
             f"{model.context_length}: it must be <= {model.context_length}, the most tokens the position "
             "embeddings and the causal mask cover"
         )
+
+
+def check_known_settings(cfg: DictConfig, table: Table, groups: tuple[str, ...] = GROUPS_AS_DICTS) -> None:
+    """The groups the model is built from as plain dicts: a key no rule names (a typo added with `+`)
+    would only fail as a TypeError when the model is built."""
+    for group in groups:
+        for key in cfg.get(group) or {}:
+            if rule_for(table, f"{group}.{key}") is None:
+                names = ", ".join(k.split(".", 1)[1] for k in table if k.startswith(f"{group}."))
+                raise ConfigError(
+                    f"{group}.{key} is not allowed: it is not a setting of {group} (those are: {names})"
+                )
 
 
 def check_heads_divide_width(cfg: DictConfig) -> None:
@@ -237,6 +252,7 @@ def validate_report(cfg: DictConfig) -> None:
 
 def validate_kv_memory(cfg: DictConfig) -> None:
     check_table(cfg, kv_memory_table())
+    check_known_settings(cfg, kv_memory_table(), ("model", "attention"))
     check_variant_settings(cfg)
     check_heads_divide_width(cfg)
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attention_lab.report import Curve
 from attention_lab.report_stats import Cell
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
+    from matplotlib.axes import Axes
 
 PALETTE = (
     "#1f77b4",
@@ -41,7 +45,9 @@ def mean_band(curves: list[Curve], smooth: int = 1) -> tuple[list[int], list[flo
     return steps, means, stds
 
 
-def draw(ax, curves: list[Curve], label: str, colour: str, style: str, marker: str | None, smooth: int = 1):
+def draw(
+    ax: Axes, curves: list[Curve], label: str, colour: str, style: str, marker: str | None, smooth: int = 1
+) -> None:
     steps, means, stds = mean_band(curves, smooth)
     if not steps:
         return
@@ -55,7 +61,7 @@ def draw(ax, curves: list[Curve], label: str, colour: str, style: str, marker: s
     ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
 
 
-def mask_panel(ax, cells: list[Cell]) -> None:
+def mask_panel(ax: Axes, cells: list[Cell]) -> None:
     dropouts = sorted({c.dropout for c in cells if c.dropout is not None}) or [None]
     p = dropouts[0]
     chosen = [c for c in cells if c.dropout == p]
@@ -81,7 +87,7 @@ def mask_panel(ax, cells: list[Cell]) -> None:
     ax.set_title(f"mask effect (dropout p={'?' if p is None else f'{p:g}'})")
 
 
-def dropout_panel(ax, cells: list[Cell]) -> None:
+def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
     chosen = [c for c in cells if c.causal is True] or cells
     variants = sorted({c.variant or "" for c in chosen})
     chosen = [c for c in chosen if (c.variant or "") == variants[0]]

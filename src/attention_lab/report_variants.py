@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # annotations only: the model (and torch) are imported once a
     from attention_lab.model import GPTModel
     from attention_lab.report_stats import Cell
 
-PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
 TIMED_SECONDS = 0.5  # the least time each timed round of generation repeats for
 
 
@@ -60,13 +59,13 @@ def tokens_per_second(generate_once: Callable[[], object], new_tokens: int, min_
 
 
 def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
-    """Tokens/s of greedy generation from PROMPT to the end of the context, uncached and cached taking
-    turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
+    """Tokens/s of greedy generation from the book's prompt to the end of the context, uncached and cached
+    taking turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
     import torch
 
-    from attention_lab.sampling import generate, text_to_ids
+    from attention_lab.sampling import BOOK_PROMPT, generate, text_to_ids
 
-    prompt = text_to_ids(PROMPT)[:, : model.context_length - 1]
+    prompt = text_to_ids(BOOK_PROMPT)[:, : model.context_length - 1]
     new_tokens = model.context_length - prompt.shape[1]
     runs = {
         use_cache: partial(generate, model, prompt, new_tokens, model.context_length, use_cache=use_cache)

@@ -13,6 +13,8 @@ from attention_lab.errors import ConfigError
 from attention_lab.model import GPTModel
 from attention_lab.tokenizer import END_OF_TEXT, gpt2_tokenizer
 
+BOOK_PROMPT = "Every effort moves you"  # the prompt of the book's chapters 4 and 5
+
 
 def text_to_ids(text: str) -> torch.Tensor:
     """(1, T) token ids of `text` (`<|endoftext|>` allowed)."""

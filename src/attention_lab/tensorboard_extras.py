@@ -10,7 +10,7 @@ and the HParams session of the run.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
@@ -19,7 +19,11 @@ from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardL
 
 from attention_lab.callbacks import is_final_epoch, stopped_by_steps
 
-SAMPLE_PROMPT = "Every effort moves you"  # the book's chapter 5 prompt
+if TYPE_CHECKING:  # matplotlib, tensorboard's protos and torch's writer: imported where they are used
+    from matplotlib.figure import Figure
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from torch.utils.tensorboard import SummaryWriter
+
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
 HEATMAP_TAG = "val_attention/layer_{}"
 # Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings, with the
@@ -47,7 +51,7 @@ MASK_LAYOUT = {
 }
 
 
-def attention_figure(weights: torch.Tensor, tokens: list[str], title: str):
+def attention_figure(weights: torch.Tensor, tokens: list[str], title: str) -> Figure:
     """A matplotlib Figure of (heads, T, T) attention weights: rows are queries, columns are keys.
 
     A causal layer shows an empty upper triangle: no token attends to a later one.
@@ -120,7 +124,7 @@ def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) ->
     )
 
 
-def show_in_hparams_table(experiment_summary) -> None:
+def show_in_hparams_table(experiment_summary: Summary) -> None:
     """Edit torch's HParams experiment summary in place: SHOWN_HPARAMS marked as differing, metrics titled.
 
     The HParams table shows a setting without ticking it only when `differs` is set; torch's hparams()
@@ -173,7 +177,7 @@ class TensorBoardExtras(L.Callback):
         self.heatmap: HeatmapFigure | None = None  # renders every layer, kept between epochs
 
     @staticmethod
-    def writer(trainer: L.Trainer):
+    def writer(trainer: L.Trainer) -> SummaryWriter | None:
         """The TensorBoard SummaryWriter, or None when logging elsewhere or on a non-zero rank."""
         logger = trainer.logger
         if isinstance(logger, LightningTensorBoardLogger) and trainer.is_global_zero:
@@ -227,14 +231,16 @@ class TensorBoardExtras(L.Callback):
 
     def sample(self, pl_module: L.LightningModule) -> str:
         """Greedy continuation of the book's prompt, on one line."""
-        from attention_lab.sampling import generate, ids_to_text, text_to_ids
+        from attention_lab.sampling import BOOK_PROMPT, generate, ids_to_text, text_to_ids
 
         model = pl_module.model
-        prompt = text_to_ids(SAMPLE_PROMPT).to(pl_module.device)
+        prompt = text_to_ids(BOOK_PROMPT).to(pl_module.device)
         ids = generate(model, prompt, max_new_tokens=self.sample_tokens, context_length=model.context_length)
         return ids_to_text(ids).replace("\n", " ")
 
-    def log_attention_maps(self, writer, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def log_attention_maps(
+        self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
+    ) -> None:
         from attention_lab.sampling import text_to_ids
         from attention_lab.tokenizer import gpt2_tokenizer
 

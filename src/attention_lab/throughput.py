@@ -70,7 +70,9 @@ class TokenThroughput(ThroughputMonitor):
         per_token = 2 * self.matmul_weights + 4 * self.layers_times_width * length
         return per_token * tokens_in_batch(batch)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, *_: Any):
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, *_: Any
+    ) -> None:
         pl_module.flops_per_batch = 3 * self.forward_flops(batch)
 
     def on_validation_batch_start(

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from attention_lab.checks import validate
@@ -70,7 +71,7 @@ def build_trainer(cfg: DictConfig, logger: Any, extra_callbacks: tuple[L.Callbac
     )
 
 
-def build_logger(cfg: DictConfig, resume: Resume | None):
+def build_logger(cfg: DictConfig, resume: Resume | None) -> Logger:
     """The configured logger; a resumed run logs into its checkpoint's version directory, and TensorBoard
     drops what the interrupted run logged after the checkpoint (`purge_step`)."""
     if resume is None or resume.version is None:
