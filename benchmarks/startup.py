@@ -72,7 +72,8 @@ def starts(function, stage):
         return function(*args, **kwargs)
     return timed
 train.validate = ends(train.validate, "check every setting")
-train.validate = starts(train.validate, "Hydra: compose the config, set up logging")
+hydra_stage = "Hydra: compose the config, set up logging; the checks before Lightning"
+train.validate = starts(train.validate, hydra_stage)
 train.build_logger = starts(train.build_logger, "tokenizer, text, windows and the model")
 train.build_trainer = ends(train.build_trainer, "the logger, the callbacks and the Trainer")
 step = lit_module.LitGPT.training_step
@@ -152,11 +153,15 @@ def time_import(module: str) -> float:
     return float(out.stdout.split()[-1]) - start
 
 
-def time_command(*arguments: str) -> float:
-    """Wall seconds of `python train.py <arguments>`, exit included (what the user waits for)."""
+def time_command(*arguments: str, status: int = 0) -> float:
+    """Wall seconds of `python train.py <arguments>`, exit included (what the user waits for); the command
+    must end with exit status `status`."""
     start = time.time()
-    subprocess.run([sys.executable, "train.py", *arguments], cwd=ROOT, capture_output=True, env=ENV)
-    return time.time() - start
+    out = subprocess.run([sys.executable, "train.py", *arguments], cwd=ROOT, capture_output=True, env=ENV)
+    seconds = time.time() - start
+    if out.returncode != status:
+        raise RuntimeError(f"train.py {' '.join(arguments)} exited {out.returncode}:\n{out.stderr.decode()}")
+    return seconds
 
 
 IMPORT_STEPS = {  # imported one after the other in one process; each row's time is what it adds
@@ -236,7 +241,7 @@ def main() -> None:
         first.append(wall)
         cpu.append(cpu_s)
         helps.append(time_command("--help"))
-        bad.append(time_command("trainer.max_epochs=-2", *overrides[1:]))  # exits with one error line
+        bad.append(time_command("trainer.max_epochs=-2", *overrides[1:], status=1))  # one error line
         floor.append(time_import("torch"))
         lightning.append(time_import("lightning"))
     print_table(

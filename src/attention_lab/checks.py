@@ -228,6 +228,7 @@ def check_heads_divide_width(cfg: DictConfig) -> None:
         )
 
 
+@functools.cache
 def kv_memory_table() -> Table:
     """conf/kv_memory.yaml: the model and attention settings of train.py, and what the estimate adds."""
     from attention_lab.kv_memory import BYTES_PER_VALUE

@@ -24,10 +24,10 @@ from omegaconf import DictConfig
 from attention_lab.config import hydra_command
 from attention_lab.errors import ConfigError
 from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
+from attention_lab.report_variants import has_variants, train_tokens_per_sec, variants_table
 
 if TYPE_CHECKING:  # tensorboard is imported where events are read
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from attention_lab.report_variants import has_variants, train_tokens_per_sec, variants_table
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
