@@ -26,7 +26,7 @@ from llms_from_scratch import ch05  # noqa: E402
 from llms_from_scratch.ch02 import create_dataloader_v1  # noqa: E402
 from llms_from_scratch.ch04 import GPTModel  # noqa: E402
 
-from attention_lab.tokenizer import gpt2_tokenizer  # noqa: E402
+from attention_lab.data.tokenizer import gpt2_tokenizer  # noqa: E402
 
 tiktoken.get_encoding = lambda name: gpt2_tokenizer()  # chapter 2's loader asks tiktoken for "gpt2"
 

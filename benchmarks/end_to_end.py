@@ -29,8 +29,8 @@ from common import ROOT, load_average, machine, print_table, save
 WRAPPER = """
 import json, runpy, sys, time
 import lightning as L
-import attention_lab.train as train
-from attention_lab.tensorboard_extras import TensorBoardExtras
+import attention_lab.training.runner as train
+from attention_lab.training.tensorboard import TensorBoardExtras
 
 seconds = {"training_steps": 0.0, "validation": 0.0, "extras": 0.0, "checkpoints": 0.0}
 stamps = {}

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from common import interleave, load_average, machine, paired_ratio, print_table, save
 
+from attention_lab.data.tokenizer import text_to_ids
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.sampling import generate, text_to_ids
+from attention_lab.model.generation import generate
 
 SIZES = {  # conf/model/{small,gpt2_124m}.yaml with the context stretched to 256
     "small": ModelConfig(name="small", context_length=256, emb_dim=256, n_layers=4, n_heads=4),

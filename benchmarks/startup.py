@@ -39,7 +39,7 @@ from common import ROOT, load_average, machine, print_table, save
 
 WRAPPER = """
 import resource, runpy, sys, time
-import attention_lab.lit_module as lit_module
+import attention_lab.training.module as lit_module
 step = lit_module.LitGPT.training_step
 def first_step(self, *args, **kwargs):
     if not getattr(first_step, "seen", False):
@@ -56,9 +56,9 @@ STAGES_WRAPPER = """
 import runpy, sys, time
 def mark(stage):
     print(f"STAGE {time.time():.4f} {stage}", flush=True)
-import attention_lab.config
+import attention_lab.cli
 mark("import omegaconf, Hydra and attention_lab's config modules")
-import attention_lab.lit_module as lit_module, attention_lab.train as train
+import attention_lab.training.module as lit_module, attention_lab.train as train
 mark("import torch, Lightning and the rest of attention_lab")
 def ends(function, stage):
     def timed(*args, **kwargs):

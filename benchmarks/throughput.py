@@ -38,8 +38,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from attention_lab.config import CONF_DIR  # common has put this checkout's src/ first on sys.path
-from attention_lab.train import build_trainer, quiet_lightning_logging
+from attention_lab.cli import CONF_DIR  # common has put this checkout's src/ first on sys.path
+from attention_lab.training.runner import build_trainer, quiet_lightning_logging
 
 SMALL = ["model=small", "data.batch_size=8", "attention.dropout=0.1"]
 OPTS_OFF = ["optimizer.fused=false", "module.fused_loss=false", "module.compile=false"]

@@ -11,7 +11,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from attention_lab.config import CONF_DIR
+from attention_lab.attention import VARIANTS
+from attention_lab.cli import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = ROOT / "data" / "the-verdict.txt"
@@ -31,6 +32,15 @@ TWO_BATCHES = ["trainer.limit_train_batches=2", "trainer.limit_val_batches=1"]
 MICRO_MODEL = ["model.emb_dim=16", "model.context_length=16", "model.n_layers=1", "data.batch_size=2"]
 # For runs whose point is what happens around training (command line, sweeps, resume, NaN guard).
 MICRO = [*WITH_CHECKPOINTS, *TWO_BATCHES, *MICRO_MODEL]
+
+
+# Values of the variants' own settings small enough to matter in models of a few dozen tokens.
+SMALL_SETTINGS = {"num_kv_groups": 2, "window": 4, "kv_latent_dim": 6}
+
+
+def own_settings(variant: str) -> dict[str, int]:
+    """The own settings of `variant` (its registry record names them) at small values."""
+    return {name: SMALL_SETTINGS[name] for name in VARIANTS[variant].settings}
 
 
 def compose_config(

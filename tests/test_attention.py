@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from attention_lab.attention import (
-    MULTI_HEAD_VARIANTS,
     VARIANTS,
     CausalAttention,
     GroupedQueryAttention,
@@ -19,17 +18,16 @@ from attention_lab.attention import (
     SlidingWindowAttention,
     build_attention,
 )
+from tests.helpers import own_settings
 
 D, CONTEXT, HEADS = 12, 16, 4
-# The settings of the variants beyond chapter 3, small enough to matter at 16 tokens.
-OWN_SETTINGS = {"gqa": {"num_kv_groups": 2}, "swa": {"window": 4}, "mla": {"kv_latent_dim": 6}}
 
 
 def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Module:
     torch.manual_seed(0)
-    heads = HEADS if name in MULTI_HEAD_VARIANTS else 1
+    heads = HEADS if VARIANTS[name].multi_head else 1
     return build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, dropout=dropout,
-                           causal=causal, **OWN_SETTINGS.get(name, {}))  # fmt: skip
+                           causal=causal, **own_settings(name))  # fmt: skip
 
 
 def test_variants_are_in_chapter_order_then_beyond():
@@ -197,21 +195,23 @@ def test_single_head_variants_refuse_several_heads():
 @pytest.mark.parametrize(
     "name,settings,message",
     [
-        ("mha", {"window": 4}, "'mha' has no window .*a setting of swa only"),
-        ("causal", {"kv_latent_dim": 4}, "'causal' has no kv_latent_dim"),
-        ("swa", {"num_kv_groups": 2, "window": 4}, "'swa' has no num_kv_groups .*a setting of gqa, mqa only"),
-        ("gqa", {}, "'gqa' needs num_kv_groups"),
-        ("swa", {}, "'swa' needs window"),
-        ("mla", {}, "'mla' needs kv_latent_dim"),
-        ("gqa", {"num_kv_groups": 3}, "num_kv_groups=3 must divide num_heads=4"),
-        ("gqa", {"num_kv_groups": 0}, "num_kv_groups=0 must be a whole number >= 1"),
-        ("mqa", {"num_kv_groups": 2}, "mqa has one key/value head"),
-        ("swa", {"window": 0}, "window=0 must be a whole number >= 1"),
+        ("mha", {"window": 4}, "window=4 is not allowed with attention=mha: it is a setting of swa only"),
+        ("causal", {"kv_latent_dim": 4}, "kv_latent_dim=4 is not allowed with attention=causal"),
+        ("swa", {"num_kv_groups": 2, "window": 4}, "num_kv_groups=2 .* it is a setting of gqa only"),
+        ("mqa", {"num_kv_groups": 2}, "num_kv_groups=2 .* it is a setting of gqa only"),
+        ("gqa", {}, "num_kv_groups=null is not allowed: it must be a whole number >= 1"),
+        ("swa", {}, "window=null is not allowed: it must be a whole number >= 1"),
+        ("mla", {}, "kv_latent_dim=null is not allowed: it must be a whole number >= 1"),
+        ("gqa", {"num_kv_groups": 3}, "num_kv_groups=3 is not allowed with model.n_heads=4: it must divide"),
+        ("gqa", {"num_kv_groups": 0}, "num_kv_groups=0 is not allowed: it must be a whole number >= 1"),
+        ("swa", {"window": 0}, "window=0 is not allowed: it must be a whole number >= 1"),
+        ("mha", {}, "emb_dim=12 is not allowed with model.n_heads=5: it must be a multiple of n_heads"),
     ],
 )
 def test_variant_settings_are_checked(name, settings, message):
+    heads = 5 if "n_heads=5" in message else HEADS if VARIANTS[name].multi_head else 1
     with pytest.raises(ValueError, match=message):
-        build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS, **settings)
+        build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, **settings)
 
 
 @pytest.mark.parametrize("causal", [True, False])

@@ -15,11 +15,12 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
-from attention_lab.data import SlidingWindowDataset, TextDataModule
-from attention_lab.lit_module import warmup_cosine_schedule
+from attention_lab.data.datamodule import TextDataModule
+from attention_lab.data.tokenizer import gpt2_tokenizer
+from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.tokenizer import gpt2_tokenizer
-from attention_lab.train import run
+from attention_lab.training import run
+from attention_lab.training.module import warmup_cosine_schedule
 from tests.helpers import book_micro_config
 
 EPOCHS, WARMUP = 2, 6

@@ -13,9 +13,10 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
-from attention_lab.data import SlidingWindowDataset, TextDataModule
+from attention_lab.data.datamodule import TextDataModule
+from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.train import run
+from attention_lab.training import run
 from tests.helpers import book_micro_config
 
 pytestmark = pytest.mark.slow  # trains the book's chapter 5 run, three times
@@ -108,7 +109,7 @@ def assert_on_the_books_path(log_dir: str, books_run) -> None:
 
 def test_book_ch05_retraces_the_books_training_loop(books_run, caplog):
     cfg, (_, book_evaluations) = books_run
-    with caplog.at_level("INFO", logger="attention_lab.callbacks"):
+    with caplog.at_level("INFO", logger="attention_lab.training.callbacks"):
         metrics = run(cfg)
     assert_on_the_books_path(metrics["log_dir"], books_run)
     train_loss, val_loss = book_evaluations[0]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab.resume import find_last_checkpoint
-from attention_lab.train import run
+from attention_lab.training import run
+from attention_lab.training.resume import find_last_checkpoint
 from tests.helpers import ROOT, compose_config, train_command, user_env
 from tests.test_resume import scalars
 

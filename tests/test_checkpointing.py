@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab import checkpointing
-from attention_lab.checkpointing import AtomicCheckpointIO, CheckpointWriteError
-from attention_lab.train import run
+from attention_lab.training import checkpoints as checkpointing
+from attention_lab.training import run
+from attention_lab.training.checkpoints import AtomicCheckpointIO, CheckpointWriteError
 from tests.helpers import MICRO, compose_config
 
 THREE_EPOCHS = [*MICRO, "trainer.max_epochs=3"]

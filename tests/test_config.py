@@ -5,8 +5,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 
 from attention_lab.attention import VARIANTS
-from attention_lab.config import CONF_DIR
-from attention_lab.data import TextDataModule
+from attention_lab.cli import CONF_DIR
+from attention_lab.data.datamodule import TextDataModule
 from tests.helpers import compose_config
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.data import SlidingWindowDataset, TextDataModule
+from attention_lab.data.datamodule import TextDataModule
+from attention_lab.data.shuffle import EpochShuffleSampler
+from attention_lab.data.text import load_text
+from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.errors import ConfigError
-from attention_lab.shuffle import EpochShuffleSampler
-from attention_lab.text import load_text
 from tests.helpers import VERDICT
 
 
@@ -73,7 +74,8 @@ def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
 # --- data.path: each kind of unusable file gets its own line naming data.path -----------------------------
 def test_missing_text_without_url_says_where_to_put_it(tmp_path: Path):
     missing = tmp_path / "nope.txt"
-    with pytest.raises(ConfigError, match=rf"^data.path={missing} does not exist and no URL"):
+    with pytest.raises(ConfigError, match=rf"^data.path={missing} is not allowed: it does not exist "
+                                          r"and no URL"):
         load_text(missing)
     assert not missing.exists()
 
@@ -81,9 +83,10 @@ def test_missing_text_without_url_says_where_to_put_it(tmp_path: Path):
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("{tmp}", r"^data.path={tmp} is a directory: it must be a UTF-8 text file, e.g. data.path={tmp}/"),
-        ("/dev/null", r"^data.path=/dev/null is not a regular file \(a device"),
-        ("/dev/zero", r"^data.path=/dev/zero is not a regular file \(a device"),
+        ("{tmp}", r"^data.path={tmp} is not allowed: it is a directory; give a UTF-8 text file, e.g. "
+                  r"data.path={tmp}/"),
+        ("/dev/null", r"^data.path=/dev/null is not allowed: it is not a regular file \(a device"),
+        ("/dev/zero", r"^data.path=/dev/zero is not allowed: it is not a regular file \(a device"),
     ],
 )
 def test_directory_or_device_is_refused_and_nothing_downloaded(path, message, tmp_path: Path, monkeypatch):
@@ -104,7 +107,8 @@ def test_unreadable_file(tmp_path: Path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(self))
 
         monkeypatch.setattr(Path, "read_bytes", denied)
-    with pytest.raises(ConfigError, match=rf"^data.path={text} cannot be read \(Permission denied\)"):
+    with pytest.raises(ConfigError, match=rf"^data.path={text} is not allowed: it cannot be "
+                                          r"read \(Permission denied\)"):
         load_text(text)
 
 
@@ -112,14 +116,15 @@ def test_text_not_utf8(tmp_path: Path):
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("Gisburn's café".encode("latin-1"))
     with pytest.raises(
-        ConfigError, match=rf"^data.path={latin1} is not UTF-8 text \(byte 13 cannot be decoded\)"
+        ConfigError, match=rf"^data.path={latin1} is not allowed: it is not "
+        r"UTF-8 text \(byte 13 cannot be decoded\)"
     ):
         load_text(latin1)
 
 
 def test_empty_text(tmp_path: Path):
     (tmp_path / "empty.txt").write_text(" \n\n")
-    with pytest.raises(ConfigError, match=r"empty.txt is empty: it must be a UTF-8 text"):
+    with pytest.raises(ConfigError, match=r"empty.txt is not allowed: it is empty; give a UTF-8 text"):
         load_text(tmp_path / "empty.txt")
 
 
@@ -128,7 +133,8 @@ def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path):
     source = tmp_path / "source.txt"
     source.write_text("not the verdict")
     target = tmp_path / "data" / "text.txt"
-    with pytest.raises(ConfigError, match=rf"^data.path={target} does not exist and .* has sha256"):
+    with pytest.raises(ConfigError, match=rf"^data.path={target} is not allowed: it does not "
+                                          r"exist and .* has sha256"):
         load_text(target, url=source.as_uri(), sha256="0" * 64)
     assert not target.parent.exists()  # the hash is checked before anything is written
     assert load_text(target, url=source.as_uri(), sha256=None) == "not the verdict"

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from attention_lab.data.tokenizer import text_to_ids
 from attention_lab.errors import ConfigError
 from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.sampling import continue_text, generate, load_model, text_to_ids
-from attention_lab.train import run
+from attention_lab.model.generation import continue_text, generate
+from attention_lab.training import run
+from attention_lab.training.checkpoints import load_model
 from tests.helpers import WITH_CHECKPOINTS, compose_config, run_module
 
 CONTEXT = 16

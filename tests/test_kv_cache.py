@@ -5,12 +5,12 @@ import torch
 
 from attention_lab.attention import VARIANTS
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.sampling import generate
+from attention_lab.model.generation import generate
+from tests.helpers import own_settings
 
 # A micro model whose context (24) overflows within 200 new tokens, so re-prefilling is exercised too.
 MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, n_layers=2, n_heads=4,
                     drop_rate=0.0)  # fmt: skip
-OWN_SETTINGS = {"gqa": {"num_kv_groups": 2}, "swa": {"window": 5}, "mla": {"kv_latent_dim": 8}}
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def one_thread():
 
 def micro_model(name: str, causal: bool = True) -> GPTModel:
     torch.manual_seed(0)
-    attention = AttentionConfig(name=name, causal=causal, dropout=0.0, **OWN_SETTINGS.get(name, {}))
+    attention = AttentionConfig(name=name, causal=causal, dropout=0.0, **own_settings(name))
     return GPTModel(MICRO, attention).eval()
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from attention_lab.attention import VARIANTS, KVCache
-from attention_lab.kv_memory import describe, kv_cache_bytes
+from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from tests.helpers import ROOT, compose_config
+from attention_lab.model.kv_bytes import kv_cache_bytes
+from tests.helpers import ROOT, compose_config, own_settings
 
 # The book's ch04/04_gqa and ch04/06_swa example: a 4096-wide, 32-head, 32-layer model at 32,768 tokens, bf16.
 BOOK_GQA = ["model.emb_dim=4096", "model.n_heads=32", "model.n_layers=32", "context_length=32768",
@@ -49,17 +50,16 @@ def test_the_books_mla_example():
 
 
 MICRO = ModelConfig(name="micro", vocab_size=50, context_length=12, emb_dim=16, n_layers=2, n_heads=4)
-OWN_SETTINGS = {"gqa": {"num_kv_groups": 2}, "swa": {"window": 5}, "mla": {"kv_latent_dim": 6}}
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_estimate_is_what_a_full_kv_cache_holds(name):
-    model = GPTModel(MICRO, AttentionConfig(name=name, **OWN_SETTINGS.get(name, {}))).eval()
+    model = GPTModel(MICRO, AttentionConfig(name=name, **own_settings(name))).eval()
     cache = KVCache()
     model(torch.zeros(3, MICRO.context_length, dtype=torch.long), cache)  # batch 3, the whole context
     sizes = dict(n_layers=MICRO.n_layers, emb_dim=MICRO.emb_dim, n_heads=MICRO.n_heads)
     expected = kv_cache_bytes(name, **sizes, context_length=MICRO.context_length, batch_size=3,
-                              **OWN_SETTINGS.get(name, {}))  # fmt: skip
+                              **own_settings(name))  # fmt: skip
     assert cache.nbytes() == expected
 
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from attention_lab.config import CONF_DIR
-from attention_lab.lit_module import LitGPT
-from attention_lab.loss import linear_cross_entropy
+from attention_lab.cli import CONF_DIR
+from attention_lab.model.loss import linear_cross_entropy
+from attention_lab.training.module import LitGPT
 
 TINY_MODEL = dict(
     name="t", vocab_size=97, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.train import run
+from attention_lab.training import run
 
 # Short windows, one layer and a high learning rate: copying the next token through unmasked attention
 # is learned in ~150 steps, so the leak shows within two epochs of a tiny model.

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attention_lab.errors import TrainingDivergedError
-from attention_lab.train import run
+from attention_lab.training import run
 from tests.helpers import MICRO, assert_mentions, compose_config
 
 BATCHES = 3

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab import report_variants
 from attention_lab.errors import ConfigError
-from attention_lab.report import RunSummary, load_runs, report
-from attention_lab.report_stats import Effect, effects, group_cells, welch_difference
+from attention_lab.report import load_runs, report
+from attention_lab.report import variants as report_variants
+from attention_lab.report.runs import RunSummary
+from attention_lab.report.stats import Effect, effects, group_cells, welch_difference
 from tests.helpers import MICRO, assert_mentions, run_module, run_train_script
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -146,13 +147,21 @@ def test_tables_keep_every_number_whole_at_80_columns(grid_sweep, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_command_takes_the_folder_as_its_argument_and_writes_the_png(grid_sweep: Path, tmp_path: Path):
+def test_command_takes_the_folder_and_writes_the_png(grid_sweep: Path, tmp_path: Path):
     png = tmp_path / "report.png"
-    done = run_module("attention_lab.report", str(grid_sweep), f"out={png}")
+    done = run_module("attention_lab.report", f"log_dir={grid_sweep}", f"out={png}")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("**mask_dropout_tiny: 8 runs in 4 cells")  # piped: Markdown
     assert "| mha | causal | 0 | 2 |" in done.stdout
     assert png.read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.slow
+def test_a_folder_given_without_log_dir_is_one_line_naming_the_setting(tmp_path: Path):
+    done = run_module("attention_lab.report", str(tmp_path))
+    assert done.returncode == 1
+    hint = f"error: {tmp_path} is not a setting: give the folder of a sweep as log_dir={tmp_path}"
+    assert done.stderr.strip() == hint
 
 
 def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attention_lab.errors import ConfigError
-from attention_lab.train import run
+from attention_lab.training import run
 from tests.helpers import MICRO, ROOT, assert_mentions, compose_config, train_command, user_env
 
 EPOCHS, BATCHES = 2, 3
@@ -146,7 +146,7 @@ def test_a_resumed_runs_event_file_sorts_after_the_crashed_runs(tmp_path: Path) 
     second the crashed run started in must still get a later name."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from attention_lab.resume import wait_to_sort_after_event_files
+    from attention_lab.training.resume import wait_to_sort_after_event_files
 
     crashed = tmp_path / f"events.out.tfevents.{int(time.time())}.zzzz.99999999.0"  # sorts after any host
     crashed.write_bytes(b"")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import torch
 
-from attention_lab.tensorboard_extras import (
+from attention_lab.training.tensorboard import (
     HeatmapFigure,
     TensorBoardExtras,
     TensorBoardLogger,

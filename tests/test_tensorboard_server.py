@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab.tensorboard_extras import HPARAM_METRICS, SHOWN_HPARAMS
+from attention_lab.training.tensorboard import HPARAM_METRICS, SHOWN_HPARAMS
 
 START_TIMEOUT_S = 120  # the server's first scan of the logs on a busy machine
 LOSS_TAGS = {"train/loss", "val/loss", "val/loss_causal"}

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from attention_lab.throughput import TokenThroughput
-from attention_lab.train import run
+from attention_lab.training import run
+from attention_lab.training.throughput import TokenThroughput
 from tests.helpers import MICRO, compose_config
 
 

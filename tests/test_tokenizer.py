@@ -2,8 +2,8 @@
 
 import hashlib
 
-from attention_lab import tokenizer as bpe
-from attention_lab.tokenizer import END_OF_TEXT_ID, VOCAB_SIZE, gpt2_tokenizer
+from attention_lab.data import tokenizer as bpe
+from attention_lab.data.tokenizer import END_OF_TEXT_ID, VOCAB_SIZE, gpt2_tokenizer
 
 BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
 BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617,

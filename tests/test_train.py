@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attention_lab.attention import VARIANTS
-from attention_lab.train import run
+from attention_lab.training import run
 
 
 def scalar_tags(log_dir: str) -> set[str]:

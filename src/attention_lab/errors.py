@@ -1,6 +1,9 @@
-"""The exceptions attention-lab shows the user as one line, saying what went wrong and what to do."""
+"""The exceptions attention-lab shows the user as one line, saying what went wrong and what to do, and the
+form of that line for a setting: `<setting>=<value> is not allowed: <what is allowed>`."""
 
-from hydra.errors import CompactHydraException
+from __future__ import annotations
+
+from typing import Any
 
 
 class AttentionLabError(Exception):
@@ -19,6 +22,18 @@ class DiskFullError(AttentionLabError, OSError):
     """The disk ran out of space while the run wrote its logs; the message says where and what to do."""
 
 
-class SweepJobError(CompactHydraException):
-    """An AttentionLabError in one job of a multirun. Hydra runs the remaining jobs, then prints the first
-    such message (without a stack trace, as for its own config errors) and exits with status 1."""
+def shown(value: Any) -> str:
+    """A value as it is typed on the command line: null, true, 0.1, text ('' when empty)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return value if value.strip() and value == value.strip() else repr(value)
+    return str(value)
+
+
+def refusal(setting: str, value: Any, reason: str, given: str = "") -> str:
+    """The one line for a refused value, e.g. `attention.window=0 is not allowed: it must be ...`; `given`
+    names the other setting that makes it wrong (`... is not allowed with model.n_heads=4: ...`)."""
+    return f"{setting}={shown(value)} is not allowed{f' with {given}' if given else ''}: {reason}"

@@ -12,13 +12,21 @@ from torch import nn
 
 from attention_lab.attention.chapter3 import MultiHeadAttention
 from attention_lab.attention.kv_cache import KVCache
+from attention_lab.attention.registry import Setting, register
 
 
-def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a whole number >= 1")
-
-
+@register(
+    "gqa",
+    section="beyond: ch04/04_gqa",
+    summary="grouped-query attention: `num_kv_groups` key/value heads, each shared by several query heads",
+    multi_head=True,
+    settings={
+        "num_kv_groups": Setting(
+            "key/value heads, each shared by n_heads / num_kv_groups query heads", divides_heads=True
+        )
+    },
+    cached_per_token=lambda sizes: 2 * sizes.settings["num_kv_groups"] * sizes.head_dim,
+)
 class GroupedQueryAttention(MultiHeadAttention):
     """Grouped-query attention (Ainslie et al. 2023; the book's ch04/04_gqa): `num_kv_groups` key/value
     heads, each shared by num_heads / num_kv_groups consecutive query heads.
@@ -39,9 +47,6 @@ class GroupedQueryAttention(MultiHeadAttention):
         num_kv_groups: int = 1,
     ):
         super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias)
-        _check_positive("num_kv_groups", num_kv_groups)
-        if num_heads % num_kv_groups:
-            raise ValueError(f"num_kv_groups={num_kv_groups} must divide num_heads={num_heads}")
         self.num_kv_groups = num_kv_groups
         self.W_key = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, num_kv_groups * self.head_dim, bias=qkv_bias)
@@ -64,6 +69,13 @@ class GroupedQueryAttention(MultiHeadAttention):
         return self.out_proj(self.merge_heads(context))
 
 
+@register(
+    "mqa",
+    section="beyond: Shazeer 2019",
+    summary="multi-query attention: one key/value head for all query heads",
+    multi_head=True,
+    cached_per_token=lambda sizes: 2 * sizes.head_dim,
+)
 class MultiQueryAttention(GroupedQueryAttention):
     """Multi-query attention (Shazeer 2019): grouped-query attention with one key/value head (b, 1, T,
     head_dim) shared by every query head, the smallest KV cache of the multi-head variants."""
@@ -77,15 +89,18 @@ class MultiQueryAttention(GroupedQueryAttention):
         num_heads: int = 1,
         causal: bool = True,
         qkv_bias: bool = False,
-        num_kv_groups: int = 1,
     ):
-        if num_kv_groups != 1:
-            raise ValueError(
-                f"mqa has one key/value head, so num_kv_groups={num_kv_groups} must be 1 (gqa takes others)"
-            )
-        super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias, num_kv_groups)
+        super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias, num_kv_groups=1)
 
 
+@register(
+    "swa",
+    section="beyond: ch04/06_swa",
+    summary="sliding-window attention: each query sees the last `window` keys",
+    multi_head=True,
+    settings={"window": Setting("the most recent keys a query sees, itself included")},
+    cached_tokens=lambda sizes: sizes.settings["window"],
+)
 class SlidingWindowAttention(MultiHeadAttention):
     """Sliding-window attention (Beltagy et al. 2020, as in Mistral and Gemma; the book's ch04/06_swa):
     `MultiHeadAttention` where query i sees only keys j with i − window < j ≤ i, itself and the window − 1
@@ -106,7 +121,6 @@ class SlidingWindowAttention(MultiHeadAttention):
         window: int = 1,
     ):
         super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias)
-        _check_positive("window", window)
         self.window = window
         positions = torch.arange(context_length)
         far = (positions[:, None] - positions[None, :]).abs() >= window  # (T, T): outside the band
@@ -124,6 +138,14 @@ class SlidingWindowAttention(MultiHeadAttention):
         return self.out_proj(self.merge_heads(context))
 
 
+@register(
+    "mla",
+    section="beyond: ch04/05_mla",
+    summary="multi-head latent attention: keys and values expanded from a small cached latent",
+    multi_head=True,
+    settings={"kv_latent_dim": Setting("the width of the cached key/value latent")},
+    cached_per_token=lambda sizes: sizes.settings["kv_latent_dim"],
+)
 class MultiHeadLatentAttention(MultiHeadAttention):
     """Multi-head latent attention (DeepSeek-V2; the book's ch04/05_mla, without its decoupled RoPE keys):
     x is compressed once into a latent c of `kv_latent_dim` per token, and every head's keys and values are
@@ -145,7 +167,6 @@ class MultiHeadLatentAttention(MultiHeadAttention):
         kv_latent_dim: int = 1,
     ):
         super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias)
-        _check_positive("kv_latent_dim", kv_latent_dim)
         self.W_kv_down = nn.Linear(d_in, kv_latent_dim, bias=qkv_bias)
         # Keys and values now come from the latent, not from x.
         self.W_key = nn.Linear(kv_latent_dim, d_out, bias=qkv_bias)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attention_lab.attention.kv_cache import KVCache
+from attention_lab.attention.registry import register
 
 
 class AttentionBase(nn.Module):
@@ -71,6 +72,13 @@ class AttentionBase(nn.Module):
         return self.dropout(weights) @ values
 
 
+@register(
+    "simple",
+    section="3.3.1–3.3.2",
+    summary="no trainable weights: scores = x·xᵀ, softmax, weighted sum of x",
+    qkv_bias=False,
+    cached_per_token=lambda sizes: sizes.emb_dim,  # keys and values are both x: cached once
+)
 class SimpleSelfAttention(AttentionBase):
     """3.3.1–3.3.2: no trainable weights. scores = x·xᵀ (unscaled, as in the book), context = weights·x.
 
@@ -92,6 +100,12 @@ class SimpleSelfAttention(AttentionBase):
         return self.attend(x, seen, seen, scale=1.0)
 
 
+@register(
+    "self_v1",
+    section="3.4.1",
+    summary="trainable W_query/W_key/W_value as `nn.Parameter`, scores scaled by 1/√d_k",
+    qkv_bias=False,
+)
 class SelfAttentionV1(AttentionBase):
     """3.4.1: trainable W_query, W_key, W_value as (d_in, d_out) `nn.Parameter`s, scores scaled by 1/√d_k.
 
@@ -116,6 +130,7 @@ class SelfAttentionV1(AttentionBase):
         return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
 
 
+@register("self_v2", section="3.4.2", summary="the same with `nn.Linear`")
 class SelfAttentionV2(AttentionBase):
     """3.4.2: the same maths with `nn.Linear` layers (better initialisation, optional qkv bias).
 
@@ -144,6 +159,7 @@ class SelfAttentionV2(AttentionBase):
         return self.attend(queries, keys, values, scale=keys.shape[-1] ** -0.5)
 
 
+@register("causal", section="3.5", summary="v2 with the causal mask and dropout on the attention weights")
 class CausalAttention(SelfAttentionV2):
     """3.5: self-attention v2 that hides future tokens (−inf above the diagonal before the softmax, so
     each row renormalises over the visible keys) and drops attention weights while training.
@@ -164,6 +180,12 @@ class CausalAttention(SelfAttentionV2):
         super().__init__(d_in, d_out, context_length, dropout, causal, qkv_bias)
 
 
+@register(
+    "mha_wrapper",
+    section="3.6.1",
+    summary="`model.n_heads` causal heads run separately, outputs concatenated",
+    multi_head=True,
+)
 class MultiHeadAttentionWrapper(nn.Module):
     """3.6.1: `num_heads` independent causal heads, run one after another, outputs concatenated.
 
@@ -182,8 +204,6 @@ class MultiHeadAttentionWrapper(nn.Module):
         qkv_bias: bool = False,
     ):
         super().__init__()
-        if d_out % num_heads:
-            raise ValueError(f"d_out={d_out} must be divisible by num_heads={num_heads}")
         self.heads = nn.ModuleList(
             CausalAttention(d_in, d_out // num_heads, context_length, dropout, causal, qkv_bias)
             for _ in range(num_heads)
@@ -199,6 +219,12 @@ class MultiHeadAttentionWrapper(nn.Module):
         return torch.cat([head(x, cache) for head in self.heads], dim=-1)
 
 
+@register(
+    "mha",
+    section="3.6.2",
+    summary="one module: project once, split into heads, merge, output projection",
+    multi_head=True,
+)
 class MultiHeadAttention(AttentionBase):
     """3.6.2: one module for all heads. Project once to d_out, split d_out into num_heads × head_dim, attend
     per head in one batched matmul, merge the heads back and mix them with an output projection.
@@ -217,8 +243,6 @@ class MultiHeadAttention(AttentionBase):
         qkv_bias: bool = False,
     ):
         super().__init__(context_length, dropout, causal)
-        if d_out % num_heads:
-            raise ValueError(f"d_out={d_out} must be divisible by num_heads={num_heads}")
         self.num_heads = num_heads
         self.head_dim = d_out // num_heads
         self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
@@ -252,6 +276,12 @@ class MultiHeadAttention(AttentionBase):
         return self.out_proj(self.merge_heads(context))
 
 
+@register(
+    "sdpa",
+    section="beyond",
+    summary="`mha`'s maths on `torch.nn.functional.scaled_dot_product_attention`",
+    multi_head=True,
+)
 class SDPAttention(MultiHeadAttention):
     """Beyond the chapter: `MultiHeadAttention`'s maths on `F.scaled_dot_product_attention`, which fuses
     scale, mask, softmax, dropout and the weighted sum (flash/memory-efficient kernels where available)

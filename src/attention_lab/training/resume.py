@@ -96,6 +96,22 @@ def version_of(path: Path, directory: Path) -> int | None:
     return int(number) if in_run and prefix == "version" and number.isdigit() else None
 
 
+def resolve_checkpoint(ckpt: str | None, log_dir: str | Path) -> Path:
+    """`ckpt` (generate's setting) as a readable checkpoint; `last` means the most recently written one
+    under `log_dir` (a best.ckpt included: generation needs the weights only)."""
+    if ckpt == "last":
+        path = find_last_checkpoint(Path(log_dir), "**/*.ckpt", setting="ckpt")
+        if path is None:
+            raise ConfigError(
+                f"ckpt=last found no readable checkpoint under log_dir={log_dir}; train a run with "
+                "checkpoints first, or give ckpt=<path to a .ckpt file>"
+            )
+        return path
+    path = Path(str(ckpt)).expanduser()
+    read_checkpoint(path, setting="ckpt")  # a directory, a device or another file: one clear line
+    return path
+
+
 def resolve_resume(cfg: DictConfig) -> Resume | None:
     """Check `cfg.ckpt_path` before anything is built or written; None when starting afresh."""
     if cfg.ckpt_path is None:

@@ -9,7 +9,7 @@ AtomicCheckpointIO  every write goes to a temporary file in the same directory, 
                     CheckpointWriteError naming the file and the space it needs.
 
 A killed run loses at most the epochs trained since its last write: `every_minutes` of training plus the
-epoch in progress.
+epoch in progress. `load_model` reads the network back from any of them.
 """
 
 from __future__ import annotations
@@ -17,18 +17,22 @@ from __future__ import annotations
 import errno
 import math
 import os
+import pickle
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
+from pydantic import Field
 
-from attention_lab.callbacks import is_final_epoch
-from attention_lab.errors import AttentionLabError
+from attention_lab.errors import AttentionLabError, ConfigError
+from attention_lab.model import GPTModel
+from attention_lab.training.callbacks import is_final_epoch
+from attention_lab.training.module import LitGPT
 
 
 class CheckpointWriteError(AttentionLabError, OSError):
@@ -44,6 +48,14 @@ def tensor_bytes(value: Any) -> int:
     if isinstance(value, (list, tuple)):
         return sum(tensor_bytes(v) for v in value)
     return 0
+
+
+def no_room(path: Path, needed: int, free: int) -> str:
+    return (
+        f"no space left on the device to write {path} (about {needed / 2**20:.0f} MiB needed, "
+        f"{free / 2**20:.0f} MiB free in {path.parent}); the previous checkpoint is unchanged. Free some "
+        "space, or train with `callbacks.checkpoints=null`."
+    )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -64,13 +76,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except OSError as err:
             Path(temporary).unlink(missing_ok=True)
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                needed = tensor_bytes(checkpoint) / 2**20
-                free = shutil.disk_usage(path.parent).free / 2**20
-                raise CheckpointWriteError(
-                    f"no space left on the device to write {path} (about {needed:.0f} MiB needed, "
-                    f"{free:.0f} MiB free in {path.parent}); the previous checkpoint is unchanged. Free "
-                    "some space, or train with `callbacks.checkpoints=null`."
-                ) from None
+                free = shutil.disk_usage(path.parent).free
+                raise CheckpointWriteError(no_room(path, tensor_bytes(checkpoint), free)) from None
             raise
         except BaseException:  # KeyboardInterrupt mid-write: no temporary file left behind
             Path(temporary).unlink(missing_ok=True)
@@ -87,10 +94,14 @@ class TimedCheckpoint(Checkpoint):
     FILE_EXTENSION = ".ckpt"
 
     def __init__(
-        self, every_minutes: float = 10.0, save_best: bool = False, monitor: str = "val/loss"
+        self,
+        every_minutes: Annotated[float, Field(ge=0, description="minutes between last.ckpt writes")] = 10.0,
+        save_best: Annotated[bool, Field(description="also keep best.ckpt, the best weights")] = False,
+        monitor: Annotated[
+            Literal["val/loss", "val/loss_causal", "val/ppl", "train/loss", "hp_metric"],
+            Field(description="the metric that picks best.ckpt (lower is better)"),
+        ] = "val/loss",
     ) -> None:
-        if not every_minutes >= 0:
-            raise ValueError(f"every_minutes={every_minutes}: give minutes ≥ 0 (0 = every epoch)")
         self.every_minutes = every_minutes
         self.save_best = save_best
         self.monitor = monitor
@@ -143,3 +154,15 @@ class TimedCheckpoint(Checkpoint):
             trainer.save_checkpoint(self.last_path, weights_only=False)
             self._saved_at_step = trainer.global_step
             self._last_write = time.monotonic()
+
+
+def load_model(path: str | Path) -> GPTModel:
+    """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
+    try:
+        module = LitGPT.load_from_checkpoint(path, map_location="cpu")
+    except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
+        raise ConfigError(
+            f"ckpt={path} is not a checkpoint written by train.py (those hold the weights and the model and "
+            "attention settings); use one from logs/<experiment>/<run>/version_<n>/checkpoints/"
+        ) from None
+    return module.model.eval()

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 import tiktoken
+import torch
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tiktoken_ext.openai_public import r50k_pat_str as GPT2_PATTERN  # GPT-2's pre-tokenisation regex
 
@@ -94,3 +95,14 @@ def gpt2_tokenizer() -> tiktoken.Encoding:
         special_tokens={END_OF_TEXT: END_OF_TEXT_ID},
         explicit_n_vocab=VOCAB_SIZE,
     )
+
+
+def text_to_ids(text: str) -> torch.Tensor:
+    """(1, T) token ids of `text` (`<|endoftext|>` allowed)."""
+    ids = gpt2_tokenizer().encode(text, allowed_special={END_OF_TEXT})
+    return torch.tensor(ids, dtype=torch.long).unsqueeze(0)
+
+
+def ids_to_text(ids: torch.Tensor) -> str:
+    """The text of token ids of any shape, read in order."""
+    return gpt2_tokenizer().decode(ids.flatten().tolist())

@@ -12,8 +12,8 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attention_lab.report import Curve
-from attention_lab.report_stats import Cell
+from attention_lab.report.runs import Curve
+from attention_lab.report.stats import Cell
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes

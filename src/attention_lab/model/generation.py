@@ -1,29 +1,16 @@
-"""Sampling (the book's sections 4.7 and 5.3): greedy by default, temperature and top-k; the library behind
-`python -m attention_lab.generate` and the samples logged while training."""
+"""Generation (the book's sections 4.7 and 5.3): greedy by default, temperature and top-k, with a KV cache;
+what `python -m attention_lab.generate` and the samples logged while training run."""
 
 from __future__ import annotations
-
-import pickle
-from pathlib import Path
 
 import torch
 
 from attention_lab.attention import KVCache
+from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.errors import ConfigError
-from attention_lab.model import GPTModel
-from attention_lab.tokenizer import END_OF_TEXT, gpt2_tokenizer
+from attention_lab.model.gpt import GPTModel
 
 BOOK_PROMPT = "Every effort moves you"  # the prompt of the book's chapters 4 and 5
-
-
-def text_to_ids(text: str) -> torch.Tensor:
-    """(1, T) token ids of `text` (`<|endoftext|>` allowed)."""
-    ids = gpt2_tokenizer().encode(text, allowed_special={END_OF_TEXT})
-    return torch.tensor(ids, dtype=torch.long).unsqueeze(0)
-
-
-def ids_to_text(ids: torch.Tensor) -> str:
-    return gpt2_tokenizer().decode(ids.flatten().tolist())
 
 
 def next_token_logits(
@@ -85,20 +72,6 @@ def generate(
         if eos_id is not None and bool((next_id == eos_id).all()):
             break
     return idx
-
-
-def load_model(path: str | Path) -> torch.nn.Module:
-    """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
-    from attention_lab.lit_module import LitGPT
-
-    try:
-        module = LitGPT.load_from_checkpoint(path, map_location="cpu")
-    except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
-        raise ConfigError(
-            f"ckpt={path} is not a checkpoint written by train.py (those hold the weights and the model and "
-            "attention settings); use one from logs/<experiment>/<run>/version_<n>/checkpoints/"
-        ) from None
-    return module.model.eval()
 
 
 def continue_text(

@@ -10,17 +10,18 @@ and the HParams session of the run.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import lightning as L
-import numpy as np
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
+from pydantic import Field
 
-from attention_lab.callbacks import is_final_epoch, stopped_by_steps
+from attention_lab.data.tokenizer import ids_to_text, text_to_ids
+from attention_lab.model.generation import BOOK_PROMPT, generate
+from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
+from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
 
-if TYPE_CHECKING:  # matplotlib, tensorboard's protos and torch's writer: imported where they are used
-    from matplotlib.figure import Figure
+if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where they are used
     from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
@@ -49,79 +50,6 @@ MASK_LAYOUT = {
         "train loss": ["Multiline", [r"^train/loss$"]],
     }
 }
-
-
-def attention_figure(weights: torch.Tensor, tokens: list[str], title: str) -> Figure:
-    """A matplotlib Figure of (heads, T, T) attention weights: rows are queries, columns are keys.
-
-    A causal layer shows an empty upper triangle: no token attends to a later one.
-    """
-    from matplotlib.figure import Figure  # imported here: matplotlib is not needed to start training
-
-    num_heads = weights.shape[0]
-    size = 0.4 * len(tokens) + 1.6  # room for the rotated token labels under each map
-    fig = Figure(figsize=(size * num_heads + 1.2, size + 1.8), layout="constrained")
-    axes = fig.subplots(1, num_heads, squeeze=False)[0]
-    for head, ax in enumerate(axes):
-        image = ax.imshow(weights[head].float().cpu().numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
-        ax.set_title(f"head {head}", fontsize=8)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(tokens)), tokens if head == 0 else [], fontsize=7)
-    fig.supxlabel("key (the token attended to)", fontsize=8)
-    axes[0].set_ylabel("query (the token attending)", fontsize=8)
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
-    fig.suptitle(title, fontsize=9)
-    return fig
-
-
-class HeatmapFigure:
-    """Renders attention heatmaps of a fixed prompt and head count into (H, W, 3) uint8 images, fast.
-
-    The tokens, axes and labels never change between layers and epochs, only the weights and the title.
-    So the figure is built and laid out once, everything but the maps and the title is rendered once as a
-    background, and each image after that restores the background and draws only the maps, their frames
-    and the title (matplotlib's blitting). Text is most of the cost of drawing a heatmap figure, and the
-    labels are drawn only once.
-    """
-
-    def __init__(self, weights: torch.Tensor, tokens: list[str], title: str) -> None:
-        """`title` is laid out as the first one; later titles should have as many lines."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        self.figure = attention_figure(weights, tokens, title)
-        self.canvas = FigureCanvasAgg(self.figure)
-        self.title = next(text for text in self.figure.texts if text.get_text() == title)
-        self.axes = [ax for ax in self.figure.axes if ax.images]  # one per head; the colorbar has none
-        self.images = [ax.images[0] for ax in self.axes]
-        self.canvas.draw()  # runs the layout once ...
-        self.figure.set_layout_engine("none")  # ... and keeps its positions from now on
-        for artist in [*self.images, self.title]:
-            artist.set_visible(False)
-        self.canvas.draw()
-        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
-        for artist in [*self.images, self.title]:
-            artist.set_visible(True)
-
-    def render(self, weights: torch.Tensor, title: str) -> np.ndarray:
-        """The figure for (heads, T, T) `weights` under `title`, as an (H, W, 3) uint8 numpy array."""
-        self.canvas.restore_region(self.background)
-        for ax, image, head_weights in zip(self.axes, self.images, weights, strict=True):
-            image.set_data(head_weights.float().cpu().numpy())
-            self.figure.draw_artist(image)
-            for spine in ax.spines.values():  # the frame, which the map covers by half a line
-                self.figure.draw_artist(spine)
-        self.title.set_text(title)
-        self.figure.draw_artist(self.title)
-        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
-
-
-def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) -> str:
-    """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)"."""
-    mask = {True: "causal mask on", False: "causal mask OFF"}.get(hparams.get("causal"), "mask ?")
-    return (
-        f"{hparams.get('variant', '?')} · {mask} · dropout {hparams.get('dropout', '?')}\n"
-        f"layer {layer} · epoch {epoch} (step {step})"
-    )
 
 
 def show_in_hparams_table(experiment_summary: Summary) -> None:
@@ -165,11 +93,13 @@ class TensorBoardExtras(L.Callback):
 
     def __init__(
         self,
-        hparams: dict[str, Any],
-        sample_tokens: int = 25,
-        attention_maps: bool = True,
-        every_n_epochs: int = 1,
-        max_time_share: float | None = 0.05,
+        hparams: Annotated[dict[str, Any], Field(description="the run's row in the HParams tab")],
+        sample_tokens: Annotated[int, Field(ge=0, description="greedy tokens sampled per validation")] = 25,
+        attention_maps: Annotated[bool, Field(description="log attention heatmaps")] = True,
+        every_n_epochs: Annotated[int, Field(ge=1, description="epochs between samples and heatmaps")] = 1,
+        max_time_share: Annotated[
+            float | None, Field(gt=0, le=1, description="the most of the run's time they may take; null: all")
+        ] = 0.05,
     ) -> None:
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
@@ -231,8 +161,6 @@ class TensorBoardExtras(L.Callback):
 
     def sample(self, pl_module: L.LightningModule) -> str:
         """Greedy continuation of the book's prompt, on one line."""
-        from attention_lab.sampling import BOOK_PROMPT, generate, ids_to_text, text_to_ids
-
         model = pl_module.model
         prompt = text_to_ids(BOOK_PROMPT).to(pl_module.device)
         ids = generate(model, prompt, max_new_tokens=self.sample_tokens, context_length=model.context_length)
@@ -241,11 +169,9 @@ class TensorBoardExtras(L.Callback):
     def log_attention_maps(
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
     ) -> None:
-        from attention_lab.sampling import text_to_ids
-        from attention_lab.tokenizer import gpt2_tokenizer
-
-        idx = text_to_ids(ATTENTION_PROMPT).to(pl_module.device)
-        tokens = [gpt2_tokenizer().decode([t]) for t in idx[0].tolist()]
+        """One heatmap figure per layer for the chapter 3 sentence (its first context_length tokens)."""
+        idx = text_to_ids(ATTENTION_PROMPT)[:, : pl_module.model.context_length].to(pl_module.device)
+        tokens = [ids_to_text(token) for token in idx[0]]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
             if self.heatmap is None:

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
-from attention_lab.loss import linear_cross_entropy
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.model.loss import linear_cross_entropy
 
 
 def warmup_cosine_schedule(

@@ -13,7 +13,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, refusal
 
 
 def sha256_of(data: bytes) -> str:
@@ -26,11 +26,10 @@ def text_path_problem(path: str | Path) -> str | None:
     path = Path(path).expanduser()
     if path.is_dir():
         return (
-            "is a directory: it must be a UTF-8 text file, e.g. "
-            f"data.path={path / 'the-verdict.txt'} (downloaded there when missing)"
+            f"it is a directory; give a UTF-8 text file, e.g. data.path={path / 'the-verdict.txt'}"
         )
     if path.exists() and not path.is_file():
-        return "is not a regular file (a device, pipe or socket): it must be a UTF-8 text file"
+        return "it is not a regular file (a device, pipe or socket); give a UTF-8 text file"
     return None
 
 
@@ -74,30 +73,29 @@ def load_text(path: str | Path, url: str | None = None, sha256: str | None = Non
     """
     path = Path(path).expanduser()
     problem = text_path_problem(path)
-    if problem is not None:
-        raise ConfigError(f"data.path={path} {problem}")
-    if not path.exists():
+    if problem is None and not path.exists():
         reason = "no URL to download it from is configured" if url is None else _download(url, sha256, path)
         if reason is not None:
-            raise ConfigError(
-                f"data.path={path} does not exist and {reason}. Copy The Verdict there (it is "
+            problem = (
+                f"it does not exist and {reason}. Copy The Verdict there (it is "
                 "ch02/01_main-chapter-code/the-verdict.txt in github.com/rasbt/LLMs-from-scratch), or train "
                 "on any UTF-8 text with `data.path=/path/to/text.txt data.sha256=null`."
             )
-    try:
-        raw = path.read_bytes()
-    except OSError as err:  # PermissionError, EIO, ...
-        raise ConfigError(
-            f"data.path={path} cannot be read ({err.strerror or err}): it must be a UTF-8 text file this "
-            "user may read (check its permissions with `ls -l`)"
-        ) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"data.path={path} is not UTF-8 text (byte {err.start} cannot be decoded): it must be a UTF-8 "
-            "text file (convert it with e.g. `iconv -f latin1 -t utf-8`)"
-        ) from None
-    if not text.strip():
-        raise ConfigError(f"data.path={path} is empty: it must be a UTF-8 text with some words in it")
+    if problem is None:
+        try:
+            text, problem = path.read_bytes().decode("utf-8"), None
+        except OSError as err:  # PermissionError, EIO, ...
+            problem = (
+                f"it cannot be read ({err.strerror or err}); give a UTF-8 text file this user may read "
+                "(check its permissions with `ls -l`)"
+            )
+        except UnicodeDecodeError as err:
+            problem = (
+                f"it is not UTF-8 text (byte {err.start} cannot be decoded); convert it with e.g. "
+                "`iconv -f latin1 -t utf-8`"
+            )
+    if problem is None and not text.strip():
+        problem = "it is empty; give a UTF-8 text with some words in it"
+    if problem is not None:
+        raise ConfigError(refusal("data.path", path, problem))
     return text

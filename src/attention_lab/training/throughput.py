@@ -1,8 +1,9 @@
 """Tokens per second and model FLOPs utilisation while training (conf/callbacks/default.yaml: `throughput:`).
 
 Lightning's ThroughputMonitor does the timing and writes train/device/items_per_sec (tokens/s),
-train/device/flops_per_sec and, where the peak is known, train/device/mfu to TensorBoard; TokenThroughput
-tells it what a batch holds and what it costs, and shows tokens/s and MFU in the progress bar.
+train/device/flops_per_sec and, where it knows the device's peak, train/device/mfu to TensorBoard;
+TokenThroughput tells it what a batch holds and what it costs, logs train/device/mfu itself on devices
+whose peak Lightning does not know, and shows tokens/s and MFU in the progress bar.
 
 FLOPs of a batch of b×T tokens (Kaplan et al. 2020, as in nanoGPT's estimate_mfu): per token, 2·N for the
 matmuls of the N weights of the Linear layers (output head included, embeddings excluded) and 4·L·T·d for
@@ -14,11 +15,12 @@ has no figure for, a float32 matmul timed at setup (`peak_flops: measure`).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ThroughputMonitor
+from pydantic import Field
 
 PROGRESS_BAR_TAGS = {"train/device/items_per_sec": "tok/s", "train/device/mfu": "mfu"}
 
@@ -46,9 +48,17 @@ def measured_matmul_flops(size: int = 1024, repeats: int = 5) -> float:
 class TokenThroughput(ThroughputMonitor):
     """ThroughputMonitor for next-token batches (inputs, targets) of shape (b, T)."""
 
-    def __init__(self, window_size: int = 4, peak_flops: float | str | None = "measure") -> None:
+    def __init__(
+        self,
+        window_size: Annotated[int, Field(ge=1, description="optimizer steps averaged per reading")] = 4,
+        peak_flops: Annotated[
+            Annotated[float, Field(gt=0)] | Literal["measure"] | None,
+            Field(description="the device's FLOP/s for MFU: a number, measure (time a matmul) or null"),
+        ] = "measure",
+    ) -> None:
         super().__init__(batch_size_fn=windows_in_batch, length_fn=tokens_in_batch, window_size=window_size)
         self.peak_flops = peak_flops
+        self.own_peak: float | None = None  # the peak of a device Lightning has no figure for
         self.matmul_weights = 0  # N
         self.layers_times_width = 0  # L·d
 
@@ -60,10 +70,8 @@ class TokenThroughput(ThroughputMonitor):
         model = pl_module.hparams.get("model", {})
         self.layers_times_width = model.get("n_layers", 0) * model.get("emb_dim", 0)
         if self.available_flops is None and self.peak_flops is not None and trainer.is_global_zero:
-            peak = measured_matmul_flops() if self.peak_flops == "measure" else float(self.peak_flops)
-            self.available_flops = peak
-            for throughput in self._throughputs.values():
-                throughput.available_flops = peak  # per device, as Lightning's own figures
+            measure = self.peak_flops == "measure"
+            self.own_peak = measured_matmul_flops() if measure else float(self.peak_flops)
 
     def forward_flops(self, batch: tuple[torch.Tensor, torch.Tensor]) -> int:
         length = batch[0].size(-1)
@@ -84,6 +92,9 @@ class TokenThroughput(ThroughputMonitor):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *args: Any
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, *args)
+        flops = trainer.logged_metrics.get("train/device/flops_per_sec")
+        if self.own_peak is not None and flops is not None:  # per device, as Lightning's own figures
+            pl_module.log("train/device/mfu", float(flops) / self.own_peak, rank_zero_only=True)
         for tag, name in PROGRESS_BAR_TAGS.items():  # the window's latest figures, once it is full
             if tag in trainer.logged_metrics:
                 value = float(trainer.logged_metrics[tag])

@@ -24,11 +24,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attention_lab.kv_memory import cached_tokens, kv_cache_bytes
+from attention_lab.report.stats import Cell
+from attention_lab.report.tables import mean_std_text
 
 if TYPE_CHECKING:  # annotations only: the model (and torch) are imported once a table is measured
     from attention_lab.model import GPTModel
-    from attention_lab.report_stats import Cell
 
 TIMED_SECONDS = 0.5  # the least time each timed round of generation repeats for
 
@@ -63,7 +63,8 @@ def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
     taking turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
     import torch
 
-    from attention_lab.sampling import BOOK_PROMPT, generate, text_to_ids
+    from attention_lab.data.tokenizer import text_to_ids
+    from attention_lab.model.generation import BOOK_PROMPT, generate
 
     prompt = text_to_ids(BOOK_PROMPT)[:, : model.context_length - 1]
     new_tokens = model.context_length - prompt.shape[1]
@@ -86,31 +87,14 @@ def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
     return GenerationSpeed(new_tokens, statistics.median(speeds[False]), cached)
 
 
-def kv_bytes(model: GPTModel) -> tuple[int, int]:
-    """(bytes per cached token over all layers, bytes of the cache of one full context), fp32, batch 1."""
-    m, a = model.config, model.attention_config
-    sizes = dict(n_layers=m.n_layers, emb_dim=m.emb_dim, n_heads=m.n_heads, num_kv_groups=a.num_kv_groups,
-                 window=a.window, kv_latent_dim=a.kv_latent_dim)  # fmt: skip
-    full = kv_cache_bytes(a.name, context_length=m.context_length, **sizes)
-    return full // cached_tokens(a.name, m.context_length, a.window), full
-
-
-def short_bytes(n: int) -> str:
-    """ "512 B", "2.0 kB", "37.7 MB": decimal units, as kv_memory and the book's estimators count."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
 def number(value: float, digits: int = 0) -> str:
     return "—" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], list[list[str]]]:
     """Title, headers and one row per cell; the generation and KV columns need the run's checkpoint."""
-    from attention_lab.report import mean_std_text
-    from attention_lab.sampling import load_model
+    from attention_lab.model.kv_bytes import model_kv_bytes, short_bytes
+    from attention_lab.training.checkpoints import load_model
 
     headers = ["variant", "n", "val", "best val", "train tokens/s", "generate tokens/s uncached",
                "cached", "cached ×", "KV bytes/token", "KV cache, full context"]  # fmt: skip
@@ -127,7 +111,7 @@ def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], 
         model = load_model(checkpoint)
         speed = generation_speed(model, rounds)
         new_tokens.add(speed.new_tokens)
-        per_token, full = kv_bytes(model)
+        per_token, full = model_kv_bytes(model)
         row += [number(speed.uncached, 1), number(speed.cached, 1), number(speed.cached / speed.uncached, 2),
                 f"{per_token:,}", short_bytes(full)]  # fmt: skip
         rows.append(row)
@@ -143,11 +127,3 @@ def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], 
 def has_variants(cells: list[Cell]) -> bool:
     """Whether the sweep compares attention variants (more than one among its cells)."""
     return len({c.variant for c in cells}) > 1
-
-
-def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
-    """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/time`
-    (Lightning's ThroughputMonitor, which counts training steps only, not validation); NaN without them."""
-    if not tokens_seen or not train_time or train_time[-1][1] <= 0:
-        return math.nan
-    return tokens_seen[-1][1] / train_time[-1][1]

@@ -2,7 +2,7 @@
 
 `seeded` (the default) draws it from `EpochShuffleSampler`, a function of (data.seed, epoch) alone;
 `global_rng` is the book's `DataLoader(shuffle=True)`, which draws it from torch's global RNG. Needs no
-Lightning, so train.py checks `data.shuffle` before importing it.
+Lightning, so the settings checks read SHUFFLE_MODES before Lightning is imported.
 """
 
 from __future__ import annotations
@@ -12,20 +12,10 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Dataset, RandomSampler
 
-from attention_lab.errors import ConfigError
-
 SHUFFLE_MODES = {
     "seeded": "a fixed function of (data.seed, epoch), independent of everything else",
     "global_rng": "torch's global RNG, as the book's DataLoader(shuffle=True)",
 }
-
-
-def check_shuffle(shuffle: object) -> None:
-    if not isinstance(shuffle, str) or shuffle not in SHUFFLE_MODES:
-        modes = "; ".join(f"{name}: {meaning}" for name, meaning in SHUFFLE_MODES.items())
-        raise ConfigError(
-            f"data.shuffle={shuffle!r} is unknown; choose one of {', '.join(SHUFFLE_MODES)} ({modes})"
-        )
 
 
 class EpochShuffleSampler(RandomSampler):

@@ -1,9 +1,15 @@
-"""`run(cfg)`: build data, model, logger and trainer from a composed Hydra config and train."""
+"""`run(cfg)`: check the settings, build logger, callbacks, trainer, data and model from a composed Hydra
+config, and train.
+
+The Lightning classes are built first, each through `built`: its arguments are checked against its class's
+signature, and a refusal of Lightning's own checks becomes the same one line as a refused setting. So a bad
+Trainer or callback setting stops the run before the text is read or a model is made."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import logging
 import math
 import threading
@@ -13,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from attention_lab.checks import validate
-from attention_lab.errors import DiskFullError
-from attention_lab.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
+from attention_lab.errors import ConfigError, DiskFullError, refusal
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.settings.messages import check_arguments, refused_by_lightning
+from attention_lab.training.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
 
 
 class _NoAdverts(logging.Filter):
@@ -48,21 +56,39 @@ def quiet_lightning_logging() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
+def built(setting: str, node: DictConfig, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate(node, **kwargs), its arguments checked against its class's signature first;
+    a refusal raised by Lightning while building it becomes one ConfigError line naming the setting."""
+    module, _, name = str(node._target_).rpartition(".")
+    try:  # importlib, not Hydra's get_class, which logs every failure before it raises
+        target = getattr(importlib.import_module(module), name)
+    except (ImportError, ValueError, AttributeError):
+        reason = "it must be the dotted path of an importable class"
+        raise ConfigError(refusal(f"{setting}._target_", node._target_, reason)) from None
+    arguments = OmegaConf.to_container(node, resolve=True)
+    if given := next((key for key in arguments if key in kwargs), None):  # e.g. trainer.logger
+        raise ConfigError(f"{setting}.{given} is not allowed: train.py sets it (callbacks and logger groups)")
+    check_arguments(setting, arguments, target)
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        refused = refused_by_lightning(setting, arguments, err.__cause__ or err)
+        if refused is None:
+            raise
+        raise refused from None
+
+
 def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    """The callbacks of conf/callbacks that are not switched off (null); an entry may be a list of them."""
-    callbacks: list[L.Callback] = []
-    for entry in cfg.callbacks.values():
-        if entry is not None:
-            built = instantiate(entry)
-            callbacks.extend(built if isinstance(built, (list, ListConfig)) else [built])
-    return callbacks
+    """The callbacks of conf/callbacks that are not switched off (null)."""
+    return [built(f"callbacks.{name}", entry) for name, entry in cfg.callbacks.items() if entry is not None]
 
 
 def build_trainer(cfg: DictConfig, logger: Any, extra_callbacks: tuple[L.Callback, ...] = ()) -> L.Trainer:
     """The Trainer of conf/trainer with the callbacks of conf/callbacks. Without a checkpoint or progress-bar
     callback, Lightning's own defaults (a checkpoint every epoch, a progress bar) stay off too."""
     callbacks = [*build_callbacks(cfg), *extra_callbacks]
-    return instantiate(
+    return built(
+        "trainer",
         cfg.trainer,
         logger=logger,
         callbacks=callbacks,
@@ -75,11 +101,16 @@ def build_logger(cfg: DictConfig, resume: Resume | None) -> Logger:
     """The configured logger; a resumed run logs into its checkpoint's version directory, and TensorBoard
     drops what the interrupted run logged after the checkpoint (`purge_step`)."""
     if resume is None or resume.version is None:
-        return instantiate(cfg.logger)
-    if not str(cfg.logger._target_).endswith("TensorBoardLogger"):
-        return instantiate(cfg.logger, version=resume.version)
+        return built("logger", cfg.logger)
     wait_to_sort_after_event_files(run_dir(cfg) / f"version_{resume.version}")
-    return instantiate(cfg.logger, version=resume.version, purge_step=resume.global_step)
+    return built("logger", cfg.logger, version=resume.version, purge_step=resume.global_step)
+
+
+def disk_full(log_dir: Path) -> str:
+    return (
+        f"the disk is full (errno ENOSPC) while writing the run's logs in {log_dir}: free space there, or "
+        "set paths.log_dir=<a directory on a disk with room>; then go on with ckpt_path=last"
+    )
 
 
 @contextlib.contextmanager
@@ -97,10 +128,7 @@ def disk_full_reported(log_dir: Path) -> Iterator[None]:
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
-        raise DiskFullError(
-            f"the disk is full (errno ENOSPC) while writing the run's logs in {log_dir}: free space there, "
-            "or set paths.log_dir=<a directory on a disk with room>; then go on with ckpt_path=last"
-        ) from None
+        raise DiskFullError(disk_full(log_dir)) from None
     finally:
         threading.excepthook = previous_hook
 
@@ -111,15 +139,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Keys: train_loss (mean of the last epoch), val_loss, val_loss_causal (last validation), best_val_loss
     (inf when no validation ran), log_dir.
     """
-    validate(cfg)
+    checked(TrainSettings, cfg)
     resume = resolve_resume(cfg)
     quiet_lightning_logging()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")  # text and split problems surface before the model is built
-    module = instantiate(cfg.module)
     logger = build_logger(cfg, resume)
-    trainer = build_trainer(cfg, logger)
+    trainer = build_trainer(cfg, logger)  # Lightning's checks of its settings, before anything is built
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = built("data", cfg.data)
+    datamodule.setup("fit")  # text and split problems surface before the model is built
+    module = built("module", cfg.module)
     if trainer.is_global_zero:
         Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # for the annotations only: report imports this module
-    from attention_lab.report import RunSummary
+from attention_lab.report.runs import RunSummary
 
 # (column title, RunSummary field) of the losses a cell averages over its seeds.
 METRICS = (

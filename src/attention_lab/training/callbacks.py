@@ -15,12 +15,13 @@ import logging
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from pydantic import Field
 from torch.utils.data import DataLoader
 
 from attention_lab.errors import TrainingDivergedError
@@ -85,7 +86,7 @@ class FlushEventsOnCheckpoint(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger) and logger._experiment is not None:
+            if isinstance(logger, TensorBoardLogger):
                 logger.experiment.flush()
 
 
@@ -114,17 +115,22 @@ class NonFiniteLossGuard(L.Callback):
             if callback.dirpath is not None
         ]
         kept = next((path for path in last if path.is_file()), None)
-        after = (
-            f"The last good checkpoint is {kept}: go on from it with a smaller rate, "
-            "`ckpt_path=last optimizer.lr=<smaller>`."
-            if kept
-            else "No checkpoint was saved."
-        )
-        raise TrainingDivergedError(
-            f"{tag} became {value} at step {trainer.global_step} (epoch {trainer.current_epoch}); training "
-            f"stopped. The usual cause is a learning rate too large for the model: optimizer.lr={lr:g} "
-            f"(try one 10x smaller). {after}"
-        )
+        step, epoch = trainer.global_step, trainer.current_epoch
+        raise TrainingDivergedError(diverged(tag, value, step, epoch, lr, kept))
+
+
+def diverged(tag: str, value: float, step: int, epoch: int, lr: float, kept: Path | None) -> str:
+    """The NaN guard's message: where the loss stopped being a number, the likely cause, and the way on."""
+    after = (
+        f"The last good checkpoint is {kept}: go on from it with a smaller rate, "
+        "`ckpt_path=last optimizer.lr=<smaller>`."
+        if kept
+        else "No checkpoint was saved."
+    )
+    return (
+        f"{tag} became {value} at step {step} (epoch {epoch}); training stopped. The usual cause is a "
+        f"learning rate too large for the model: optimizer.lr={lr:g} (try one 10x smaller). {after}"
+    )
 
 
 class ConfiguredLRAfterResume(L.Callback):
@@ -151,7 +157,12 @@ class BookEvaluation(L.Callback):
     (three draws): with `data.shuffle=global_rng` the whole run follows the book's random stream.
     """
 
-    def __init__(self, every_n_steps: int, num_batches: int, label: str = "Step") -> None:
+    def __init__(
+        self,
+        every_n_steps: Annotated[int, Field(ge=1, description="optimizer steps between evaluations")],
+        num_batches: Annotated[int, Field(ge=1, description="batches of each split per evaluation")],
+        label: Annotated[str, Field(min_length=1, description="the word before the step number")] = "Step",
+    ) -> None:
         self.every_n_steps, self.num_batches, self.label = every_n_steps, num_batches, label
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:

@@ -1,9 +1,7 @@
-"""Chapter 2's data pipeline: text → GPT-2 token ids → sliding windows of (input, target) pairs.
+"""`TextDataModule`: splits the text 90/10 by characters (as the book's chapter 5), tokenizes each part,
+cuts it into sliding windows and serves shuffled training batches and ordered validation batches.
 
     text ──tokenizer──► ids ──SlidingWindowDataset(max_length, stride)──► x = ids[i:i+L], y = ids[i+1:i+L+1]
-
-`TextDataModule` splits the text 90/10 by characters (as the book's chapter 5), tokenizes each part
-and serves shuffled training batches and ordered validation batches.
 """
 
 from __future__ import annotations
@@ -12,33 +10,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from attention_lab.data.shuffle import EpochShuffleSampler
+from attention_lab.data.text import load_text
+from attention_lab.data.tokenizer import END_OF_TEXT, gpt2_tokenizer
+from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.errors import ConfigError
-from attention_lab.shuffle import EpochShuffleSampler, check_shuffle
-from attention_lab.text import load_text
-from attention_lab.tokenizer import END_OF_TEXT, gpt2_tokenizer
-
-
-class SlidingWindowDataset(Dataset):
-    """Next-token pairs cut from one token stream (the book's `GPTDatasetV1`, section 2.6).
-
-    Window k starts at token k*stride: input = ids[i:i+max_length], target = the same window shifted by
-    one. As in the book, windows start at every i in range(0, len(ids) - max_length, stride).
-    Each item is a pair of (max_length,) int64 tensors; they are views, not copies.
-    """
-
-    def __init__(self, token_ids: list[int] | torch.Tensor, max_length: int, stride: int) -> None:
-        if max_length < 1 or stride < 1:
-            raise ConfigError(f"max_length={max_length} and stride={stride} must both be >= 1.")
-        self.ids = torch.as_tensor(token_ids, dtype=torch.long)
-        self.max_length = max_length
-        self.starts = range(0, len(self.ids) - max_length, stride)
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        i = self.starts[index]
-        return self.ids[i : i + self.max_length], self.ids[i + 1 : i + self.max_length + 1]
 
 
 class TextDataModule(L.LightningDataModule):
@@ -59,7 +35,6 @@ class TextDataModule(L.LightningDataModule):
         shuffle: str = "seeded",
     ) -> None:
         super().__init__()
-        check_shuffle(shuffle)
         self.path, self.url, self.sha256 = path, url, sha256
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.train_ratio, self.num_workers, self.seed = train_ratio, num_workers, seed

@@ -1,37 +1,22 @@
-"""Compare the runs of a sweep over seeds: `python -m attention_lab.report logs/<sweep dir>`.
-
-Settings in conf/report.yaml (log_dir, out, format).
-
-Every directory under `log_dir` that holds TensorBoard event files is one run; its settings (variant,
-causal, dropout, seed) come from the HParams data TensorBoardExtras writes, its losses from the scalars, both
-read with tensorboard's EventAccumulator. Runs that differ only by seed form a cell. The report prints per
-cell the mean ± std over seeds of each loss; for a sweep over attention variants, a table of loss, speed
-and KV-cache size per variant (report_variants.py); then the effects: the mask (non-causal minus causal, per
-dropout) and dropout (p minus 0, per mask setting), each a difference of cell means with a 95% Welch
-t-interval from the per-seed values and a verdict against seed noise. report_plot.py draws the PNG.
-"""
+"""The runs of a sweep, read back: every directory under the report's `log_dir` that holds TensorBoard event
+files is one run; its settings (variant, causal, dropout, seed, positions) come from the HParams data
+TensorBoardExtras writes (or the run's config.yaml), its losses from the scalars, both read with
+tensorboard's EventAccumulator."""
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig
-
-from attention_lab.config import hydra_command
-from attention_lab.errors import ConfigError
-from attention_lab.report_stats import METRICS, Cell, Effect, effects, group_cells, mean_std
-from attention_lab.report_variants import has_variants, train_tokens_per_sec, variants_table
+from attention_lab.errors import ConfigError, refusal
 
 if TYPE_CHECKING:  # tensorboard is imported where events are read
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
-FORMATS = ("auto", "rich", "markdown", "plain")
 
 
 @dataclass(frozen=True)
@@ -145,12 +130,20 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     )
 
 
+def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
+    """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/time`
+    (Lightning's ThroughputMonitor, which counts training steps only, not validation); NaN without them."""
+    if not tokens_seen or not train_time or train_time[-1][1] <= 0:
+        return math.nan
+    return tokens_seen[-1][1] / train_time[-1][1]
+
+
 def chapter_order(variants: set[str | None]) -> dict[str, int]:
     """Each variant's place in the chapter's order (simple … mha, then sdpa and those beyond the chapter).
     Needed only to sort several variants; for one, the models (and torch) are not imported."""
     if len(variants) < 2:
         return {}
-    from attention_lab.attention import VARIANTS
+    from attention_lab.attention import VARIANTS  # imports torch: only for a report over several variants
 
     return {name: place for place, name in enumerate(VARIANTS)}
 
@@ -160,7 +153,8 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
     then seed."""
     root = Path(log_dir)
     if not root.is_dir():
-        raise ConfigError(f"log_dir={str(root)!r} does not exist; give the folder of a sweep, e.g. logs/")
+        reason = "it must be an existing directory, the folder of a sweep, e.g. logs/mask_dropout_tiny"
+        raise ConfigError(refusal("log_dir", root, reason))
     run_dirs = find_run_dirs(root)
     if not run_dirs:
         raise ConfigError(
@@ -181,104 +175,3 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
             r.name,
         ),
     )
-
-
-# --- output ---------------------------------------------------------------------------------------------
-def mean_std_text(values: list[float], digits: int = 3) -> str:
-    """ "6.712 ±0.013" (mean ± std over seeds); the mean alone for one seed; "—" for none."""
-    mean, std = mean_std(values)
-    if math.isnan(mean):
-        return "—"
-    return f"{mean:,.{digits}f}" + ("" if math.isnan(std) else f" ±{std:,.{digits}f}")
-
-
-def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    with_positions = any(c.pos_emb != "learned" for c in cells)  # a column only where runs differ by it
-    headers = ["variant", *(["positions"] if with_positions else []), "mask", "p", "n"]
-    headers += [title for title, _ in METRICS]
-    rows = []
-    for c in cells:
-        mask = "—" if c.causal is None else "causal" if c.causal else "none"
-        p = "—" if c.dropout is None else f"{c.dropout:g}"
-        losses = [mean_std_text(c.values(field)) for _, field in METRICS]
-        positions = [c.pos_emb] if with_positions else []
-        rows.append([c.variant or "—", *positions, mask, p, str(len(c.runs)), *losses])
-    return headers, rows
-
-
-def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:
-    headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict"]
-    rows = []
-    for e in found:
-        interval = f"{e.difference:+.3f}" + ("" if math.isnan(e.half_width) else f" ±{e.half_width:.3f}")
-        rows.append([e.effect, e.where, e.measure, interval, e.verdict])
-    return headers, rows
-
-
-def render(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> str:
-    """A table as Markdown or as plain aligned columns (never truncated: long lines stay whole)."""
-    if fmt == "markdown":
-        lines = [f"**{title}**", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
-    aligned = [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]
-    ]
-    return "\n".join([title, *aligned[:1], "  ".join("-" * w for w in widths), *aligned[1:]])
-
-
-def print_table(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> None:
-    """`fmt` rich: a rich table whose cells wrap at spaces instead of being cut with "…"."""
-    if fmt != "rich":
-        print(render(title, headers, rows, fmt) + "\n")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
-
-
-def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto") -> Path:
-    """Print the cell and effect tables of the sweep under `log_dir`, write the PNG; returns its path."""
-    from attention_lab.report_plot import plot_report
-
-    if fmt not in FORMATS:
-        raise ConfigError(f"format={fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
-    if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
-        fmt = "rich" if sys.stdout.isatty() else "markdown"
-    runs = load_runs(log_dir)
-    cells = group_cells(runs)
-    name = Path(log_dir).resolve().name
-    title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
-    print_table(title, *cell_rows(cells), fmt)
-    if has_variants(cells):
-        print_table(*variants_table(cells), fmt)
-    found = effects(cells)
-    if found:
-        print_table(
-            "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
-        )
-    else:
-        print("effects: none (no two cells differ only by the mask, or only by dropout p vs 0)\n")
-    return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)
-
-
-@hydra_command("report")
-def main(cfg: DictConfig) -> None:
-    if cfg.log_dir is None:
-        raise ConfigError("log_dir= is required: the folder of a sweep, e.g. log_dir=logs/mask_dropout_tiny")
-    from attention_lab.checks import validate_report
-
-    validate_report(cfg)
-    print(f"loss curves: {report(str(cfg.log_dir), cfg.out, str(cfg.format))}")
-
-
-if __name__ == "__main__":
-    # `python -m attention_lab.report logs/x` is shorthand for `... log_dir=logs/x`.
-    sys.argv[1:] = [a if "=" in a or a.startswith("-") else f"log_dir={a}" for a in sys.argv[1:]]
-    main()

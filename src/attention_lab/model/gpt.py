@@ -12,45 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from attention_lab.attention import MULTI_HEAD_VARIANTS, AttentionBase, KVCache, build_attention
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Sizes of the GPT (conf/model/*.yaml). `n_heads` is the head count of the multi-head variants; the
-    single-head ones (simple … causal) have one head whatever it says."""
-
-    name: str = "custom"
-    vocab_size: int = 50257
-    context_length: int = 256
-    emb_dim: int = 768
-    n_layers: int = 12
-    n_heads: int = 12
-    drop_rate: float = 0.1  # embedding and residual dropout, as the book's drop_rate
-    # "learned": the book's absolute position embeddings; "none": no position information at all, so word
-    # order reaches the model only through the causal mask (a non-causal model then sees a bag of tokens).
-    pos_emb: str = "learned"
-
-
-POS_EMB_CHOICES = ("learned", "none")
-
-
-@dataclass(frozen=True)
-class AttentionConfig:
-    """Which attention variant each block uses and its switches (conf/attention/*.yaml)."""
-
-    name: str = "mha"
-    causal: bool = True
-    dropout: float = 0.1  # on the attention weights
-    qkv_bias: bool = False
-    num_kv_groups: int | None = None  # gqa, mqa: key/value heads
-    window: int | None = None  # swa: the most recent keys a query sees, itself included
-    kv_latent_dim: int | None = None  # mla: width of the cached key/value latent
+from attention_lab.attention import AttentionBase, KVCache, build_attention, variant
+from attention_lab.model.config import AttentionConfig, ModelConfig
 
 
 class FeedForward(nn.Module):
@@ -79,13 +46,11 @@ class TransformerBlock(nn.Module):
             d_in=model.emb_dim,
             d_out=model.emb_dim,
             context_length=model.context_length,
-            num_heads=model.n_heads if attention.name in MULTI_HEAD_VARIANTS else 1,
+            num_heads=model.n_heads if variant(attention.name).multi_head else 1,
             dropout=attention.dropout,
             causal=attention.causal,
             qkv_bias=attention.qkv_bias,
-            num_kv_groups=attention.num_kv_groups,
-            window=attention.window,
-            kv_latent_dim=attention.kv_latent_dim,
+            **attention.own_settings,
         )
         self.norm2 = nn.LayerNorm(model.emb_dim, eps=1e-5)
         self.ff = FeedForward(model.emb_dim)
@@ -102,10 +67,6 @@ class GPTModel(nn.Module):
     def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
         super().__init__()
         self.config, self.attention_config = model, attention
-        if model.pos_emb not in POS_EMB_CHOICES:
-            raise ValueError(
-                f"pos_emb={model.pos_emb!r} is unknown; choose one of {', '.join(POS_EMB_CHOICES)}"
-            )
         self.tok_emb = nn.Embedding(model.vocab_size, model.emb_dim)
         # With pos_emb="none" there is no pos_emb attribute at all (and no key in the state dict).
         if model.pos_emb == "learned":

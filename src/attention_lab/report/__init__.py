@@ -1,0 +1,43 @@
+"""Compare the runs of a sweep over seeds: `python -m attention_lab.report log_dir=logs/<sweep dir>`
+(conf/report.yaml: log_dir, out, format).
+
+Runs that differ only by seed form a cell (runs.py, stats.py). The report prints per cell the mean ± std over
+seeds of each loss; for a sweep over attention variants, a table of loss, speed and KV-cache size per
+variant (variants.py); then the effects: the mask (non-causal minus causal, per dropout), dropout (p minus
+0, per mask setting) and the position embeddings, each a difference of cell means with a 95% Welch
+t-interval from the per-seed values and a verdict against seed noise (tables.py). plot.py draws the figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from attention_lab.report.plot import plot_report
+from attention_lab.report.runs import load_runs
+from attention_lab.report.stats import effects, group_cells
+from attention_lab.report.tables import cell_rows, effect_rows, print_table
+from attention_lab.report.variants import has_variants, variants_table
+
+__all__ = ["load_runs", "report"]
+
+
+def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto") -> Path:
+    """Print the cell and effect tables of the sweep under `log_dir`, write the PNG; returns its path."""
+    if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
+        fmt = "rich" if sys.stdout.isatty() else "markdown"
+    runs = load_runs(log_dir)
+    cells = group_cells(runs)
+    name = Path(log_dir).resolve().name
+    title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
+    print_table(title, *cell_rows(cells), fmt)
+    if has_variants(cells):
+        print_table(*variants_table(cells), fmt)
+    found = effects(cells)
+    if found:
+        print_table(
+            "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
+        )
+    else:
+        print("effects: none (no two cells differ only by the mask, or only by dropout p vs 0)\n")
+    return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)

@@ -1,0 +1,67 @@
+"""The report's tables: the cells (runs that differ only by seed) with the mean ± std of each loss, and the
+effects, printed as Markdown, plain columns or a rich table."""
+
+from __future__ import annotations
+
+import math
+
+from attention_lab.report.stats import METRICS, Cell, Effect, mean_std
+
+
+def mean_std_text(values: list[float], digits: int = 3) -> str:
+    """ "6.712 ±0.013" (mean ± std over seeds); the mean alone for one seed; "—" for none."""
+    mean, std = mean_std(values)
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:,.{digits}f}" + ("" if math.isnan(std) else f" ±{std:,.{digits}f}")
+
+
+def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    with_positions = any(c.pos_emb != "learned" for c in cells)  # a column only where runs differ by it
+    headers = ["variant", *(["positions"] if with_positions else []), "mask", "p", "n"]
+    headers += [title for title, _ in METRICS]
+    rows = []
+    for c in cells:
+        mask = "—" if c.causal is None else "causal" if c.causal else "none"
+        p = "—" if c.dropout is None else f"{c.dropout:g}"
+        losses = [mean_std_text(c.values(field)) for _, field in METRICS]
+        positions = [c.pos_emb] if with_positions else []
+        rows.append([c.variant or "—", *positions, mask, p, str(len(c.runs)), *losses])
+    return headers, rows
+
+
+def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:
+    headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict"]
+    rows = []
+    for e in found:
+        interval = f"{e.difference:+.3f}" + ("" if math.isnan(e.half_width) else f" ±{e.half_width:.3f}")
+        rows.append([e.effect, e.where, e.measure, interval, e.verdict])
+    return headers, rows
+
+
+def render(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> str:
+    """A table as Markdown or as plain aligned columns (never truncated: long lines stay whole)."""
+    if fmt == "markdown":
+        lines = [f"**{title}**", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    widths = [max(map(len, column)) for column in zip(headers, *rows, strict=True)]
+    aligned = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]
+    ]
+    return "\n".join([title, *aligned[:1], "  ".join("-" * w for w in widths), *aligned[1:]])
+
+
+def print_table(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> None:
+    """`fmt` rich: a rich table whose cells wrap at spaces instead of being cut with "…"."""
+    if fmt != "rich":
+        print(render(title, headers, rows, fmt) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

@@ -1,0 +1,108 @@
+"""One line for every refused setting, whoever refuses it: the schema (pydantic's errors), OmegaConf (an
+interpolation that does not resolve) or a Lightning class as it is built (its signature, or its own checks):
+`<setting>=<value> is not allowed: <what is allowed> (<what the setting is>)`."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import traceback
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from attention_lab.errors import ConfigError, refusal
+
+
+def checked(schema: type[BaseModel], cfg: DictConfig) -> Any:
+    """`cfg` as `schema`, or ConfigError: the first refused setting typed, before those that copy it."""
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{err.full_key} is not allowed: {str(err).splitlines()[0]}") from None
+    try:
+        return schema.model_validate(values)
+    except ValidationError as err:
+        def is_copy(error: ErrorDetails) -> bool:
+            parent, _, key = setting_of(error, values)[0].rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            return OmegaConf.is_config(node) and key in node and OmegaConf.is_interpolation(node, key)
+
+        raise ConfigError(first_line(sorted(err.errors(), key=is_copy), schema, values)) from None
+
+
+def setting_of(error: ErrorDetails, values: Any) -> tuple[str, Any]:
+    """The setting an error is about and its value (a location also holds the names of union members)."""
+    parts, node = [], values
+    for part in error["loc"]:
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int):
+            parts, node = [*parts, str(part)], node[part]
+        elif error["type"] == "missing":
+            parts.append(str(part))
+    return ".".join(parts), node
+
+
+def reason(errors: list[ErrorDetails]) -> str:
+    """What is allowed, from pydantic's messages (one per member of a union) or a validator's own."""
+    said = [e["msg"].removeprefix("Value error, ").replace("Input should be", "it must be") for e in errors]
+    musts = [m[len("it must be ") :].replace("None", "null") for m in said if m.startswith("it must be ")]
+    own = [m for m in said if not m.startswith("it must be ")]
+    return "; ".join([*own, *([f"it must be {' or '.join(dict.fromkeys(musts))}"] if musts else [])])
+
+
+def first_line(errors: list[ErrorDetails], schema: type[BaseModel], values: Any) -> str:
+    first = errors[0]
+    if first["type"] == "refused":  # a rule across settings: its line is written where it is checked
+        return first["ctx"]["line"]
+    setting, value = setting_of(first, values)
+    *path, name = setting.split(".")
+    for part in path:  # down to the model (config group) that declares the setting
+        field = schema.model_fields.get(part) if schema else None
+        kinds = typing.get_args(field.annotation) or (field.annotation,) if field else ()
+        schema = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    fields = schema.model_fields if schema else {}
+    if first["type"] == "extra_forbidden":
+        group = ".".join(path) or "the config"
+        return f"{setting} is not allowed: it is not a setting of {group} (those are: {', '.join(fields)})"
+    field = next((f for key, f in fields.items() if name in (key, f.alias)), None)
+    meaning = f" ({field.description})" if field and field.description else ""
+    same = [e for e in errors if setting_of(e, values)[0] == setting]  # one per member of a union
+    return refusal(setting, value, reason(same) + meaning)
+
+
+def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) -> None:
+    """Each argument a parameter of `target`, of the type (and range) its signature annotates."""
+    parameters = inspect.signature(target).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    hints = typing.get_type_hints(target.__init__, include_extras=True)
+    types = ConfigDict(arbitrary_types_allowed=True, strict=True)
+    for key, value in arguments.items():
+        if key not in parameters and not key.startswith("_") and not takes_any:  # _target_: Hydra's
+            names = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
+            raise ConfigError(f"{setting}.{key} is not allowed: it is not an argument of "
+                              f"{target.__module__}.{target.__qualname__} (those are: {names})")  # fmt: skip
+        try:
+            TypeAdapter(hints.get(key, Any), config=types).validate_python(value)
+        except ValidationError as err:
+            meaning = "".join(f" ({m.description})" for m in getattr(hints[key], "__metadata__", ())[:1])
+            raise ConfigError(refusal(f"{setting}.{key}", value, reason(err.errors()) + meaning)) from None
+
+
+def refused_by_lightning(setting: str, arguments: Mapping[str, Any], err: Exception) -> ConfigError | None:
+    """Lightning's own refusal, raised while building `setting`, as one line naming the argument its message
+    names first (else the one whose value it names); None for an error raised anywhere but in Lightning."""
+    frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
+    if not frames or not frames[-1].f_globals.get("__name__", "").startswith("lightning"):
+        return None
+    message = " ".join(str(err).split())
+    named = sorted((is_value, found.start(), key) for key, value in arguments.items()
+                   for is_value, word in enumerate((key, str(value)))
+                   if (found := re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", message)))  # fmt: skip
+    if not named:
+        return ConfigError(f"{setting} is not allowed: {message}")
+    return ConfigError(refusal(f"{setting}.{named[0][2]}", arguments[named[0][2]], message))

@@ -1,0 +1,183 @@
+"""What every setting may be: a pydantic model per config group (conf/<group>/), each field with its type,
+range and meaning, and the rules across groups. The model and attention groups are the model's own configs
+(attention_lab.model.config); a variant's own rules are in its registry record. Lightning's Trainer and
+callbacks take any of their arguments: their classes check them as they are built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from attention_lab.attention import VARIANTS, variant
+from attention_lab.data.shuffle import SHUFFLE_MODES
+from attention_lab.data.text import text_path_problem
+from attention_lab.data.tokenizer import VOCAB_SIZE
+from attention_lab.errors import refusal
+from attention_lab.model.config import AttentionConfig, ModelConfig
+from attention_lab.model.kv_bytes import BYTES_PER_VALUE
+
+
+def rule(kind: Any, test: Callable[[Any], Any], allowed: str | Callable[[Any], str], bad: Any) -> Any:
+    """`kind` values that pass `test`; a refused one is told `it must be <allowed>` (or `allowed(value)`)."""
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(allowed(value) if callable(allowed) else f"it must be {allowed}")
+        return value
+
+    return Annotated[kind, AfterValidator(check), Field(json_schema_extra={"bad": bad})]
+
+
+def refused(setting: str, *line: Any) -> PydanticCustomError:
+    """A broken rule across settings, as an error that carries its line: refusal(setting, *line)."""
+    return PydanticCustomError("refused", "{line}", {"line": refusal(setting, *line), "setting": setting})
+
+
+Name = rule(str, re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,@-]*").fullmatch,
+            "letters, digits and . _ = + , @ -, starting with a letter or digit", "../a")  # fmt: skip
+Directory = rule(str, lambda v: Path(v).is_dir() or not Path(v).exists(), "a directory", "/dev/null")
+ExistingDirectory = rule(str, lambda v: Path(v).is_dir(), "an existing directory", "/no/such/directory")
+Text = rule(str, str.strip, "some text", "")
+TextFile = rule(str, lambda v: text_path_problem(v) is None, text_path_problem, "/")
+Url = rule(str, re.compile("(https?|file)://").match, "a https://, http:// or file:// URL", "ftp:/")
+Sha256 = rule(str, re.compile("[0-9a-fA-F]{64}").fullmatch, "64 hexadecimal digits", "abc")
+Figure = rule(str, lambda v: v.lower().endswith((".png", ".pdf", ".svg")) and not Path(v).is_dir(),
+              "a file ending in .png, .pdf or .svg", "curves.xyz")  # fmt: skip
+VariantName = rule(str, VARIANTS.__contains__, lambda _: f"it must be one of {', '.join(VARIANTS)}", "flash")
+Callback = rule(Any, lambda v: v is None or isinstance(v, dict) and "_target_" in v,
+                "null (switched off) or a node with a _target_", 1)  # fmt: skip
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+LOGS = "it names a directory under logs/"
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Target(Group):  # a node hydra.utils.instantiate builds: its class (checked then), its arguments
+    target: str = Field(alias="_target_", description="the class built", json_schema_extra={"bad": "no.Such"})
+
+
+class LightningTarget(Target):  # any argument of a Lightning class: its signature and Lightning check them
+    model_config = ConfigDict(extra="allow")
+
+
+class Paths(Group):
+    root: ExistingDirectory = Field(description="the checkout holding conf/ and data/")
+    data_dir: Directory = Field(description="where the text is kept")
+    log_dir: Directory = Field(description="where TensorBoard logs and checkpoints go")
+
+
+class Attention(AttentionConfig):
+    name: VariantName = Field(description="the attention variant, conf/attention/<name>.yaml")
+
+
+class Model(ModelConfig):
+    name: Name = Field(description=LOGS)
+    vocab_size: int = Field(ge=VOCAB_SIZE, description=f"a row for each of GPT-2's {VOCAB_SIZE} token ids")
+
+
+class Optimizer(Group):
+    lr: float = Field(gt=0, description="the (peak) learning rate of AdamW")
+    weight_decay: float = Field(ge=0, description="AdamW's decoupled weight decay")
+    fused: bool = Field(description="AdamW in one kernel")
+    warmup_steps: int = Field(ge=0, description="optimizer steps of linear warmup; 0 = none")
+    initial_lr: float | None = Field(ge=0, description="where the warmup starts; null = 0")
+    min_lr: float | None = Field(ge=0, description="where the cosine decay ends; null = no decay")
+
+
+class Module(Target):
+    convert: Literal["none", "partial", "object", "all"] = Field(alias="_convert_", description="Hydra's")
+    model: dict[str, Any] = Field(description="${model}: checked as the model group")
+    attention: dict[str, Any] = Field(description="${attention}: checked as the attention group")
+    optimizer: dict[str, Any] = Field(description="${optimizer}: checked as the optimizer group")
+    fused_loss: bool = Field(description="output head and cross-entropy in one pass")
+    compile: bool = Field(description="torch.compile the network")
+
+
+class Data(Target):
+    path: TextFile = Field(description="the training text; downloaded from data.url when missing")
+    url: Url | None = Field(description="where a missing text is downloaded from")
+    sha256: Sha256 | None = Field(description="the expected hash of the download; null = not checked")
+    max_length: int = Field(ge=1, description="the tokens in one training window")
+    stride: int = Field(ge=1, description="the step between window starts, in tokens")
+    batch_size: int = Field(ge=1, description="the windows in one batch")
+    train_ratio: float = Field(gt=0, le=1, description="the share of the text used to train")
+    num_workers: int = Field(ge=0, description="DataLoader worker processes; 0 loads in the main process")
+    seed: Seed = Field(description="fixes each epoch's order")
+    shuffle: Literal[tuple(SHUFFLE_MODES)] = Field(description="where each epoch's order comes from")
+
+
+class Trainer(LightningTarget):  # the rules Lightning lacks, whose breach would crash a run later
+    check_val_every_n_epoch: int | None = Field(None, ge=1, description="epochs between validations")
+    accumulate_grad_batches: int | None = Field(None, ge=1, description="batches per optimizer step")
+    val_check_interval: float | None = Field(None, gt=0, description="batches, or a share of an epoch")
+    gradient_clip_val: float | None = Field(None, ge=0, description="the largest gradient norm")
+
+
+class Network(Group):  # the attention variant, the model's sizes, and the variant's rules for them
+    attention: Attention
+    model: Model
+
+    @model_validator(mode="after")
+    def variant_fits_the_sizes(self) -> Network:
+        sizes = dict(emb_dim=self.model.emb_dim, n_heads=self.model.n_heads, qkv_bias=self.attention.qkv_bias)
+        for problem in variant(self.attention.name).problems(**sizes, settings=self.attention.own_settings):
+            raise refused(problem.setting, problem.value, problem.reason, problem.given)
+        return self
+
+
+class TrainSettings(Network):
+    """conf/config.yaml: train.py and attention_lab.training.run(cfg)."""
+    seed: Seed = Field(description="seeds weights, dropout and shuffling")
+    experiment_name: Name = Field(description=LOGS)
+    run_name: Name = Field(description=LOGS)
+    ckpt_path: Text | None = Field(description="null, last (the newest of this run name) or a .ckpt file")
+    paths: Paths
+    optimizer: Optimizer
+    module: Module
+    data: Data
+    callbacks: dict[str, Callback] = Field(description="one entry per callback, built by its _target_")
+    trainer: Trainer
+    logger: LightningTarget
+
+    @model_validator(mode="after")
+    def across_groups(self) -> TrainSettings:
+        context = self.model.context_length
+        if self.data.max_length > context:
+            reason = f"it must be <= {context}, the most tokens the model takes"
+            raise refused("data.max_length", self.data.max_length, reason, f"model.context_length={context}")
+        scheduled = {key: getattr(self.optimizer, key) for key in ("warmup_steps", "min_lr")}
+        scheduled = " and ".join(f"optimizer.{key}={value}" for key, value in scheduled.items() if value)
+        trainer = self.trainer.model_extra or {}
+        if scheduled and trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1:
+            reason = "the schedule is spread over the run's steps: set trainer.max_epochs or max_steps >= 1"
+            raise refused("trainer.max_epochs", -1, reason, scheduled)
+        return self
+
+
+class GenerateSettings(Group):  # conf/generate.yaml: python -m attention_lab.generate
+    ckpt: Text = Field(description="a .ckpt written by train.py, or last")
+    prompt: Text = Field(description="the text to continue, at least one token")
+    max_new_tokens: int = Field(ge=0, description="tokens to generate")
+    temperature: float = Field(ge=0, description="0 = greedy; > 0 samples softmax(logits / temperature)")
+    top_k: int | None = Field(ge=1, description="sample among the k most likely tokens; null = all")
+    seed: Seed = Field(description="seeds sampling")
+    log_dir: Directory = Field(description="where ckpt=last looks")
+
+
+class ReportSettings(Group):  # conf/report.yaml: python -m attention_lab.report
+    log_dir: Text = Field(description="the folder of the runs to compare, e.g. logs/mask_dropout_tiny")
+    out: Figure | None = Field(description="the figure of the curves; null = <log_dir>/report.png")
+    format: Literal["auto", "rich", "markdown", "plain"] = Field(description="how the tables are printed")
+
+
+class KvMemorySettings(Network):  # conf/kv_memory.yaml: python -m attention_lab.kv_memory
+    optimizer: dict[str, Any] = Field(description="set by each conf/model size for train.py; unused here")
+    batch_size: int = Field(ge=1, description="sequences cached side by side")
+    context_length: int = Field(ge=1, description="tokens cached per sequence")
+    dtype: Literal[tuple(BYTES_PER_VALUE)] = Field(description="the type of the cached values")

@@ -1,0 +1,15 @@
+"""Training with Lightning: `run(cfg)` checks the settings, builds everything and trains.
+
+runner.py      run(cfg): logger, callbacks and trainer (Lightning's own checks first), data, model, fit
+module.py      LitGPT: training and validation steps, metrics, optimizer and schedule
+callbacks.py   RNG states in checkpoints, event flush, lr after resume, NaN guard, the book's evaluation
+checkpoints.py last.ckpt every few minutes and after the last epoch, written atomically; load_model
+resume.py      ckpt_path=<file|last>: find, check and continue a run in its own directory
+tensorboard.py the logger, the HParams row, text samples and attention heatmaps
+heatmaps.py    the heatmap figures, rendered fast
+throughput.py  tokens/s and MFU
+"""
+
+from attention_lab.training.runner import run
+
+__all__ = ["run"]
