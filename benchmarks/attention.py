@@ -19,8 +19,10 @@ from collections.abc import Callable
 import torch
 from common import interleave, load_average, machine, paired_ratio, print_table, save
 from llms_from_scratch.ch03 import MultiHeadAttention as BookMultiHeadAttention
+from omegaconf import OmegaConf
 
-from attention_lab.attention import MULTI_HEAD_VARIANTS, VARIANTS, build_attention
+from attention_lab.attention import VARIANTS, build_attention
+from attention_lab.cli import CONF_DIR
 
 BATCH, TOKENS, D_MODEL, HEADS = 8, 256, 768, 12
 BOOK = "book ch03 MultiHeadAttention"
@@ -45,10 +47,12 @@ def contenders(dropout: float) -> dict[str, torch.nn.Module]:
     modules: dict[str, torch.nn.Module] = {
         BOOK: BookMultiHeadAttention(D_MODEL, D_MODEL, TOKENS, dropout, HEADS)
     }
-    for name in VARIANTS:
-        heads = HEADS if name in MULTI_HEAD_VARIANTS else 1
+    for name, record in VARIANTS.items():
+        heads = HEADS if record.multi_head else 1
+        conf = OmegaConf.load(CONF_DIR / "attention" / f"{name}.yaml")  # its own settings as it trains
         modules[name] = build_attention(
-            name, d_in=D_MODEL, d_out=D_MODEL, context_length=TOKENS, num_heads=heads, dropout=dropout
+            name, d_in=D_MODEL, d_out=D_MODEL, context_length=TOKENS, num_heads=heads, dropout=dropout,
+            **{setting: conf[setting] for setting in record.settings},
         )
     modules["torch.nn.MultiheadAttention"] = TorchMultiheadAttention(dropout)
     return modules

@@ -1,12 +1,13 @@
 """Start-up time: seconds from `python train.py` to its first training step, next to `python -c "import
 torch"` (no training process starts faster), `python -c "import lightning"` (no Lightning run starts
-faster), `python train.py --help` and `python train.py trainer.max_epochs=-2` (a bad value, reported
-before Lightning is imported).
+faster), `python train.py --help`, `python train.py model.n_heads=0` (a bad value of the settings schema,
+reported before Lightning is imported) and `python train.py trainer.max_epochs=-2` (a bad Trainer value,
+which Lightning refuses as the Trainer is built).
 
     python benchmarks/startup.py [--repeats 3] [overrides for train.py ...]
 
 The run is train.py itself, started as a fresh process the way a user starts it; a small wrapper only
-prints a timestamp when LitGPT.training_step is first called (it imports attention_lab.lit_module before
+prints a timestamp when LitGPT.training_step is first called (it imports attention_lab.training before
 train.py does, which moves import time around but does not add any). The default overrides keep the run to
 three steps and its logs under a temporary directory. Also reported: the process's CPU seconds up to the
 first step, which a busy machine inflates much less than wall time.
@@ -14,9 +15,9 @@ first step, which a busy machine inflates much less than wall time.
     python benchmarks/startup.py --stages [--repeats 3]
 
 splits the way to the first step into stages instead: a wrapper imports what train.py imports, in the
-same order of cost (Hydra's and attention-lab's config modules, then torch and Lightning), and prints a
-timestamp as each stage of attention_lab.train.run ends. Hydra composes the config after the Lightning
-import here, before it in train.py; the stages' sum is the same.
+same order of cost (Hydra's and attention-lab's command-line modules, then torch and Lightning), and prints
+a timestamp as each stage of attention_lab.training.run ends. Hydra composes the config after the
+Lightning import here, before it in train.py; the stages' sum is the same.
 
     python benchmarks/startup.py --imports [--repeats 3]
 
@@ -57,8 +58,9 @@ import runpy, sys, time
 def mark(stage):
     print(f"STAGE {time.time():.4f} {stage}", flush=True)
 import attention_lab.cli
-mark("import omegaconf, Hydra and attention_lab's config modules")
-import attention_lab.training.module as lit_module, attention_lab.train as train
+mark("import omegaconf, Hydra and attention_lab's command-line modules")
+import attention_lab.data.datamodule as data, attention_lab.training.module as lit_module
+import attention_lab.training.runner as runner
 mark("import torch, Lightning and the rest of attention_lab")
 def ends(function, stage):
     def timed(*args, **kwargs):
@@ -71,11 +73,13 @@ def starts(function, stage):
         mark(stage)
         return function(*args, **kwargs)
     return timed
-train.validate = ends(train.validate, "check every setting")
-hydra_stage = "Hydra: compose the config, set up logging; the checks before Lightning"
-train.validate = starts(train.validate, hydra_stage)
-train.build_logger = starts(train.build_logger, "tokenizer, text, windows and the model")
-train.build_trainer = ends(train.build_trainer, "the logger, the callbacks and the Trainer")
+runner.build_logger = starts(runner.build_logger, "Hydra: compose the config, logging; the settings checks")
+runner.build_trainer = ends(runner.build_trainer, "logger, callbacks and Trainer (Lightning's checks)")
+data.TextDataModule.setup = ends(data.TextDataModule.setup, "tokenizer, text and windows")
+built, built_module = runner.built, ends(runner.built, "the model")
+runner.built = lambda setting, *args, **kwargs: (built_module if setting == "module" else built)(
+    setting, *args, **kwargs
+)
 step = lit_module.LitGPT.training_step
 lit_module.LitGPT.training_step = starts(step, "Lightning's fit up to the first step")
 sys.argv = ["train.py", *sys.argv[1:]]
@@ -171,7 +175,7 @@ IMPORT_STEPS = {  # imported one after the other in one process; each row's time
     "matplotlib.pyplot": "imported by torchmetrics.utilities.plot",
     "torchmetrics": "imported by Lightning at start (+ scipy.signal where SciPy is installed)",
     "lightning": "the Trainer",
-    "attention_lab.train, attention_lab.lit_module": "the rest of this project",
+    "attention_lab.training": "the rest of this project",
 }
 IMPORTS_CHILD = """
 import sys, time
@@ -235,13 +239,14 @@ def main() -> None:
         report_imports(args.repeats)
         return
     load_before = load_average()
-    first, cpu, helps, bad, floor, lightning = [], [], [], [], [], []
+    first, cpu, helps, bad, bad_trainer, floor, lightning = [], [], [], [], [], [], []
     for _ in range(args.repeats):  # interleaved, as everywhere
         wall, cpu_s = time_first_step(overrides)
         first.append(wall)
         cpu.append(cpu_s)
         helps.append(time_command("--help"))
-        bad.append(time_command("trainer.max_epochs=-2", *overrides[1:], status=1))  # one error line
+        bad.append(time_command("model.n_heads=0", *overrides[1:], status=1))  # one error line
+        bad_trainer.append(time_command("trainer.max_epochs=-2", *overrides[1:], status=1))
         floor.append(time_import("torch"))
         lightning.append(time_import("lightning"))
     print_table(
@@ -283,9 +288,14 @@ def main() -> None:
                 " ".join(f"{x:.1f}" for x in helps),
             ],
             [
-                "python train.py trainer.max_epochs=-2 (a bad value; wall)",
+                "python train.py model.n_heads=0 (a bad value of the schema; wall)",
                 f"{statistics.median(bad):.1f}",
                 " ".join(f"{x:.1f}" for x in bad),
+            ],
+            [
+                "python train.py trainer.max_epochs=-2 (a value Lightning refuses; wall)",
+                f"{statistics.median(bad_trainer):.1f}",
+                " ".join(f"{x:.1f}" for x in bad_trainer),
             ],
         ],
     )
@@ -302,6 +312,7 @@ def main() -> None:
             "first_step_cpu_s": cpu,
             "help_wall_s": helps,
             "bad_value_wall_s": bad,
+            "bad_trainer_value_wall_s": bad_trainer,
             "import_torch_wall_s": floor,
             "import_lightning_wall_s": lightning,
         },

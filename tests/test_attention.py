@@ -31,7 +31,7 @@ def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Mo
 
 
 def test_variants_are_in_chapter_order_then_beyond():
-    assert list(VARIANTS) == [
+    assert list(VARIANTS)[:11] == [
         "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa", "gqa", "mqa", "swa", "mla"
     ]  # fmt: skip
 

@@ -8,12 +8,10 @@ from types import SimpleNamespace
 
 import torch
 
-from attention_lab.training.tensorboard import (
-    HeatmapFigure,
-    TensorBoardExtras,
-    TensorBoardLogger,
-    heatmap_title,
-)
+from attention_lab.training import run
+from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
+from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
+from tests.helpers import MICRO
 
 
 def trainer(epoch: int, max_epochs: int = 10, is_last_batch: bool = True) -> SimpleNamespace:
@@ -96,3 +94,13 @@ def test_logger_writes_no_epoch_scalar(tmp_path: Path):
     events = EventAccumulator(logger.log_dir)
     events.Reload()
     assert events.Tags()["scalars"] == ["val/loss"]
+
+
+def test_a_context_shorter_than_the_heatmap_sentence_maps_its_first_tokens(fast_config) -> None:
+    """The chapter 3 sentence has six tokens; a model of context 2 gets heatmaps of its first two."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = fast_config(*MICRO, "model.context_length=2", "callbacks.tensorboard_extras.attention_maps=true")
+    events = EventAccumulator(run(cfg)["log_dir"], size_guidance={"images": 0})
+    events.Reload()
+    assert "val_attention/layer_0" in events.Tags()["images"]

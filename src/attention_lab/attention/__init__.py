@@ -4,8 +4,12 @@
 of the book's bonus material that shrink the KV cache (`gqa`, `mqa`, `swa`, `mla`). Every variant takes the
 two switches the experiment needs: `causal` (no output position sees a later input position) and `dropout`
 (on the attention weights, in training mode only), and an optional `KVCache` for generation. Each class is
-registered with its record (`registry.Variant`); `build_attention` makes any of them by name.
+registered with its record (`registry.Variant`); `build_attention` makes any of them by name. A module of
+your own in this folder, with a class and its `@register(...)`, adds a variant (docs/adding-a-variant.md).
 """
+
+import importlib
+import pkgutil
 
 from attention_lab.attention import beyond, chapter3  # noqa: F401  (importing them registers the variants)
 from attention_lab.attention.beyond import (
@@ -35,6 +39,10 @@ from attention_lab.attention.registry import (
     register,
     variant,
 )
+
+# Any other module of this package registers its variants too, after the book's (docs/adding-a-variant.md).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "VARIANTS",

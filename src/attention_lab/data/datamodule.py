@@ -14,7 +14,7 @@ from attention_lab.data.shuffle import EpochShuffleSampler
 from attention_lab.data.text import load_text
 from attention_lab.data.tokenizer import END_OF_TEXT, gpt2_tokenizer
 from attention_lab.data.windows import SlidingWindowDataset
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, refusal
 
 
 class TextDataModule(L.LightningDataModule):
@@ -60,18 +60,19 @@ class TextDataModule(L.LightningDataModule):
         needed = self.max_length + 1  # one window plus the shifted target
         for split, ids in (("train", train_ids), ("validation", val_ids)):
             if len(ids) < needed:
-                raise ConfigError(
-                    f"The {split} split of {self.path} has {len(ids)} tokens, but data.max_length="
-                    f"{self.max_length} needs at least {needed} per split. Use a longer text, a smaller "
-                    f"data.max_length, or move data.train_ratio={self.train_ratio}."
+                reason = (
+                    f"a window and its target need {needed} tokens, and the {split} split of {self.path} has "
+                    f"{len(ids)}: use a longer text, a smaller data.max_length, or another data.train_ratio"
                 )
+                raise ConfigError(refusal("data.max_length", self.max_length, reason))
         self.train_set = SlidingWindowDataset(train_ids, self.max_length, self.stride)
         self.val_set = SlidingWindowDataset(val_ids, self.max_length, self.stride)
         if len(self.train_set) < self.batch_size:
-            raise ConfigError(
-                f"The train split has {len(self.train_set)} windows, fewer than data.batch_size="
-                f"{self.batch_size}, so no full batch can be formed; lower data.batch_size or data.stride."
+            reason = (
+                f"the train split has {len(self.train_set)} windows, too few for one full batch: lower "
+                "data.batch_size or data.stride"
             )
+            raise ConfigError(refusal("data.batch_size", self.batch_size, reason))
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         if train and self.shuffle == "global_rng":

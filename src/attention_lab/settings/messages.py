@@ -97,7 +97,9 @@ def refused_by_lightning(setting: str, arguments: Mapping[str, Any], err: Except
     """Lightning's own refusal, raised while building `setting`, as one line naming the argument its message
     names first (else the one whose value it names); None for an error raised anywhere but in Lightning."""
     frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
-    if not frames or not frames[-1].f_globals.get("__name__", "").startswith("lightning"):
+    in_lightning = bool(frames) and frames[-1].f_globals.get("__name__", "").startswith("lightning")
+    kinds = {kind.__name__ for kind in type(err).__mro__}  # Lightning's refusals, by name: no import here
+    if not in_lightning or not kinds & {"ValueError", "TypeError", "MisconfigurationException"}:
         return None
     message = " ".join(str(err).split())
     named = sorted((is_value, found.start(), key) for key, value in arguments.items()

@@ -12,6 +12,7 @@ import errno
 import importlib
 import logging
 import math
+import shutil
 import threading
 import warnings
 from collections.abc import Iterator
@@ -133,6 +134,25 @@ def disk_full_reported(log_dir: Path) -> Iterator[None]:
         threading.excepthook = previous_hook
 
 
+@contextlib.contextmanager
+def refusals_at_fit_start_reported(
+    cfg: DictConfig, trainer: L.Trainer, new_dir: Path | None
+) -> Iterator[None]:
+    """Lightning checks some Trainer settings only as fit starts, against the data (val_check_interval
+    against the batches of an epoch): such a refusal, before the first step, becomes one ConfigError line,
+    and the version directory this run made is removed again."""
+    try:
+        yield
+    except Exception as err:
+        arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
+        refused = refused_by_lightning("trainer", arguments, err) if trainer.global_step == 0 else None
+        if refused is None:
+            raise
+        if new_dir is not None:
+            shutil.rmtree(new_dir, ignore_errors=True)
+        raise refused from None
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train as `cfg` says; return the final metrics and where the run was logged.
 
@@ -148,13 +168,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = built("data", cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = built("module", cfg.module)
+    log_dir = Path(logger.log_dir)
+    new_dir = None if log_dir.exists() else log_dir
     if trainer.is_global_zero:
-        Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, Path(logger.log_dir) / "config.yaml", resolve=True)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, log_dir / "config.yaml", resolve=True)
     with warnings.catch_warnings():
         if resume is not None:  # going on in its own checkpoint directory is the point of resuming
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        with disk_full_reported(Path(logger.log_dir)):
+        with disk_full_reported(log_dir), refusals_at_fit_start_reported(cfg, trainer, new_dir):
             trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
