@@ -4,8 +4,9 @@ chapter 5's train_model_simple (a loss on a few batches every 5 steps, a sample 
     python benchmarks/book_ch05.py [--epochs 10] [--emb-dim 256 --n-layers 4 --n-heads 4 --context 128]
 
 The defaults are attention-lab's `model=small`. The only change to the book's code: tiktoken's GPT-2
-encoding comes from attention_lab.tokenizer (the same ids, without a download). For benchmarks/end_to_end.py
-it prints `TIMING <json>` at the end: wall-clock stamps and the seconds spent in evaluation and samples.
+encoding comes from attention_lab.data.tokenizer (the same ids, without a download). For
+benchmarks/end_to_end.py it prints `TIMING <json>` at the end: wall-clock stamps and the seconds spent in
+evaluation and samples.
 """
 
 import time

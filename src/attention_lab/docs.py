@@ -245,7 +245,7 @@ def kv_table(model: str = "gpt2_124m") -> str:
     from attention_lab.model.kv_bytes import cached_tokens, kv_cache_bytes, short_bytes
 
     sizes = compose(f"model={model}").model
-    rows = [f"| variant | own settings (conf/attention) | multi-head | numbers cached per token and layer | KV cache of `model={model}` (context {sizes.context_length}, fp32) |", "|---|---|---|---:|---:|"]
+    rows = [f"| variant | section | what it is | own settings (conf/attention) | multi-head | numbers cached per token and layer | KV cache of `model={model}` (context {sizes.context_length}, fp32) |", "|---|---|---|---|---|---:|---:|"]
     for name, record in VARIANTS.items():
         own = {key: compose(f"attention={name}").attention[key] for key in record.settings}
         dims = dict(emb_dim=sizes.emb_dim, n_heads=sizes.n_heads, context_length=sizes.context_length, **own)
@@ -254,7 +254,7 @@ def kv_table(model: str = "gpt2_124m") -> str:
         kept = cached_tokens(name, **dims)
         listed = ", ".join(f"`{k}: {v}`" for k, v in own.items()) or "—"
         tokens = f" ({kept} tokens kept)" if kept < sizes.context_length else ""
-        rows.append(f"| `{name}` | {listed} | {'yes' if record.multi_head else 'no'} | {per_token:,} | {short_bytes(total)}{tokens} |")
+        rows.append(f"| `{name}` | {record.section} | {record.summary} | {listed} | {'yes' if record.multi_head else 'no'} | {per_token:,} | {short_bytes(total)}{tokens} |")
     return "\n".join(rows) + "\n"
 
 
