@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab.docs import bad_example, documents
+from attention_lab.docs import documents
+from attention_lab.docs.settings import bad_example
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import CONF_DIR
-from attention_lab.docs import bad_example, leaves
+from attention_lab.docs.settings import bad_example, leaves
 from attention_lab.errors import ConfigError, DiskFullError, shown
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import refused_by_lightning

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 from attention_lab.attention import beyond, chapter3  # noqa: F401  (importing them registers the variants)
+from attention_lab.attention.base import AttentionBase
 from attention_lab.attention.beyond import (
     GroupedQueryAttention,
     MultiHeadLatentAttention,
@@ -19,7 +20,6 @@ from attention_lab.attention.beyond import (
     SlidingWindowAttention,
 )
 from attention_lab.attention.chapter3 import (
-    AttentionBase,
     CausalAttention,
     MultiHeadAttention,
     MultiHeadAttentionWrapper,

@@ -1,0 +1,40 @@
+"""`python -m attention_lab.docs` writes the parts of the documentation that follow from the code, so that
+they cannot drift from it: docs/troubleshooting.md whole, and the variant tables of README.md and
+docs/variants.md (between their `<!-- variants ... -->` markers). tests/test_docs.py regenerates and compares.
+
+Every message shown is the one the code raises: each setting gets a value its rule refuses (derived from
+its JSON schema: below a minimum, outside a choice, ...) and the command's own checks run on it; the file
+and checkpoint problems are made in a temporary directory and met the way a run meets them.
+
+settings.py  each setting with a value its rule refuses and the line that value prints
+problems.py  the file, checkpoint and run problems, made in a temporary directory, and what they print
+variants.py  the variant tables, from the registry's records
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from attention_lab.docs.problems import troubleshooting
+from attention_lab.docs.settings import ROOT
+from attention_lab.docs.variants import kv_table, variants_table
+
+TROUBLESHOOTING, README, VARIANTS_DOC = (ROOT / "docs/troubleshooting.md", ROOT / "README.md",
+                                         ROOT / "docs/variants.md")  # fmt: skip
+
+
+def between_markers(text: str, marker: str, table: str) -> str:
+    pattern = re.compile(rf"(<!-- {marker}: .*? -->\n).*?(<!-- end of {marker} -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- {marker}: ... --> marker pair in the document")
+    return pattern.sub(lambda m: m.group(1) + table + m.group(2), text)
+
+
+def documents() -> dict[Path, str]:
+    """Each generated document's path and the text it should hold."""
+    return {
+        TROUBLESHOOTING: troubleshooting(),
+        README: between_markers(README.read_text(encoding="utf-8"), "variants", variants_table()),
+        VARIANTS_DOC: between_markers(VARIANTS_DOC.read_text(encoding="utf-8"), "variants", kv_table()),
+    }

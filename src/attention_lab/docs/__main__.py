@@ -1,0 +1,7 @@
+"""`python -m attention_lab.docs`: write the generated documents."""
+
+from attention_lab.docs import ROOT, documents
+
+for path, text in documents().items():
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)}")

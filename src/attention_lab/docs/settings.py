@@ -1,0 +1,126 @@
+"""The settings tables of docs/troubleshooting.md: each setting with a value its rule refuses (derived from
+its JSON schema: below a minimum, outside a choice, ...) and the line the command's own checks print."""
+# ruff: noqa: E501  (markdown table rows are one line each)
+
+from __future__ import annotations
+
+import copy
+import typing
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from attention_lab.attention import VARIANTS
+from attention_lab.cli import CONF_DIR
+from attention_lab.errors import AttentionLabError
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.settings.messages import check_arguments
+
+ROOT = CONF_DIR.parent
+
+
+def compose(*overrides: str, config_name: str = "config") -> DictConfig:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def leaves(schema: dict, defs: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted setting, its JSON schema) for every leaf of a settings model's JSON schema."""
+    for name, prop in schema.get("properties", {}).items():
+        nested = [defs[o["$ref"].split("/")[-1]] for o in [prop, *prop.get("anyOf", [])] if "$ref" in o]
+        if nested and "properties" in nested[0]:
+            yield from leaves(nested[0], defs, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", prop
+
+
+def bad_example(prop: dict) -> Any:
+    """A value the setting's JSON schema refuses, or None where it names none (free-form settings)."""
+    for option in [prop, *prop.get("anyOf", [])]:
+        if "bad" in option:
+            return option["bad"]
+    for option in prop.get("anyOf", [prop]):
+        for bound, bad in (("minimum", -1), ("exclusiveMinimum", 0), ("maximum", 1), ("exclusiveMaximum", 0)):
+            if bound in option:
+                return option[bound] + bad
+        if "enum" in option or "const" in option:
+            return "nonsense"
+        if option.get("type") in ("boolean", "null"):
+            return "maybe"
+    return None
+
+
+def refused(check: Callable[[], Any]) -> str:
+    """The line `check` prints as its error (nothing when it passes)."""
+    try:
+        check()
+    except AttentionLabError as err:
+        return f"`error: {err}`"
+    return ""
+
+
+def settings_table(title: str, schema: type, cfg: DictConfig, extra_rows: list[str] = ()) -> str:
+    from attention_lab.training.runner import built  # checks a _target_ as it is built
+
+    rows = [f"## {title}", "", "| setting | what it is | a refused value prints |", "|---|---|---|"]
+    json_schema = schema.model_json_schema()
+    for key, prop in leaves(json_schema, json_schema.get("$defs", {})):
+        bad, meaning = bad_example(prop), prop.get("description", "")
+        if bad is None:
+            rows.append(f"| `{key}` | {meaning} | free-form |")
+            continue
+        changed = copy.deepcopy(cfg)
+        OmegaConf.update(changed, key, bad, merge=False, force_add=True)
+        group = key.rpartition(".")[0]
+        if key.endswith("._target_"):  # importable: checked as the node is built
+            check = partial(built, group, OmegaConf.select(changed, group))
+        else:
+            check = partial(checked, schema, changed)
+        rows.append(f"| `{key}` | {meaning} | {refused(check)} |")
+    return "\n".join([*rows, *extra_rows]) + "\n"
+
+
+def signature_rows(setting: str, target: type) -> Iterator[str]:
+    """A row per argument that the signature of a class built from the config annotates with its rule."""
+    from pydantic import TypeAdapter
+
+    for name, hint in typing.get_type_hints(target.__init__, include_extras=True).items():
+        if not hasattr(hint, "__metadata__"):  # Lightning's own classes: Lightning checks them
+            continue
+        bad = bad_example(TypeAdapter(hint).json_schema())
+        meaning = " ".join(m.description for m in hint.__metadata__ if m.description)
+        if bad is not None:
+            printed = refused(lambda n=name, b=bad: check_arguments(setting, {n: b}, target))
+            yield f"| `{setting}.{name}` | {meaning} | {printed} |"
+
+
+def train_rows() -> list[str]:
+    """The rules across settings (a variant's own settings, heads, the window, the schedule), the callbacks'
+    own arguments, and Lightning's refusals, each shown with what it prints."""
+    from attention_lab.training.runner import build_trainer
+
+    rows = []
+    for name, record in VARIANTS.items():
+        for setting, meaning in record.settings.items():
+            cfg = compose(f"attention={name}", f"attention.{setting}=0")
+            rows.append(f"| `attention.{setting}` ({name}) | {meaning.meaning} | {refused(lambda c=cfg: checked(TrainSettings, c))} |")
+    for overrides in (["model.emb_dim=63"], ["attention=gqa", "attention.num_kv_groups=3"], ["attention=mha", "+attention.window=8"],
+                      ["attention=simple", "attention.qkv_bias=true"], ["data.max_length=100"], ["+model.n_head=2"],
+                      ["trainer.max_epochs=-1", "optimizer.min_lr=1e-5"]):  # fmt: skip
+        rule = refused(lambda o=overrides: checked(TrainSettings, compose(*o)))
+        rows.append(f"| `{' '.join(overrides)}` | a rule across settings | {rule} |")
+    for config in ("default", "book"):
+        for entry, node in compose(f"callbacks={config}").callbacks.items():
+            if node is not None and (config == "default" or entry == "book_eval"):
+                module, _, name = node._target_.rpartition(".")
+                rows += signature_rows(f"callbacks.{entry}", getattr(__import__(module, fromlist=[name]), name))
+    for overrides in (["trainer.max_epochs=-2"], ["trainer.devices=0"]):
+        cfg = compose(*overrides)
+        rule = refused(lambda c=cfg: build_trainer(c, logger=False))
+        rows.append(f"| `{' '.join(overrides)}` | checked by Lightning | {rule} |")
+    return rows
