@@ -5,17 +5,18 @@ import logging
 from omegaconf import DictConfig
 
 from attention_lab.cli import hydra_command
-from attention_lab.settings import TrainSettings, checked
 
 log = logging.getLogger("attention_lab")
 
 
 @hydra_command("config")
 def main(cfg: DictConfig) -> float:
+    from attention_lab.settings import TrainSettings, checked  # imported here: `--help` needs no torch
+
     checked(TrainSettings, cfg)  # a bad value is reported before Lightning is imported
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from attention_lab.training import run  # imported here so that `--help` stays fast
+    from attention_lab.training import run
 
     metrics = run(cfg)
     if rank_zero_only.rank == 0:  # DDP runs this function once per process: report once

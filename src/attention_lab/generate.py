@@ -10,12 +10,13 @@ import sys
 from omegaconf import DictConfig
 
 from attention_lab.cli import hydra_command
-from attention_lab.settings import GenerateSettings, checked
 
 
 def generate_text(cfg: DictConfig) -> str:
     """The prompt and its continuation, as `cfg` (conf/generate.yaml) asks."""
-    settings = checked(GenerateSettings, cfg)  # before the (slow) imports and checkpoint load
+    from attention_lab.settings import GenerateSettings, checked  # here, as the others: `--help` stays quick
+
+    settings = checked(GenerateSettings, cfg)  # before Lightning's import and the checkpoint's load
     from attention_lab.data.tokenizer import text_to_ids
     from attention_lab.model.generation import continue_text
     from attention_lab.training.checkpoints import load_model

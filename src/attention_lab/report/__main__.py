@@ -8,11 +8,12 @@ from omegaconf import DictConfig
 
 from attention_lab.cli import hydra_command
 from attention_lab.report import report
-from attention_lab.settings import ReportSettings, checked
 
 
 @hydra_command("report")
 def main(cfg: DictConfig) -> None:
+    from attention_lab.settings import ReportSettings, checked  # here: `--help` imports no torch
+
     settings = checked(ReportSettings, cfg)
     print(f"loss curves: {report(settings.log_dir, settings.out, settings.format)}")
 
