@@ -40,7 +40,8 @@ SMALL_SETTINGS = {"num_kv_groups": 2, "window": 4, "kv_latent_dim": 6}
 
 def own_settings(variant: str) -> dict[str, int]:
     """The own settings of `variant` (its registry record names them) at small values."""
-    return {name: SMALL_SETTINGS[name] for name in VARIANTS[variant].settings}
+    settings = VARIANTS[variant].settings.items()
+    return {name: SMALL_SETTINGS[name] if own.only is None else own.only for name, own in settings}
 
 
 def compose_config(

@@ -197,8 +197,8 @@ def test_single_head_variants_refuse_several_heads():
     [
         ("mha", {"window": 4}, "window=4 is not allowed with attention=mha: it is a setting of swa only"),
         ("causal", {"kv_latent_dim": 4}, "kv_latent_dim=4 is not allowed with attention=causal"),
-        ("swa", {"num_kv_groups": 2, "window": 4}, "num_kv_groups=2 .* it is a setting of gqa only"),
-        ("mqa", {"num_kv_groups": 2}, "num_kv_groups=2 .* it is a setting of gqa only"),
+        ("swa", {"num_kv_groups": 2, "window": 4}, "num_kv_groups=2 .* it is a setting of gqa, mqa only"),
+        ("mqa", {"num_kv_groups": 2}, "num_kv_groups=2 is not allowed with attention=mqa: it must be 1"),
         ("gqa", {}, "num_kv_groups=null is not allowed: it must be a whole number >= 1"),
         ("swa", {}, "window=null is not allowed: it must be a whole number >= 1"),
         ("mla", {}, "kv_latent_dim=null is not allowed: it must be a whole number >= 1"),

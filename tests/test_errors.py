@@ -133,7 +133,7 @@ def test_free_form_settings_say_why() -> None:
         ("model.drop_rate=${nope}", "model.drop_rate is not allowed: Interpolation key 'nope' not found"),
         ("attention=gqa attention.num_kv_groups=3", "attention.num_kv_groups=3 is not allowed with model.n_heads=4: it must divide"),
         ("attention=gqa attention.num_kv_groups=0", "attention.num_kv_groups=0 is not allowed: it must be a whole number >= 1"),
-        ("attention=mqa +attention.num_kv_groups=2", "attention.num_kv_groups=2 is not allowed with attention=mqa: it is a setting of gqa only"),
+        ("attention=mqa attention.num_kv_groups=2", "attention.num_kv_groups=2 is not allowed with attention=mqa: it must be 1"),
         ("attention=swa attention.window=null", "attention.window=null is not allowed: it must be a whole number >= 1"),
         ("attention=mla attention.kv_latent_dim=2.5", "attention.kv_latent_dim=2.5 is not allowed: it must be a whole number"),
         ("attention=mha +attention.window=8", "attention.window=8 is not allowed with attention=mha: it is a setting of swa only"),

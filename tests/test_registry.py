@@ -4,7 +4,9 @@ trained through `training.run` (docs/adding-a-variant.md walks through the same 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +17,8 @@ from attention_lab.errors import ConfigError
 from attention_lab.model.kv_bytes import kv_cache_bytes
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.training import run
-from tests.helpers import compose_config
+from attention_lab.training.checkpoints import load_model
+from tests.helpers import WITH_CHECKPOINTS, compose_config
 
 
 class AverageAttention(AttentionBase):
@@ -66,12 +69,19 @@ def test_a_registered_variant_is_built_by_name_and_is_causal(average: str) -> No
         build_attention(average, d_in=8, d_out=8, context_length=12)
 
 
-def test_a_registered_variant_is_checked_estimated_and_trained_through_run(average: str, fast_config) -> None:
+def test_a_registered_variant_is_checked_estimated_and_trained_through_run(average: str, tmp_path: Path):
     overrides = ["attention.name=average", "+attention.recent=4", "trainer.limit_train_batches=1",
                  "trainer.limit_val_batches=1", "callbacks.tensorboard_extras.attention_maps=true"]
     with pytest.raises(ConfigError, match="attention.recent=0 is not allowed: it must be a whole number"):
         checked(TrainSettings, compose_config(*overrides[:1], "+attention.recent=0"))
     sizes = dict(n_layers=2, emb_dim=64, n_heads=4, context_length=10)
     assert kv_cache_bytes(average, **sizes, recent=4) == 2 * 10 * 64 * 4  # layers, tokens, values, bytes
-    metrics = run(fast_config(*overrides))
-    assert metrics["val_loss"] < 11.0
+    metrics = run(compose_config(*WITH_CHECKPOINTS, *overrides, log_dir=tmp_path / "logs"))
+    model = load_model(next(Path(metrics["log_dir"]).glob("checkpoints/*.ckpt")))
+    assert all(isinstance(block.att, AverageAttention) for block in model.trf_blocks)  # the variant trained
+    assert math.isfinite(metrics["val_loss"])
+
+
+def test_a_name_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="attention variant 'mha' is registered already"):
+        register("mha", section="-", summary="-")(AverageAttention)

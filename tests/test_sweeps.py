@@ -20,7 +20,7 @@ from attention_lab.cli import CONF_DIR
 from attention_lab.training.tensorboard import HPARAM_METRICS
 from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
 
-# The tags a run must write for TensorBoard to tell the story (see lit_module's docstring).
+# The tags a run must write for TensorBoard to tell the story (attention_lab.training.module's docstring).
 SCALAR_TAGS = {
     "train/loss",
     "train/tokens_seen",

@@ -12,7 +12,11 @@ from torch import nn
 
 from attention_lab.attention.chapter3 import MultiHeadAttention
 from attention_lab.attention.kv_cache import KVCache
-from attention_lab.attention.registry import Setting, register
+from attention_lab.attention.registry import Setting, Sizes, register
+
+
+def grouped_keys_and_values(sizes: Sizes) -> int:
+    return 2 * sizes.settings["num_kv_groups"] * sizes.head_dim  # keys + values of the key/value heads
 
 
 @register(
@@ -25,7 +29,7 @@ from attention_lab.attention.registry import Setting, register
             "key/value heads, each shared by n_heads / num_kv_groups query heads", divides_heads=True
         )
     },
-    cached_per_token=lambda sizes: 2 * sizes.settings["num_kv_groups"] * sizes.head_dim,
+    cached_per_token=grouped_keys_and_values,
 )
 class GroupedQueryAttention(MultiHeadAttention):
     """Grouped-query attention (Ainslie et al. 2023; the book's ch04/04_gqa): `num_kv_groups` key/value
@@ -74,7 +78,8 @@ class GroupedQueryAttention(MultiHeadAttention):
     section="beyond: Shazeer 2019",
     summary="multi-query attention: one key/value head for all query heads",
     multi_head=True,
-    cached_per_token=lambda sizes: 2 * sizes.head_dim,
+    settings={"num_kv_groups": Setting("one key/value head, shared by every query head", only=1)},
+    cached_per_token=grouped_keys_and_values,
 )
 class MultiQueryAttention(GroupedQueryAttention):
     """Multi-query attention (Shazeer 2019): grouped-query attention with one key/value head (b, 1, T,
@@ -89,8 +94,9 @@ class MultiQueryAttention(GroupedQueryAttention):
         num_heads: int = 1,
         causal: bool = True,
         qkv_bias: bool = False,
+        num_kv_groups: int = 1,
     ):
-        super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias, num_kv_groups=1)
+        super().__init__(d_in, d_out, context_length, dropout, num_heads, causal, qkv_bias, num_kv_groups)
 
 
 @register(

@@ -20,11 +20,12 @@ from attention_lab.errors import refusal
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting only one variant has (e.g. `attention.window` of swa): a whole number >= 1, required by
+    """A setting only some variants have (e.g. `attention.window` of swa): a whole number >= 1, required by
     the variant; its starting value is in the variant's conf/attention/<name>.yaml."""
 
     meaning: str
     divides_heads: bool = False  # it must divide model.n_heads (key/value heads shared by query heads)
+    only: int | None = None  # the one value the variant takes (mqa: one key/value head)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class Variant:
                 yield Problem(
                     f"attention.{name}", value, f"it must be a whole number >= 1 ({setting.meaning})"
                 )
+            elif setting.only is not None and value != setting.only:
+                reason = f"it must be {setting.only} ({setting.meaning})"
+                yield Problem(f"attention.{name}", value, reason, f"attention={self.name}")
             elif setting.divides_heads and n_heads % value:
                 reason = f"it must divide n_heads ({setting.meaning})"
                 yield Problem(f"attention.{name}", value, reason, f"model.n_heads={n_heads}")
@@ -113,6 +117,8 @@ def register(name: str, **facts: Any) -> Callable[[type[nn.Module]], type[nn.Mod
     """Class decorator: record the class as attention variant `name` with `facts` (the fields of Variant)."""
 
     def add(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in VARIANTS:
+            raise ValueError(f"attention variant {name!r} is registered already (by {VARIANTS[name].cls})")
         VARIANTS[name] = Variant(name, cls, **facts)
         return cls
 

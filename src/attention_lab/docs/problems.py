@@ -80,8 +80,10 @@ model per config group). A refused value prints one line and the command exits w
 `HYDRA_FULL_ERROR=1` shows the traceback as well; from Python, `attention_lab.training.run(cfg)` raises
 `attention_lab.errors.ConfigError`. Lightning's Trainer and callbacks take any of their own arguments
 (`trainer.<argument>`): each is checked against the type in its class's signature, then by Lightning
-itself as the trainer is built, before the text is read or a model is made. The tables show each setting
-with a value it refuses and the line that value prints.
+itself as the trainer is built, before the text is read or a model is made. The few checks Lightning makes
+against the data (`trainer.val_check_interval` against the batches of an epoch) come as fit sets up, before
+the first step; the run's new log directory is then removed again. The tables show each setting with a
+value it refuses and the line that value prints.
 """
 
 OUTRO = """\

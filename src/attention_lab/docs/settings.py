@@ -56,12 +56,13 @@ def bad_example(prop: dict) -> Any:
 
 
 def refused(check: Callable[[], Any]) -> str:
-    """The line `check` prints as its error (nothing when it passes)."""
+    """The line `check` raises, as Markdown code; an AssertionError where `check` accepts what it should not."""
     try:
         check()
     except AttentionLabError as err:
-        return f"`error: {err}`"
-    return ""
+        fence = "``" if "`" in str(err) else "`"  # a message quoting code keeps its backticks
+        return f"{fence} error: {err} {fence}" if fence == "``" else f"`error: {err}`"
+    raise AssertionError(f"{check} passed: a value meant to be refused was accepted")
 
 
 def settings_table(title: str, schema: type, cfg: DictConfig, extra_rows: list[str] = ()) -> str:
@@ -109,11 +110,17 @@ def train_rows() -> list[str]:
         for setting, meaning in record.settings.items():
             cfg = compose(f"attention={name}", f"attention.{setting}=0")
             rows.append(f"| `attention.{setting}` ({name}) | {meaning.meaning} | {refused(lambda c=cfg: checked(TrainSettings, c))} |")
-    for overrides in (["model.emb_dim=63"], ["attention=gqa", "attention.num_kv_groups=3"], ["attention=mha", "+attention.window=8"],
-                      ["attention=simple", "attention.qkv_bias=true"], ["data.max_length=100"], ["+model.n_head=2"],
-                      ["trainer.max_epochs=-1", "optimizer.min_lr=1e-5"]):  # fmt: skip
-        rule = refused(lambda o=overrides: checked(TrainSettings, compose(*o)))
-        rows.append(f"| `{' '.join(overrides)}` | a rule across settings | {rule} |")
+    across = {  # the rules across settings: the variant's record, then the schema's own
+        "model.emb_dim=63": "a multi-head variant's heads divide the width",
+        "attention=gqa attention.num_kv_groups=3": "key/value groups divide the heads",
+        "attention=mha +attention.window=8": "a variant's own setting, given to another variant",
+        "attention=simple attention.qkv_bias=true": "a bias for a variant without projections",
+        "data.max_length=100": "a window fits the model's context",
+        "+model.n_head=2": "a setting no group has",
+        "trainer.max_epochs=-1 optimizer.min_lr=1e-5": "a learning-rate schedule needs a run with an end",
+    }
+    for overrides, rule in across.items():
+        rows.append(f"| `{overrides}` | {rule} | {refused(lambda o=overrides: checked(TrainSettings, compose(*o.split())))} |")
     for config in ("default", "book"):
         for entry, node in compose(f"callbacks={config}").callbacks.items():
             if node is not None and (config == "default" or entry == "book_eval"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -19,6 +20,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    if bare := [arg for arg in sys.argv[1:] if "=" not in arg and not arg.startswith("-")]:
+    given = sys.argv[1:]  # a folder typed without `log_dir=`; not the value of an option (--config-dir <dir>)
+    bare = [arg for before, arg in zip(["", *given], given, strict=False)
+            if "=" not in arg and Path(arg).is_dir() and not before.startswith("-")]  # fmt: skip
+    if bare:
         sys.exit(f"error: {bare[0]} is not a setting: give the folder of a sweep as log_dir={bare[0]}")
     main()

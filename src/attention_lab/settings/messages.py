@@ -1,6 +1,5 @@
-"""One line for every refused setting, whoever refuses it: the schema (pydantic's errors), OmegaConf (an
-interpolation that does not resolve) or a Lightning class as it is built (its signature, or its own checks):
-`<setting>=<value> is not allowed: <what is allowed> (<what the setting is>)`."""
+"""One line, `<setting>=<value> is not allowed: <what is allowed> (<what it is>)`, whoever refuses the value:
+the schema (pydantic), OmegaConf (an interpolation), a Lightning class as it is built (signature, checks)."""
 
 from __future__ import annotations
 
@@ -79,13 +78,15 @@ def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) ->
     """Each argument a parameter of `target`, of the type (and range) its signature annotates."""
     parameters = inspect.signature(target).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    hints = typing.get_type_hints(target.__init__, include_extras=True)
+    try:
+        hints = typing.get_type_hints(target.__init__, include_extras=True)
+    except NameError:  # names imported only for type checkers: then the names alone are checked
+        hints = {}
     types = ConfigDict(arbitrary_types_allowed=True, strict=True)
+    where = f"{target.__module__}.{target.__name__}"
     for key, value in arguments.items():
         if key not in parameters and not key.startswith("_") and not takes_any:  # _target_: Hydra's
-            names = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
-            raise ConfigError(f"{setting}.{key} is not allowed: it is not an argument of "
-                              f"{target.__module__}.{target.__qualname__} (those are: {names})")  # fmt: skip
+            raise ConfigError(f"{setting}.{key} is not allowed: it is not an argument of {where}")
         try:
             TypeAdapter(hints.get(key, Any), config=types).validate_python(value)
         except ValidationError as err:
@@ -93,18 +94,18 @@ def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) ->
             raise ConfigError(refusal(f"{setting}.{key}", value, reason(err.errors()) + meaning)) from None
 
 
-def refused_by_lightning(setting: str, arguments: Mapping[str, Any], err: Exception) -> ConfigError | None:
-    """Lightning's own refusal, raised while building `setting`, as one line naming the argument its message
-    names first (else the one whose value it names); None for an error raised anywhere but in Lightning."""
+def refused_by_lightning(setting: str, arguments: Mapping, err: Exception, by_value: bool = True) -> Any:
+    """Lightning's refusal as one line, naming the argument it names first (or by text value); else None."""
     frames = [frame for frame, _ in traceback.walk_tb(err.__traceback__)]
     in_lightning = bool(frames) and frames[-1].f_globals.get("__name__", "").startswith("lightning")
     kinds = {kind.__name__ for kind in type(err).__mro__}  # Lightning's refusals, by name: no import here
     if not in_lightning or not kinds & {"ValueError", "TypeError", "MisconfigurationException"}:
         return None
     message = " ".join(str(err).split())
-    named = sorted((is_value, found.start(), key) for key, value in arguments.items()
-                   for is_value, word in enumerate((key, str(value)))
+    words = [(0, key, key) for key in arguments]
+    words += [(1, str(value), key) for key, value in arguments.items() if by_value and isinstance(value, str)]
+    named = sorted((rank, found.start(), key) for rank, word, key in words
                    if (found := re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", message)))  # fmt: skip
     if not named:
-        return ConfigError(f"{setting} is not allowed: {message}")
+        return ConfigError(f"{setting} is not allowed: {message}") if by_value else None
     return ConfigError(refusal(f"{setting}.{named[0][2]}", arguments[named[0][2]], message))

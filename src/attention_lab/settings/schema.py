@@ -1,7 +1,6 @@
 """What every setting may be: a pydantic model per config group (conf/<group>/), each field with its type,
-range and meaning, and the rules across groups. The model and attention groups are the model's own configs
-(attention_lab.model.config); a variant's own rules are in its registry record. Lightning's Trainer and
-callbacks take any of their arguments: their classes check them as they are built."""
+range and meaning, and the rules across groups. The model and attention groups are attention_lab.model's
+configs, a variant's own rules its registry record's; Lightning's classes check their arguments as built."""
 
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ def refused(setting: str, *line: Any) -> PydanticCustomError:
     return PydanticCustomError("refused", "{line}", {"line": refusal(setting, *line), "setting": setting})
 
 
-Name = rule(str, re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,@-]*").fullmatch,
+Name = rule(str | int, lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+,@-]*", str(v)),
             "letters, digits and . _ = + , @ -, starting with a letter or digit", "../a")  # fmt: skip
 Directory = rule(str, lambda v: Path(v).is_dir() or not Path(v).exists(), "a directory", "/dev/null")
 ExistingDirectory = rule(str, lambda v: Path(v).is_dir(), "an existing directory", "/no/such/directory")
@@ -115,7 +114,7 @@ class Data(Target):
 class Trainer(LightningTarget):  # the rules Lightning lacks, whose breach would crash a run later
     check_val_every_n_epoch: int | None = Field(None, ge=1, description="epochs between validations")
     accumulate_grad_batches: int | None = Field(None, ge=1, description="batches per optimizer step")
-    val_check_interval: float | None = Field(None, gt=0, description="batches, or a share of an epoch")
+    val_check_interval: Annotated[float, Field(gt=0)] | str | dict | None = Field(None, description="batches")
     gradient_clip_val: float | None = Field(None, ge=0, description="the largest gradient norm")
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 import lightning as L
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 from pydantic import Field
 
@@ -160,6 +160,9 @@ def load_model(path: str | Path) -> GPTModel:
     """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
     try:
         module = LitGPT.load_from_checkpoint(path, map_location="cpu")
+    except ValueError as err:  # settings that build no model (pydantic's ValidationError is a ValueError)
+        first = str(err).splitlines()[0]
+        raise ConfigError(f"ckpt={path} holds settings that build no model here: {first}") from None
     except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
         raise ConfigError(
             f"ckpt={path} is not a checkpoint written by train.py (those hold the weights and the model and "

@@ -49,7 +49,7 @@ class LitGPT(L.LightningModule):
     """`model`, `attention` and `optimizer` are the dicts of conf/model, conf/attention and conf/optimizer;
     they are saved in every checkpoint so that `LitGPT.load_from_checkpoint(path)` rebuilds the same network.
 
-    `fused_loss` computes the output head and the cross-entropy together (attention_lab.loss): the same
+    `fused_loss` computes the output head and the cross-entropy together (attention_lab.model.loss): the same
     loss and gradients without autograd's copies of the logits. `compile` runs the network through
     torch.compile (the same maths; Inductor fuses kernels, at a compile cost up front).
     """

@@ -134,22 +134,32 @@ def disk_full_reported(log_dir: Path) -> Iterator[None]:
         threading.excepthook = previous_hook
 
 
+class TrainingStarted(L.Callback):
+    """Marks the end of fit's setup: Lightning's last checks of the settings come before it."""
+
+    started = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = True
+
+
 @contextlib.contextmanager
-def refusals_at_fit_start_reported(
-    cfg: DictConfig, trainer: L.Trainer, new_dir: Path | None
-) -> Iterator[None]:
-    """Lightning checks some Trainer settings only as fit starts, against the data (val_check_interval
-    against the batches of an epoch): such a refusal, before the first step, becomes one ConfigError line,
-    and the version directory this run made is removed again."""
+def refusals_at_fit_start_reported(cfg: DictConfig, started: TrainingStarted, new_dir: Path | None
+                                   ) -> Iterator[None]:  # fmt: skip
+    """Lightning checks some Trainer settings only as fit sets up, against the data (val_check_interval
+    against the batches of an epoch): such a refusal, naming the setting, becomes one ConfigError line, and
+    the directories this run made are removed again."""
     try:
         yield
     except Exception as err:
         arguments = OmegaConf.to_container(cfg.trainer, resolve=True)
-        refused = refused_by_lightning("trainer", arguments, err) if trainer.global_step == 0 else None
+        refused = None if started.started else refused_by_lightning("trainer", arguments, err, by_value=False)
         if refused is None:
             raise
-        if new_dir is not None:
+        if new_dir is not None:  # the version directory, then its run's directory if nothing else is in it
             shutil.rmtree(new_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                new_dir.parent.rmdir()
         raise refused from None
 
 
@@ -162,21 +172,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     checked(TrainSettings, cfg)
     resume = resolve_resume(cfg)
     quiet_lightning_logging()
-    logger = build_logger(cfg, resume)
-    trainer = build_trainer(cfg, logger)  # Lightning's checks of its settings, before anything is built
+    logger, started = build_logger(cfg, resume), TrainingStarted()
+    trainer = build_trainer(cfg, logger, (started,))  # Lightning's checks of its settings, before any build
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = built("data", cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = built("module", cfg.module)
     log_dir = Path(logger.log_dir)
-    new_dir = None if log_dir.exists() else log_dir
+    new_dir = None if log_dir.exists() else log_dir  # made by this run: removed again on a refusal
     if trainer.is_global_zero:
         log_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, log_dir / "config.yaml", resolve=True)
     with warnings.catch_warnings():
         if resume is not None:  # going on in its own checkpoint directory is the point of resuming
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        with disk_full_reported(log_dir), refusals_at_fit_start_reported(cfg, trainer, new_dir):
+        with disk_full_reported(log_dir), refusals_at_fit_start_reported(cfg, started, new_dir):
             trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
