@@ -34,7 +34,8 @@ from attention_lab.training.resume import find_last_checkpoint, resolve_checkpoi
 from attention_lab.training.runner import build_logger, build_trainer
 from tests.helpers import MICRO, compose_config, run_command, run_train_script
 
-GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment")
+GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment",
+          "dropout")
 OPTIONS = [f"{group}={path.stem}" for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
 SCHEMA = TrainSettings.model_json_schema()
 SCHEMA_LEAVES = dict(leaves(SCHEMA, SCHEMA["$defs"]))
@@ -129,7 +130,7 @@ def test_free_form_settings_say_why() -> None:
         ("data.path=/dev/null", "data.path=/dev/null is not allowed: it is not a regular file"),
         ("paths.log_dir=/dev/null", "paths.log_dir=/dev/null is not allowed: it must be a directory (where TensorBoard"),
         ("ckpt_path=''", "ckpt_path='' is not allowed: it must be some text"),
-        ("model.pos_emb=rotary", "model.pos_emb=rotary is not allowed: it must be 'learned' or 'none'"),
+        ("model.pos_emb=rotary", "model.pos_emb=rotary is not allowed: it must be 'learned', 'none', 'rope' or 'alibi'"),
         ("model.drop_rate=${nope}", "model.drop_rate is not allowed: Interpolation key 'nope' not found"),
         ("attention=gqa attention.num_kv_groups=3", "attention.num_kv_groups=3 is not allowed with model.n_heads=4: it must divide"),
         ("attention=gqa attention.num_kv_groups=0", "attention.num_kv_groups=0 is not allowed: it must be a whole number >= 1"),

@@ -1,9 +1,11 @@
-"""The leak metric: val/loss_causal judges a model with the causal mask forced on, as it would generate."""
+"""The leak metrics: val/loss_causal judges a model with the causal mask forced on, as it would generate;
+val_attention/next_token/layer_<i> is the weight its queries put on the token they must predict."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.training import run
@@ -18,18 +20,32 @@ LEAK_SETTINGS = (
 )
 
 
+def scalars(log_dir: str, prefix: str) -> dict[str, list[float]]:
+    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    tags = [tag for tag in events.Tags()["scalars"] if tag.startswith(prefix)]
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in tags}
+
+
 @pytest.mark.slow
 def test_a_model_trained_without_the_mask_leaks(fast_config):
     metrics = run(fast_config("attention.causal=false", "trainer.max_epochs=2", *LEAK_SETTINGS))
     # It predicts the next token by looking at it: its val loss is far below the loss it gets when it
     # cannot, which is the loss that matters for generation.
     assert metrics["val_loss"] < metrics["val_loss_causal"] - 1.0, metrics
+    # ... and its attention has moved onto that token: from about 1/8 (8 tokens) to most of the weight.
+    [next_token] = scalars(metrics["log_dir"], "val_attention/next_token/").values()
+    assert len(next_token) == 2 and next_token[-1] > 0.5, next_token
 
 
 @pytest.mark.slow
 def test_for_a_causal_run_the_leak_metric_equals_val_loss(fast_config):
     metrics = run(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
     assert metrics["val_loss_causal"] == metrics["val_loss"]
+    focus = scalars(metrics["log_dir"], "val_attention/")  # where the queries look, per layer
+    assert set(focus) == {f"val_attention/{kind}/layer_0" for kind in ("next_token", "self", "previous_token",
+                                                                        "first_token")}  # fmt: skip
+    assert focus["val_attention/next_token/layer_0"] == [0.0]  # the mask hides the answer
 
 
 def test_forcing_the_mask_changes_nothing_for_a_causal_model_and_is_undone_after():

@@ -60,12 +60,12 @@ def test_causal_mask_forced_restores_each_layers_setting():
 @pytest.mark.parametrize("variant,heads", [("mha", 4), ("mha_wrapper", 4), ("sdpa", 4), ("causal", 1)])
 def test_attention_maps_per_layer_are_causal_distributions(variant, heads):
     model = GPTModel(TINY, AttentionConfig(name=variant)).train()
-    maps = model.attention_maps(torch.randint(0, 50257, (1, 6)))
+    maps = model.attention_maps(torch.randint(0, 50257, (2, 6)))
     assert len(maps) == TINY.n_layers
     for weights in maps:
-        assert weights.shape == (heads, 6, 6)
+        assert weights.shape == (2, heads, 6, 6)
         assert torch.all(weights.triu(diagonal=1) == 0)
-        torch.testing.assert_close(weights.sum(-1), torch.ones(heads, 6))
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2, heads, 6))
     assert model.training  # mode restored
     assert all(m.last_weights is None for m in model.attention_modules())  # nothing kept around
 
@@ -122,7 +122,7 @@ def test_one_causal_layer_without_positions_sees_its_prefix_as_a_set():
 
 
 def test_unknown_pos_emb_is_refused():
-    with pytest.raises(ValueError, match="pos_emb\n.*Input should be 'learned' or 'none'"):
+    with pytest.raises(ValueError, match="pos_emb\n.*Input should be 'learned', 'none', 'rope' or 'alibi'"):
         replace(TINY, pos_emb="rotary")
 
 
@@ -139,3 +139,12 @@ def test_variants_beyond_chapter_3_build_and_train_a_step(variant):
     optimizer.step()
     assert torch.isfinite(loss)
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+
+
+def test_each_dropout_acts_where_it_is_set_and_unset_ones_follow_drop_rate():
+    """The book's exercise 4.3: the embeddings, the attention weights and the shortcut path."""
+    config = replace(TINY, drop_rate=0.1, drop_rate_emb=0.3, drop_rate_shortcut=None)
+    model = GPTModel(config, AttentionConfig(dropout=0.2))
+    assert model.drop_emb.p == 0.3
+    assert all(module.dropout.p == 0.2 for module in model.attention_modules())
+    assert all(block.drop_shortcut.p == 0.1 for block in model.trf_blocks)  # null: drop_rate

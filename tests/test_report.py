@@ -71,15 +71,26 @@ def test_mask_effect_is_non_causal_minus_causal_with_a_welch_interval():
 def test_dropout_effect_is_p_minus_zero_per_mask_setting():
     with_dropout = [run(True, 0.3, s, 6.1 + d, 6.1 + d, 5.6) for s, d in ((1, 0.1), (2, -0.1), (3, 0.0))]
     found = [e for e in effects(group_cells(KNOWN + with_dropout)) if e.effect == "dropout"]
-    assert [e.measure for e in found] == [
-        "Δ best val (p − 0)",
-        "Δ final val (p − 0)",
-        "Δ gap val−train (p − 0)",
-    ]
-    assert found[0].where == "mha, causal, p=0.3 vs 0"
+    assert [e.measure for e in found] == ["Δ best val", "Δ final val", "Δ gap val−train"]
+    assert found[0].where == "mha, causal, attention 0.3 vs none"
     assert found[1].difference == pytest.approx(0.0, abs=1e-9)
     assert found[1].verdict == "within seed noise"
     assert found[2].difference == pytest.approx(0.5 - (1.0 + 1.1 + 0.8) / 3)
+
+
+def test_each_dropout_placement_is_a_cell_compared_with_none():
+    from dataclasses import replace
+
+    none = [replace(r, drop_rate_emb=0.0, drop_rate_shortcut=0.0) for r in KNOWN if r.causal]
+    places = {"embedding 0.2": (0.2, 0.0, 0.0), "attention 0.2": (0.0, 0.2, 0.0),
+              "shortcut 0.2": (0.0, 0.0, 0.2), "p=0.2": (0.2, 0.2, 0.2)}  # fmt: skip
+    placed = [replace(r, drop_rate_emb=emb, dropout=attn, drop_rate_shortcut=res, gap=r.gap - 0.5)
+              for emb, attn, res in places.values() for r in none]  # fmt: skip
+    cells = group_cells(none + placed)
+    assert [c.placement for c in cells] == ["none", *places]
+    found = [e for e in effects(cells) if e.measure == "Δ gap val−train"]
+    assert [e.where for e in found] == [f"mha, causal, {place} vs none" for place in places]
+    assert [e.difference for e in found] == [pytest.approx(-0.5)] * 4
 
 
 def test_runs_without_position_embeddings_form_cells_of_their_own():
@@ -91,13 +102,12 @@ def test_runs_without_position_embeddings_form_cells_of_their_own():
         (True, "learned", 3), (False, "learned", 3), (True, "none", 3), (False, "none", 3),
     ]  # fmt: skip
     found = [e for e in effects(cells) if e.effect == "positions"]
-    assert {e.where for e in found} == {"mha, causal, p=0", "mha, non-causal, p=0"}
+    assert {e.where for e in found} == {"mha, causal, dropout none", "mha, non-causal, dropout none"}
     final = [e for e in found if e.measure == "Δ final val (none − learned)"]
     assert [e.difference for e in final] == [pytest.approx(1.0)] * 2
     mask = [e.where for e in effects(cells) if e.effect == "mask"]
-    assert (
-        mask == ["mha, p=0"] * 2 + ["mha, pos none, p=0"] * 2
-    )  # the mask effect with each kind of positions
+    # the mask effect (loss, loss with the mask, attention on the next token) with each kind of positions
+    assert mask == ["mha, dropout none"] * 2 + ["mha, pos none, dropout none"] * 2
 
 
 def test_verdicts_on_synthetic_numbers():

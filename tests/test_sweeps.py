@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from attention_lab.attention import VARIANTS
+from attention_lab.attention.positions import ENCODINGS
 from attention_lab.cli import CONF_DIR
 from attention_lab.training.tensorboard import HPARAM_METRICS
 from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
@@ -85,12 +86,26 @@ def test_mask_pos_emb_sweeps_causal_by_positions_by_seed():
     cfg = compose_with_hydra("sweep=mask_pos_emb")
     assert cfg.hydra.mode == RunMode.MULTIRUN
     assert sweep_values(cfg, "attention.causal") == ["true", "false"]
-    assert sweep_values(cfg, "model.pos_emb") == ["learned", "none"]
+    assert sweep_values(cfg, "model.pos_emb") == list(ENCODINGS)
     assert sweep_values(cfg, "seed") == ["1", "2", "3"]
     assert cfg.attention.dropout == 0.0
     assert cfg.experiment_name == "mask_pos_emb_tiny"
     run_name = compose_with_hydra("sweep=mask_pos_emb", "model.pos_emb=none", "seed=3").run_name
     assert run_name == "mha-causal-pos_none-s3"
+
+
+def test_dropout_placement_sweeps_one_place_at_a_time_by_seed():
+    cfg = compose_with_hydra("sweep=dropout_placement")
+    assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.attention.causal is True
+    assert sweep_values(cfg, "dropout") == ["none", "embedding", "attention", "shortcut", "all"]
+    assert sweep_values(cfg, "seed") == ["1", "2", "3"]
+    rates = {}
+    for place in sweep_values(cfg, "dropout"):
+        placed = compose_with_hydra("sweep=dropout_placement", f"dropout={place}", "seed=1")
+        rates[place] = (placed.model.drop_rate_emb, placed.attention.dropout, placed.model.drop_rate_shortcut)
+        assert placed.run_name == "mha-emb{}-attn{}-res{}-s1".format(*rates[place])
+    assert rates == {"none": (0.0, 0.0, 0.0), "embedding": (0.2, 0.0, 0.0), "attention": (0.0, 0.2, 0.0),
+                     "shortcut": (0.0, 0.0, 0.2), "all": (0.2, 0.2, 0.2)}  # fmt: skip
 
 
 def test_variants_sweeps_every_variant_with_the_mask_on():

@@ -1,11 +1,14 @@
 """What every attention variant shares (the book's sections 3.5.1–3.5.2): the causal mask, dropout on the
-attention weights, and scores → mask → softmax → dropout → weighted sum. A variant of your own subclasses
+attention weights, and scores → mask → softmax → dropout → weighted sum, with the position encoding the
+model gives it (RoPE on queries and keys, ALiBi on the scores). A variant of your own subclasses
 `AttentionBase` and calls `attend` (docs/adding-a-variant.md)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from attention_lab.attention.positions import Positions
 
 
 class AttentionBase(nn.Module):
@@ -14,6 +17,7 @@ class AttentionBase(nn.Module):
     The causal mask is a (context_length, context_length) boolean buffer, True above the diagonal where a
     query would see a later key; it is not saved in checkpoints since it follows from context_length.
     Set `keep_weights = True` to keep the last attention weights in `last_weights` (for heatmaps).
+    `positions` is the position encoding `attend` applies (none until the model gives one: `use_positions`).
     """
 
     def __init__(self, context_length: int, dropout: float = 0.0, causal: bool = True) -> None:
@@ -25,6 +29,11 @@ class AttentionBase(nn.Module):
         self.register_buffer("mask", mask, persistent=False)
         self.keep_weights = False
         self.last_weights: torch.Tensor | None = None
+        self.positions = Positions()
+
+    def use_positions(self, positions: Positions) -> None:
+        """Attend with `positions` (attention_lab.attention.positions): RoPE, ALiBi or nothing."""
+        self.positions = positions
 
     def check_length(self, num_tokens: int) -> None:
         if num_tokens > self.context_length:
@@ -48,6 +57,7 @@ class AttentionBase(nn.Module):
     ) -> torch.Tensor:
         """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T_q, d) over (..., T_k, d) →
         (..., T_q, d_v). T_q = T_k except with a KV cache, where the keys also hold earlier tokens."""
+        queries, keys = self.positions.rotate(queries, keys)  # RoPE; as they are otherwise
         scores = queries @ keys.transpose(-2, -1)  # (..., T_q, T_k): row = query, column = key
         hidden = self.hidden_mask(queries.shape[-2], keys.shape[-2])
         # In place, as the book's masked_fill_: the matmul's backward needs q and k, not its output.
@@ -55,6 +65,9 @@ class AttentionBase(nn.Module):
             scores.masked_fill_(hidden, -torch.inf)
         if scale != 1.0:
             scores.mul_(scale)
+        bias = self.positions.bias(queries.shape[-2], keys.shape[-2], self.causal, scores)
+        if bias is not None:  # ALiBi: −slope · distance (a hidden score stays −inf)
+            scores.add_(bias)
         weights = torch.softmax(scores, dim=-1)
         if self.keep_weights:
             self.last_weights = weights.detach()

@@ -17,6 +17,7 @@ from torch import nn
 
 from attention_lab.attention.base import AttentionBase
 from attention_lab.attention.kv_cache import KVCache
+from attention_lab.attention.positions import Positions
 from attention_lab.attention.registry import register
 
 
@@ -157,6 +158,11 @@ class MultiHeadAttentionWrapper(nn.Module):
             for _ in range(num_heads)
         )
 
+    def use_positions(self, positions: Positions) -> None:
+        """Each head its own share of the position encoding (ALiBi: head i's slope)."""
+        for i, head in enumerate(self.heads):
+            head.use_positions(positions.heads(i, 1))
+
     @property
     def last_weights(self) -> torch.Tensor | None:
         """The heads' kept attention weights stacked as (batch, num_heads, tokens, tokens)."""
@@ -245,16 +251,22 @@ class SDPAttention(MultiHeadAttention):
         queries, keys, values = self.project_qkv(x)
         if cache is not None:
             keys, values = cache.extend(self, keys, values)
+        queries, keys = self.positions.rotate(queries, keys)
         num_queries, num_keys = queries.shape[-2], keys.shape[-2]
+        bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
         # is_causal aligns the mask top-left, right only when queries and keys are the same positions; with
         # cached keys the queries are the newest positions, so the mask is passed explicitly (True = see).
-        hidden = None if num_queries == num_keys else self.hidden_mask(num_queries, num_keys)
+        square = num_queries == num_keys and bias is None  # then is_causal says it all
+        hidden = None if square else self.hidden_mask(num_queries, num_keys)
+        mask = None if hidden is None else ~hidden
+        if bias is not None:  # ALiBi: the bias is the mask, with −inf where a key is hidden
+            mask = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
         context = F.scaled_dot_product_attention(
             queries,
             keys,
             values,
-            attn_mask=None if hidden is None else ~hidden,
+            attn_mask=mask,
             dropout_p=self.dropout.p if self.training else 0.0,
-            is_causal=self.causal and num_queries == num_keys,
+            is_causal=self.causal and mask is None,
         )
         return self.out_proj(self.merge_heads(context))

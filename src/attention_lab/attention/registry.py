@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from attention_lab.attention.positions import rope_problem
 from attention_lab.errors import refusal
 
 
@@ -78,7 +79,7 @@ class Variant:
     cached_tokens: Callable[[Sizes], int] = whole_context  # tokens one layer keeps
 
     def problems(
-        self, *, emb_dim: int, n_heads: int, qkv_bias: bool, settings: Mapping[str, Any]
+        self, *, emb_dim: int, n_heads: int, qkv_bias: bool, settings: Mapping[str, Any], pos_emb: str = ""
     ) -> Iterator[Problem]:
         """Every rule of this variant that the settings break; none for a combination it can be built with."""
         for name, value in settings.items():
@@ -104,6 +105,9 @@ class Variant:
         if self.multi_head and n_heads >= 1 and emb_dim % n_heads:
             reason = f"it must be a multiple of n_heads (attention={self.name} gives each emb_dim / n_heads)"
             yield Problem("model.emb_dim", emb_dim, reason, f"model.n_heads={n_heads}")
+        heads = n_heads if self.multi_head else 1
+        if (problem := rope_problem(pos_emb, emb_dim // max(heads, 1))) is not None:
+            yield Problem("model.pos_emb", pos_emb, problem, f"attention={self.name} of width {emb_dim}")
 
     def cache_numbers(self, sizes: Sizes) -> tuple[int, int]:
         """(numbers one layer caches per token, tokens it keeps) for a generation of sizes.context_length."""

@@ -8,9 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# "learned": the book's absolute position embeddings; "none": no position information at all, so word order
-# reaches the model only through the causal mask (a non-causal model then sees a bag of tokens).
-PositionEmbedding = Literal["learned", "none"]
+from attention_lab.attention.positions import ENCODINGS
 
 
 class ModelConfig(BaseModel):
@@ -26,9 +24,22 @@ class ModelConfig(BaseModel):
     n_layers: int = Field(12, ge=1, description="the number of transformer blocks")
     n_heads: int = Field(12, ge=1, description="the number of attention heads")
     drop_rate: float = Field(0.1, ge=0, lt=1, description="embedding and shortcut dropout, as the book's")
-    pos_emb: PositionEmbedding = Field(
-        "learned", description="learned: the book's position embeddings; none: order only through the mask"
+    drop_rate_emb: float | None = Field(None, ge=0, lt=1, description="on the embeddings; null: drop_rate")
+    drop_rate_shortcut: float | None = Field(
+        None, ge=0, lt=1, description="on a sublayer's output, before the shortcut adds it; null: drop_rate"
     )
+    pos_emb: Literal[ENCODINGS] = Field(
+        "learned", description="learned: the book's embeddings; none: only the mask tells order; rope; alibi"
+    )
+    rope_base: float = Field(10_000.0, gt=0, description="RoPE's angle base (pos_emb=rope)")
+
+    @property
+    def embedding_dropout(self) -> float:
+        return self.drop_rate if self.drop_rate_emb is None else self.drop_rate_emb
+
+    @property
+    def shortcut_dropout(self) -> float:
+        return self.drop_rate if self.drop_rate_shortcut is None else self.drop_rate_shortcut
 
 
 class AttentionConfig(BaseModel):

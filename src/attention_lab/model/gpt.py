@@ -1,8 +1,13 @@
 """The GPT of the book's chapter 4 with a swappable chapter 3 attention module.
 
-    ids (b, T) → token + position embeddings (b, T, emb) → dropout   (pos_emb="none": token embeddings only)
+    ids (b, T) → token + position embeddings (b, T, emb) → dropout   (pos_emb="learned"; else tokens only)
       → n_layers × [x + drop(attn(norm1(x))); x + drop(ff(norm2(x)))]   (pre-LayerNorm blocks)
       → final norm → linear head (b, T, vocab_size) logits
+
+pos_emb="rope" and "alibi" act inside attention instead (attention_lab.attention.positions): every block's
+attention gets the same encoding. The three dropouts are the book's exercise 4.3: on the embeddings
+(model.drop_rate_emb), on the attention weights (attention.dropout) and on each sublayer's output before
+the shortcut adds it (model.drop_rate_shortcut); the first and last follow model.drop_rate unless set.
 
 LayerNorm and GELU are torch's built-ins: `nn.LayerNorm(eps=1e-5)` is the book's LayerNorm (scale, shift,
 biased variance) and `nn.GELU(approximate="tanh")` is the book's tanh-approximated GELU, each one kernel.
@@ -17,6 +22,7 @@ import torch
 from torch import nn
 
 from attention_lab.attention import AttentionBase, KVCache, build_attention, variant
+from attention_lab.attention.positions import Positions, positions_for, rope_problem
 from attention_lab.model.config import AttentionConfig, ModelConfig
 
 
@@ -35,10 +41,15 @@ class FeedForward(nn.Module):
         return self.layers(x)
 
 
+def attention_heads(model: ModelConfig, attention: AttentionConfig) -> int:
+    """The heads of the variant: model.n_heads for a multi-head one, else one."""
+    return model.n_heads if variant(attention.name).multi_head else 1
+
+
 class TransformerBlock(nn.Module):
     """4.5: pre-LayerNorm attention and feed-forward sublayers, each wrapped in dropout + a shortcut."""
 
-    def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
+    def __init__(self, model: ModelConfig, attention: AttentionConfig, positions: Positions) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(model.emb_dim, eps=1e-5)
         self.att = build_attention(
@@ -46,15 +57,16 @@ class TransformerBlock(nn.Module):
             d_in=model.emb_dim,
             d_out=model.emb_dim,
             context_length=model.context_length,
-            num_heads=model.n_heads if variant(attention.name).multi_head else 1,
+            num_heads=attention_heads(model, attention),
             dropout=attention.dropout,
             causal=attention.causal,
             qkv_bias=attention.qkv_bias,
             **attention.own_settings,
         )
+        self.att.use_positions(positions)
         self.norm2 = nn.LayerNorm(model.emb_dim, eps=1e-5)
         self.ff = FeedForward(model.emb_dim)
-        self.drop_shortcut = nn.Dropout(model.drop_rate)
+        self.drop_shortcut = nn.Dropout(model.shortcut_dropout)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.drop_shortcut(self.att(self.norm1(x), cache))
@@ -67,12 +79,19 @@ class GPTModel(nn.Module):
     def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
         super().__init__()
         self.config, self.attention_config = model, attention
+        heads = attention_heads(model, attention)
+        problem = rope_problem(model.pos_emb, model.emb_dim // heads)
+        if problem is not None:
+            raise ValueError(f"pos_emb={model.pos_emb}, {heads} heads of emb_dim={model.emb_dim}: {problem}")
         self.tok_emb = nn.Embedding(model.vocab_size, model.emb_dim)
-        # With pos_emb="none" there is no pos_emb attribute at all (and no key in the state dict).
+        # Only with pos_emb="learned" is there a pos_emb attribute (and a key in the state dict).
         if model.pos_emb == "learned":
             self.pos_emb = nn.Embedding(model.context_length, model.emb_dim)
-        self.drop_emb = nn.Dropout(model.drop_rate)
-        self.trf_blocks = nn.Sequential(*(TransformerBlock(model, attention) for _ in range(model.n_layers)))
+        self.drop_emb = nn.Dropout(model.embedding_dropout)
+        positions = positions_for(model.pos_emb, heads, model.rope_base)  # one for every block
+        self.trf_blocks = nn.Sequential(
+            *(TransformerBlock(model, attention, positions) for _ in range(model.n_layers))
+        )
         self.final_norm = nn.LayerNorm(model.emb_dim, eps=1e-5)
         # Not tied to tok_emb, as in the book: 163M parameters for the "124M" configuration.
         self.out_head = nn.Linear(model.emb_dim, model.vocab_size, bias=False)
@@ -132,8 +151,8 @@ class GPTModel(nn.Module):
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
-        """Attention weights of each layer for one sequence idx (1, T): a list of (heads, T, T) tensors,
-        computed in eval mode (no dropout)."""
+        """Attention weights of each layer for idx (b, T): a list of (b, heads, T, T) tensors (one head for
+        the single-head variants), computed in eval mode (no dropout)."""
         was_training = self.training
         self.eval()
         modules = list(self.attention_modules())
@@ -143,10 +162,24 @@ class GPTModel(nn.Module):
             self(idx)
             maps = []
             for block in self.trf_blocks:
-                weights = block.att.last_weights[0]  # (heads, T, T), or (T, T) for single-head variants
-                maps.append(weights if weights.dim() == 3 else weights.unsqueeze(0))
+                weights = block.att.last_weights  # (b, heads, T, T), or (b, T, T) for single-head variants
+                maps.append(weights if weights.dim() == 4 else weights.unsqueeze(1))
             return maps
         finally:
             for m in modules:
                 m.keep_weights, m.last_weights = False, None
             self.train(was_training)
+
+
+FOCUS = {  # what a query attends to: the weight on the key at this offset from it
+    "next_token": 1,  # the token it must predict: 0 under the causal mask, the leak without it
+    "self": 0,
+    "previous_token": -1,
+}
+
+
+def attention_focus(weights: torch.Tensor) -> dict[str, float]:
+    """The mean weight (over sequences, heads and queries) a query puts on the next token, itself, the
+    previous token and the first token (queries after the first): weights (b, heads, T, T) of one layer."""
+    focus = {name: float(weights.diagonal(offset, -2, -1).mean()) for name, offset in FOCUS.items()}
+    return focus | {"first_token": float(weights[..., 1:, 0].mean())}

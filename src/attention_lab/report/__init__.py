@@ -16,7 +16,7 @@ from pathlib import Path
 from attention_lab.report.plot import plot_report
 from attention_lab.report.runs import load_runs
 from attention_lab.report.stats import effects, group_cells
-from attention_lab.report.tables import cell_rows, effect_rows, print_table
+from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, print_table
 from attention_lab.report.variants import has_variants, variants_table
 
 __all__ = ["load_runs", "report"]
@@ -31,6 +31,9 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
     name = Path(log_dir).resolve().name
     title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
     print_table(title, *cell_rows(cells), fmt)
+    if (focus := focus_rows(cells)) is not None:
+        where = "attention at the last validation: the mean weight a query puts on each token, over layers"
+        print_table(where, *focus, fmt)
     if has_variants(cells):
         print_table(*variants_table(cells), fmt)
     found = effects(cells)
@@ -39,5 +42,5 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
             "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
         )
     else:
-        print("effects: none (no two cells differ only by the mask, or only by dropout p vs 0)\n")
+        print("effects: none (no two cells differ only by the mask, the dropout or the positions)\n")
     return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)

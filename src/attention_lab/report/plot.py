@@ -3,7 +3,9 @@
 Mask panel (at the smallest dropout of the sweep): val/loss of causal and non-causal runs, and val/loss_causal
 of the non-causal runs (for causal runs it equals val/loss). A non-causal run far below the causal one on
 val/loss but above it on val/loss_causal learned to look ahead. Dropout panel (causal runs, or all when
-there are none): train and val loss for each dropout p; a train curve far below its val curve overfits.
+there are none): train and val loss for each dropout placement (or position encoding); a train curve far
+below its val curve overfits. Attention panel (where the runs logged it): the weight a query puts on the
+token it must predict, at every validation: the leak as a curve.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PALETTE = (
     "#9467bd",
     "#8c564b",
 )  # distinct in print and on screen
+# (causal, non-causal) colours per position encoding: blue, red; teal, brown; green, orange; purple, pink
+PAIRS = (("#1f77b4", "#d62728"), ("#17becf", "#8c564b"), ("#2ca02c", "#ff7f0e"), ("#9467bd", "#e377c2"))
 
 
 def mean_band(curves: list[Curve], smooth: int = 1) -> tuple[list[int], list[float], list[float]]:
@@ -61,67 +65,88 @@ def draw(
     ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
 
 
+ENCODINGS = ("learned", "none", "rope", "alibi")  # the order of their colours (pairs: causal, non-causal)
+
+
+def colours(pos_emb: str) -> tuple[str, str]:
+    """(causal, non-causal) colours of a position encoding's cells."""
+    place = ENCODINGS.index(pos_emb) if pos_emb in ENCODINGS else len(ENCODINGS)
+    return PAIRS[place % len(PAIRS)]
+
+
 def mask_panel(ax: Axes, cells: list[Cell]) -> None:
-    dropouts = sorted({c.dropout for c in cells if c.dropout is not None}) or [None]
-    p = dropouts[0]
-    chosen = [c for c in cells if c.dropout == p]
-    for c in chosen:
-        runs = c.runs
-        # Cells without position embeddings (sweep=mask_pos_emb) get their own pair of colours.
-        learned = c.pos_emb == "learned"
-        where = "" if learned else f", pos {c.pos_emb}"
+    rates = min({c.rates for c in cells})  # the smallest dropout of the sweep
+    for c in (c for c in cells if c.rates == rates):
+        runs, (causal_colour, leak_colour) = c.runs, colours(c.pos_emb)
+        where = "" if c.pos_emb == "learned" else f", pos {c.pos_emb}"
         if c.causal is False:
-            colour = PALETTE[1 if learned else 4]
-            draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", colour, "-", "o")
-            draw(
-                ax,
-                [r.val_causal_curve for r in runs],
-                f"non-causal{where}: val/loss_causal",
-                colour,
-                "--",
-                "^",
-            )
+            draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", leak_colour, "-", "o")
+            label = f"non-causal{where}: val/loss_causal"
+            draw(ax, [r.val_causal_curve for r in runs], label, leak_colour, "--", "^")
         else:
             label = f"causal{where}: val/loss (= val/loss_causal)"
-            draw(ax, [r.val_curve for r in runs], label, PALETTE[0 if learned else 5], "-", "s")
-    ax.set_title(f"mask effect (dropout p={'?' if p is None else f'{p:g}'})")
+            draw(ax, [r.val_curve for r in runs], label, causal_colour, "-", "s")
+    ax.set_title(f"mask effect (dropout {cells[0].placement if len(cells) == 1 else placement_of(rates)})")
+
+
+def placement_of(rates: tuple[float, float, float]) -> str:
+    return Cell(None, None, rates[1], (), drop_rate_emb=rates[0], drop_rate_shortcut=rates[2]).placement
 
 
 def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
     chosen = [c for c in cells if c.causal is True] or cells
     variants = sorted({c.variant or "" for c in chosen})
     chosen = [c for c in chosen if (c.variant or "") == variants[0]]
-    for i, c in enumerate(sorted(chosen, key=lambda c: c.dropout or 0.0)):
-        colour, p = PALETTE[(i + 2) % len(PALETTE)], "?" if c.dropout is None else f"{c.dropout:g}"
-        p += "" if c.pos_emb == "learned" else f", pos {c.pos_emb}"
+    for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, ENCODINGS.index(c.pos_emb)))):
+        colour = PALETTE[(i + 2) % len(PALETTE)]
+        label = f"dropout {c.placement}" + ("" if c.pos_emb == "learned" else f", pos {c.pos_emb}")
         train = [r.train_curve for r in c.runs]
         smooth = max(1, min(len(t) for t in train) // 25) if all(train) else 1
-        draw(ax, train, f"p={p}: train/loss (smoothed)", colour, ":", None, smooth)
-        draw(ax, [r.val_curve for r in c.runs], f"p={p}: val/loss", colour, "-", "o")
+        draw(ax, train, f"{label}: train/loss (smoothed)", colour, ":", None, smooth)
+        draw(ax, [r.val_curve for r in c.runs], f"{label}: val/loss", colour, "-", "o")
     mask = "causal" if chosen and chosen[0].causal else "all"
-    # Named after what the plotted cells differ by: dropout (sweep=mask_dropout), positions (mask_pos_emb).
-    if len({c.dropout for c in chosen}) > 1:
+    # Named after what the plotted cells differ by: dropout (mask_dropout, dropout_placement), positions.
+    if len({c.rates for c in chosen}) > 1:
         effect = "dropout effect"
     elif len({c.pos_emb for c in chosen}) > 1:
-        effect = "position embeddings"
+        effect = "position encodings"
     else:
         effect = "train and val loss"
     ax.set_title(f"{effect} ({mask} runs)")
 
 
+def focus_panel(ax: Axes, cells: list[Cell]) -> None:
+    """The leak as a curve: the weight a query puts on the token it must predict, mean over layers."""
+    for c in cells:
+        causal_colour, leak_colour = colours(c.pos_emb)
+        mask = "non-causal" if c.causal is False else "causal"
+        label = f"{mask}, dropout {c.placement}" + ("" if c.pos_emb == "learned" else f", pos {c.pos_emb}")
+        style = "--" if c.causal is False else "-"
+        colour, marker = (leak_colour, "o") if c.causal is False else (causal_colour, "s")
+        draw(ax, [r.next_token_curve for r in c.runs], label, colour, style, marker)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("attention on the next token (the answer; 0 under the mask)")
+
+
 def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
-    """Write the two-panel figure of `cells` to the PNG `path`."""
+    """Write the figure of `cells` to `path`: the mask and dropout (or positions) effects on the losses, and
+    where a sweep logged it, the attention each query puts on the next token."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 5.5), layout="constrained")
-    mask_ax, dropout_ax = fig.subplots(1, 2)
-    mask_panel(mask_ax, cells)
-    dropout_panel(dropout_ax, cells)
-    for ax in (mask_ax, dropout_ax):
-        ax.set_xlabel("optimizer step")
+    with_focus = any(r.next_token_curve for c in cells for r in c.runs)
+    fig = Figure(figsize=(19.5 if with_focus else 13, 5.5), layout="constrained")
+    axes = fig.subplots(1, 3 if with_focus else 2)
+    mask_panel(axes[0], cells)
+    dropout_panel(axes[1], cells)
+    for ax in axes[:2]:
         ax.set_ylabel("cross-entropy loss (nats)")
+    if with_focus:
+        focus_panel(axes[2], cells)
+        axes[2].set_ylabel("mean attention weight on the next token")
+    for ax in axes:
+        ax.set_xlabel("optimizer step")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.suptitle(f"{title}: mean over seeds, band = ±1 std")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

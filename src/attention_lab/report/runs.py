@@ -6,7 +6,7 @@ tensorboard's EventAccumulator."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,9 +36,17 @@ class RunSummary:
     train_curve: Curve
     val_curve: Curve
     val_causal_curve: Curve
-    pos_emb: str = "learned"  # model.pos_emb: learned, or none (word order only through the mask)
+    pos_emb: str = "learned"  # model.pos_emb: learned, none (word order only through the mask), rope, alibi
+    drop_rate_emb: float | None = None  # the dropout on the embeddings and on the shortcut path
+    drop_rate_shortcut: float | None = None
     train_tokens_per_sec: float = math.nan  # over the time in training steps
     run_dir: Path | None = None  # where the events (and checkpoints/) are
+    # Where attention looked at the last validation, mean over layers (NaN where the run logged none):
+    attention_next: float = math.nan  # on the token each query must predict: the leak
+    attention_self: float = math.nan
+    attention_previous: float = math.nan
+    attention_first: float = math.nan
+    next_token_curve: Curve = field(default_factory=list)  # attention_next at every validation
 
 
 def find_run_dirs(log_dir: Path) -> list[Path]:
@@ -74,20 +82,27 @@ SETTINGS = {
     "dropout": "attention.dropout",
     "seed": "seed",
     "pos_emb": "model.pos_emb",
+    "drop_rate_emb": "model.embedding_dropout",  # a ModelConfig property: drop_rate_emb, else drop_rate
+    "drop_rate_shortcut": "model.shortcut_dropout",
 }
 
 
 def read_settings(hparams: dict[str, object], run_dir: Path) -> dict[str, object]:
     """The run's SETTINGS from its HParams row, those missing there (a run without the HParams callback,
-    or from before pos_emb was in the row) from the config.yaml train.py saves beside the events."""
+    or whose row lacks some) from the config.yaml train.py saves beside the events."""
     settings = {name: hparams[name] for name in SETTINGS if name in hparams}
     saved = run_dir / "config.yaml"
     if len(settings) < len(SETTINGS) and saved.is_file():
         from omegaconf import OmegaConf
 
+        from attention_lab.model.config import ModelConfig  # imports torch: only for such runs
+
         config = OmegaConf.load(saved)
+        model = ModelConfig(**{k: v for k, v in config.model.items() if k in ModelConfig.model_fields})
         for name, key in SETTINGS.items():
-            if name not in settings:
+            if name not in settings and key.startswith("model."):
+                settings[name] = getattr(model, key.removeprefix("model."))
+            elif name not in settings:
                 settings[name] = OmegaConf.select(config, key, default=None)
     return settings
 
@@ -110,6 +125,7 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     final_train = last(curve("hparams/train_loss")) if "hparams/train_loss" in scalar_tags else last(train)
     settings = read_settings(read_hparams(accumulator), run_dir)
     dropout, seed = settings.get("dropout"), settings.get("seed")
+    focus = {kind: layer_mean(accumulator, scalar_tags, kind) for kind in FOCUS}
     return RunSummary(
         name=run_dir.relative_to(root).as_posix() if run_dir != root else run_dir.name,
         variant=settings.get("variant"),
@@ -125,9 +141,31 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         val_curve=val,
         val_causal_curve=val_causal,
         pos_emb=str(settings.get("pos_emb") or "learned"),
+        drop_rate_emb=as_float(settings.get("drop_rate_emb")),
+        drop_rate_shortcut=as_float(settings.get("drop_rate_shortcut")),
         train_tokens_per_sec=train_tokens_per_sec(curve("train/tokens_seen"), curve("train/time")),
         run_dir=run_dir,
+        **{f"attention_{FOCUS[kind]}": last(curve_) for kind, curve_ in focus.items()},
+        next_token_curve=focus["next_token"],
     )
+
+
+# The tags TensorBoardExtras writes where attention looks (val_attention/<kind>/layer_<i>) → field suffix.
+FOCUS = {"next_token": "next", "self": "self", "previous_token": "previous", "first_token": "first"}
+
+
+def layer_mean(accumulator: EventAccumulator, scalar_tags: set[str], kind: str) -> Curve:
+    """The curve of val_attention/<kind>/layer_<i>, averaged over the layers at each step."""
+    layers = [tag for tag in scalar_tags if tag.startswith(f"val_attention/{kind}/layer_")]
+    by_step: dict[int, list[float]] = {}
+    for tag in layers:
+        for event in accumulator.Scalars(tag):
+            by_step.setdefault(event.step, []).append(event.value)
+    return [(step, sum(values) / len(values)) for step, values in sorted(by_step.items())]
+
+
+def as_float(value: object) -> float | None:
+    return None if value is None else float(value)
 
 
 def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
@@ -169,8 +207,11 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
             order.get(r.variant, len(order)),
             r.variant or "",
             r.pos_emb != "learned",
+            r.pos_emb,
             not r.causal,
             r.dropout or 0.0,
+            r.drop_rate_emb or 0.0,
+            r.drop_rate_shortcut or 0.0,
             r.seed or 0,
             r.name,
         ),

@@ -1,5 +1,6 @@
-"""The report's statistics: runs that differ only by seed form a cell; the effects of the mask, dropout and
-the position embeddings are differences of cell means with a 95% Welch t-interval over the seeds."""
+"""The report's statistics: runs that differ only by seed form a cell; the effects of the mask, of dropout
+(at each place it acts) and of the position encoding are differences of cell means with a 95% Welch
+t-interval over the seeds."""
 
 from __future__ import annotations
 
@@ -21,25 +22,45 @@ METRICS = (
 
 @dataclass(frozen=True)
 class Cell:
-    """The runs of one setting (variant, causal, dropout, position embeddings) that differ only by seed."""
+    """The runs of one setting (variant, causal, dropout at its three places, position encoding) that differ
+    only by seed. `dropout` is the attention weights'; `drop_rate_emb` and `drop_rate_shortcut` the others."""
 
     variant: str | None
     causal: bool | None
     dropout: float | None
     runs: tuple[RunSummary, ...]
     pos_emb: str = "learned"
+    drop_rate_emb: float | None = None
+    drop_rate_shortcut: float | None = None
 
     def values(self, field: str) -> list[float]:
         """The per-seed values of a RunSummary field, NaNs left out."""
         return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
+
+    @property
+    def rates(self) -> tuple[float, float, float]:
+        """Dropout on the embeddings, the attention weights and the shortcut path (unknown: 0)."""
+        return self.drop_rate_emb or 0.0, self.dropout or 0.0, self.drop_rate_shortcut or 0.0
+
+    @property
+    def placement(self) -> str:
+        """Where dropout acts, e.g. "none", "p=0.2" (everywhere alike), "attention 0.2"."""
+        names = ("embedding", "attention", "shortcut")
+        places = [(name, p) for name, p in zip(names, self.rates, strict=True) if p]
+        if not places:
+            return "none"
+        if len(places) == 3 and len(set(self.rates)) == 1:
+            return f"p={self.rates[0]:g}"
+        return ", ".join(f"{name} {p:g}" for name, p in places)
 
 
 def group_cells(runs: list[RunSummary]) -> list[Cell]:
     """Cells in the order of `runs` (load_runs sorts them: causal first, then by dropout)."""
     cells: dict[tuple, list[RunSummary]] = {}
     for run in runs:
-        cells.setdefault((run.variant, run.causal, run.dropout, run.pos_emb), []).append(run)
-    return [Cell(v, c, p, runs=tuple(members), pos_emb=pos) for (v, c, p, pos), members in cells.items()]
+        key = (run.variant, run.causal, run.dropout, run.pos_emb, run.drop_rate_emb, run.drop_rate_shortcut)
+        cells.setdefault(key, []).append(run)
+    return [Cell(v, c, p, tuple(runs), pos, emb, res) for (v, c, p, pos, emb, res), runs in cells.items()]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -93,8 +114,9 @@ def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
 
 def effects(cells: list[Cell]) -> list[Effect]:
     """The mask effect per (variant, positions, dropout), the dropout effect per (variant, positions, mask)
-    and p > 0, and the effect of dropping the position embeddings per (variant, mask, dropout)."""
-    by_key = {(c.variant, c.pos_emb, c.causal, c.dropout): c for c in cells}
+    and placement against no dropout at all, and the effect of each position encoding against learned per
+    (variant, mask, dropout)."""
+    by_key = {(c.variant, c.pos_emb, c.causal, c.rates): c for c in cells}
     found: list[Effect] = []
 
     def add(effect: str, where: str, measure: str, a: Cell, b: Cell, field: str) -> None:
@@ -104,32 +126,26 @@ def effects(cells: list[Cell]) -> list[Effect]:
     def place(variant: str | None, pos_emb: str) -> str:
         return f"{variant}" if pos_emb == "learned" else f"{variant}, pos {pos_emb}"
 
-    for (variant, pos_emb, causal, dropout), cell in by_key.items():
-        other = by_key.get((variant, pos_emb, False, dropout))
+    for (variant, pos_emb, causal, rates), cell in by_key.items():
+        other = by_key.get((variant, pos_emb, False, rates))
         if causal is True and other is not None:
-            where = f"{place(variant, pos_emb)}, p={dropout:g}"
+            where = f"{place(variant, pos_emb)}, dropout {cell.placement}"
             add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
             add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
-    for (variant, pos_emb, causal, dropout), cell in by_key.items():
-        baseline = by_key.get((variant, pos_emb, causal, 0.0))
-        if dropout and baseline is not None:
+            add("mask", where, "Δ attention on the next token", other, cell, "attention_next")
+    for (variant, pos_emb, causal, rates), cell in by_key.items():
+        baseline = by_key.get((variant, pos_emb, causal, (0.0, 0.0, 0.0)))
+        if any(rates) and baseline is not None:
             mask = "causal" if causal else "non-causal"
-            where = f"{place(variant, pos_emb)}, {mask}, p={dropout:g} vs 0"
-            add("dropout", where, "Δ best val (p − 0)", cell, baseline, "best_val_loss")
-            add("dropout", where, "Δ final val (p − 0)", cell, baseline, "final_val_loss")
-            add("dropout", where, "Δ gap val−train (p − 0)", cell, baseline, "gap")
-    for (variant, pos_emb, causal, dropout), cell in by_key.items():
-        learned = by_key.get((variant, "learned", causal, dropout))
+            where = f"{place(variant, pos_emb)}, {mask}, {cell.placement} vs none"
+            add("dropout", where, "Δ best val", cell, baseline, "best_val_loss")
+            add("dropout", where, "Δ final val", cell, baseline, "final_val_loss")
+            add("dropout", where, "Δ gap val−train", cell, baseline, "gap")
+    for (variant, pos_emb, causal, rates), cell in by_key.items():
+        learned = by_key.get((variant, "learned", causal, rates))
         if pos_emb != "learned" and learned is not None:
-            where = f"{variant}, {'causal' if causal else 'non-causal'}, p={dropout:g}"
-            add("positions", where, f"Δ best val ({pos_emb} − learned)", cell, learned, "best_val_loss")
-            add("positions", where, f"Δ final val ({pos_emb} − learned)", cell, learned, "final_val_loss")
-            add(
-                "positions",
-                where,
-                f"Δ val causal-mask ({pos_emb} − learned)",
-                cell,
-                learned,
-                "val_loss_causal",
-            )
+            where = f"{variant}, {'causal' if causal else 'non-causal'}, dropout {cell.placement}"
+            for measure, field in (("best val", "best_val_loss"), ("final val", "final_val_loss"),
+                                   ("val causal-mask", "val_loss_causal")):  # fmt: skip
+                add("positions", where, f"Δ {measure} ({pos_emb} − learned)", cell, learned, field)
     return found

@@ -16,18 +16,36 @@ def mean_std_text(values: list[float], digits: int = 3) -> str:
     return f"{mean:,.{digits}f}" + ("" if math.isnan(std) else f" ±{std:,.{digits}f}")
 
 
-def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+def setting_columns(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    """What tells the cells apart: variant, positions (where runs differ by them), mask, dropout, seeds."""
     with_positions = any(c.pos_emb != "learned" for c in cells)  # a column only where runs differ by it
-    headers = ["variant", *(["positions"] if with_positions else []), "mask", "p", "n"]
-    headers += [title for title, _ in METRICS]
+    headers = ["variant", *(["positions"] if with_positions else []), "mask", "dropout", "n"]
     rows = []
     for c in cells:
         mask = "—" if c.causal is None else "causal" if c.causal else "none"
-        p = "—" if c.dropout is None else f"{c.dropout:g}"
-        losses = [mean_std_text(c.values(field)) for _, field in METRICS]
+        dropout = "—" if c.dropout is None else c.placement
         positions = [c.pos_emb] if with_positions else []
-        rows.append([c.variant or "—", *positions, mask, p, str(len(c.runs)), *losses])
+        rows.append([c.variant or "—", *positions, mask, dropout, str(len(c.runs))])
     return headers, rows
+
+
+def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    headers, rows = setting_columns(cells)
+    losses = [[mean_std_text(c.values(field)) for _, field in METRICS] for c in cells]
+    return headers + [title for title, _ in METRICS], [row + v for row, v in zip(rows, losses, strict=True)]
+
+
+FOCUS = (("next token", "attention_next"), ("itself", "attention_self"),
+         ("previous token", "attention_previous"), ("first token", "attention_first"))  # fmt: skip
+
+
+def focus_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
+    """Where attention looked at the last validation (mean over layers), per cell; None: no run logged it."""
+    if not any(c.values("attention_next") for c in cells):
+        return None
+    headers, rows = setting_columns(cells)
+    values = [[mean_std_text(c.values(field)) for _, field in FOCUS] for c in cells]
+    return headers + [title for title, _ in FOCUS], [row + v for row, v in zip(rows, values, strict=True)]
 
 
 def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:

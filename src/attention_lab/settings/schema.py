@@ -1,6 +1,5 @@
 """What every setting may be: a pydantic model per config group (conf/<group>/), each field with its type,
-range and meaning, and the rules across groups. The model and attention groups are attention_lab.model's
-configs, a variant's own rules its registry record's; Lightning's classes check their arguments as built."""
+range and meaning, and the rules across groups (a variant's own are its registry record's)."""
 
 from __future__ import annotations
 
@@ -124,7 +123,8 @@ class Network(Group):  # the attention variant, the model's sizes, and the varia
 
     @model_validator(mode="after")
     def variant_fits_the_sizes(self) -> Network:
-        sizes = dict(emb_dim=self.model.emb_dim, n_heads=self.model.n_heads, qkv_bias=self.attention.qkv_bias)
+        sizes = dict(emb_dim=self.model.emb_dim, n_heads=self.model.n_heads, pos_emb=self.model.pos_emb,
+                     qkv_bias=self.attention.qkv_bias)  # fmt: skip
         for problem in variant(self.attention.name).problems(**sizes, settings=self.attention.own_settings):
             raise refused(problem.setting, problem.value, problem.reason, problem.given)
         return self

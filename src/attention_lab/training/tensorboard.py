@@ -1,10 +1,12 @@
-"""What a run shows in TensorBoard beyond its scalars: the HParams row, the mask chart, a text sample and
-attention heatmaps.
+"""What a run shows in TensorBoard beyond its scalars: the HParams row, the mask chart, where attention
+looks, a text sample and attention heatmaps.
 
-Tags: samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i> (one heatmap
-figure per layer for the book's chapter 3 sentence; the group sorts after train/ and val/, so the landing
-page opens on the loss curves), the custom scalars layout (val/loss beside val/loss_causal in one chart)
-and the HParams session of the run.
+Tags: val_attention/<focus>/layer_<i> (after every validation, the mean weight a query of the first
+validation batch puts on the next token, itself, the previous token and the first token: the leak as a
+curve), samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i> (one
+heatmap figure per layer for the book's chapter 3 sentence; the group sorts after train/ and val/, so the
+landing page opens on the loss curves), the custom scalars layout (val/loss beside val/loss_causal in one
+chart, the weight on the next token beside it) and the HParams session of the run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import Field
 
 from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.model.generation import BOOK_PROMPT, generate
+from attention_lab.model.gpt import attention_focus
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
 from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where the
 
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
 HEATMAP_TAG = "val_attention/layer_{}"
+FOCUS_TAG = "val_attention/{}/layer_{}"  # e.g. val_attention/next_token/layer_0
 # Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings, with the
 # column titles it shows: the last val loss sits beside its causal-mask twin, the best apart.
 HPARAM_METRICS = {
@@ -46,6 +50,10 @@ MASK_LAYOUT = {
         "val loss vs val loss with the causal mask forced (a gap = the run looked ahead)": [
             "Multiline",
             [r"^val/loss$", r"^val/loss_causal$"],
+        ],
+        "the weight a query puts on the token it must predict, per layer (0 under the mask)": [
+            "Multiline",
+            [r"^val_attention/next_token/"],
         ],
         "train loss": ["Multiline", [r"^train/loss$"]],
     }
@@ -83,8 +91,9 @@ class TensorBoardLogger(LightningTensorBoardLogger):
 
 class TensorBoardExtras(L.Callback):
     """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by) and the
-    mask chart in Custom Scalars; after a validation logs a greedy sample of `sample_tokens` tokens (0 =
-    none) and, with `attention_maps`, the attention heatmaps.
+    mask chart in Custom Scalars; after every validation, with `attention_focus`, logs where attention
+    looks on the first validation batch; after a validation logs a greedy sample of `sample_tokens` tokens
+    (0 = none) and, with `attention_maps`, the attention heatmaps.
 
     Cadence of the sample and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
     more call and the last epoch's call keep their time within `max_time_share` of the fit's wall time so
@@ -96,12 +105,14 @@ class TensorBoardExtras(L.Callback):
         hparams: Annotated[dict[str, Any], Field(description="the run's row in the HParams tab")],
         sample_tokens: Annotated[int, Field(ge=0, description="greedy tokens sampled per validation")] = 25,
         attention_maps: Annotated[bool, Field(description="log attention heatmaps")] = True,
+        attention_focus: Annotated[bool, Field(description="log where attention looks (validations)")] = True,
         every_n_epochs: Annotated[int, Field(ge=1, description="epochs between samples and heatmaps")] = 1,
         max_time_share: Annotated[
             float | None, Field(gt=0, le=1, description="the most of the run's time they may take; null: all")
         ] = 0.05,
     ) -> None:
         self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
+        self.attention_focus, self.focus = attention_focus, []  # per layer: {next_token: weight, ...}
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
         self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
         self.heatmap: HeatmapFigure | None = None  # renders every layer, kept between epochs
@@ -122,6 +133,8 @@ class TensorBoardExtras(L.Callback):
         writer = self.writer(trainer)
         if writer is None or trainer.ckpt_path is not None:  # fit_start comes before the restore: step 0
             return
+        model = pl_module.model.config  # the embeddings' and the shortcut's dropout, as the model has them
+        self.hparams |= dict(drop_rate_emb=model.embedding_dropout, drop_rate_shortcut=model.shortcut_dropout)
         trainer.logger.hparams.update(self.hparams)  # also saved as hparams.yaml beside the events
         # torch's hparams() would store a bool as the number 1.0/0.0: the tab shows "true"/"false".
         shown = {k: str(v).lower() if isinstance(v, bool) else v for k, v in self.hparams.items()}
@@ -147,9 +160,25 @@ class TensorBoardExtras(L.Callback):
         spent = self.extras_seconds + 2 * self.last_call_seconds
         return self.max_time_share is None or spent <= self.max_time_share * elapsed
 
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, _: Any, batch: Any, batch_idx: int, *__: Any
+    ) -> None:
+        """Where the queries of the first validation batch look, per layer (its cost counts as extras')."""
+        if batch_idx or not self.attention_focus or trainer.sanity_checking or self.writer(trainer) is None:
+            return
+        started = time.perf_counter()
+        self.focus = [attention_focus(weights) for weights in pl_module.model.attention_maps(batch[0])]
+        self.extras_seconds += time.perf_counter() - started
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = self.writer(trainer)
-        if writer is None or trainer.sanity_checking or not self.is_due(trainer):
+        if writer is None or trainer.sanity_checking:
+            return
+        for layer, focus in enumerate(self.focus):
+            for name, weight in focus.items():
+                writer.add_scalar(FOCUS_TAG.format(name, layer), weight, trainer.global_step)
+        self.focus = []
+        if not self.is_due(trainer):
             return
         started = time.perf_counter()
         if self.sample_tokens:
@@ -173,6 +202,7 @@ class TensorBoardExtras(L.Callback):
         idx = text_to_ids(ATTENTION_PROMPT)[:, : pl_module.model.context_length].to(pl_module.device)
         tokens = [ids_to_text(token) for token in idx[0]]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
+            weights = weights[0]  # (heads, T, T) of the one sentence
             title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
             if self.heatmap is None:
                 self.heatmap = HeatmapFigure(weights, tokens, title)
