@@ -152,7 +152,8 @@ def test_tables_keep_every_number_whole_at_80_columns(grid_sweep, tmp_path, caps
         out = " ".join(out.split()).replace("│ │", "")
     verdicts = out.count("within seed noise") + out.count("exceeds seed spread")
     if fmt != "rich":
-        assert verdicts == 2 * 2 + 2 * 3  # mask: 2 measures × 2 dropouts; dropout: 3 measures × 2 masks
+        assert verdicts == 3 * 2 + 3 * 2  # mask: 3 measures × 2 dropouts; dropout: 3 measures × 2 masks
+        assert "attention at the last validation" in out  # where the queries looked, per cell
     assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 20_000
 
 
@@ -162,7 +163,7 @@ def test_command_takes_the_folder_and_writes_the_png(grid_sweep: Path, tmp_path:
     done = run_module("attention_lab.report", f"log_dir={grid_sweep}", f"out={png}")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("**mask_dropout_tiny: 8 runs in 4 cells")  # piped: Markdown
-    assert "| mha | causal | 0 | 2 |" in done.stdout
+    assert "| mha | causal | none | 2 |" in done.stdout
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
 
