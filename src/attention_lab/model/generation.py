@@ -24,8 +24,8 @@ def next_token_logits(
         new_tokens = idx[:, -1:]  # the one token appended since the previous call
     else:
         # First call, or the window is full: uncached generation now crops to the last context_length
-        # tokens, which moves every token to a new position (learned: a new embedding), so every cached key and
-        # value is stale. Start over from the cropped window: one full pass, as the uncached path makes.
+        # tokens, which moves every token to a new position (learned: another embedding), so every cached key
+        # and value is stale. Start over from the cropped window: one full pass, as the uncached path makes.
         cache.clear()
         new_tokens = idx[:, -context_length:]
     return model.out_head(model.features(new_tokens, cache)[:, -1])
