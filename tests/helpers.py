@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeVar
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from torch import nn
 
 from attention_lab.attention import VARIANTS
-from attention_lab.cli import CONF_DIR
+from attention_lab.cli import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = ROOT / "data" / "the-verdict.txt"
+
+T = TypeVar("T", bound=nn.Module)
 
 # The base of every test run: the tiny model for one epoch, nothing optional switched on.
 FAST = [
@@ -35,13 +38,21 @@ MICRO = [*WITH_CHECKPOINTS, *TWO_BATCHES, *MICRO_MODEL]
 
 
 # Values of the variants' own settings small enough to matter in models of a few dozen tokens.
-SMALL_SETTINGS = {"num_kv_groups": 2, "window": 4, "kv_latent_dim": 6}
+SMALL_SETTINGS = {"num_kv_groups": 2, "window": 4, "kv_latent_dim": 6, "need_weights": False}
 
 
 def own_settings(variant: str) -> dict[str, int]:
     """The own settings of `variant` (its registry record names them) at small values."""
     settings = VARIANTS[variant].settings.items()
     return {name: SMALL_SETTINGS[name] if own.only is None else own.only for name, own in settings}
+
+
+def runnable_here(module: T, variant: str) -> T:
+    """`module` as it can run on this CPU: a variant that cannot train here (flex: no backward on the CPU)
+    gets its parameters frozen, so that a forward pass asks autograd for nothing."""
+    if VARIANTS[variant].cannot_train_on("cpu") is not None:
+        module.requires_grad_(False)
+    return module
 
 
 def compose_config(
@@ -53,10 +64,7 @@ def compose_config(
     """Compose conf/<config_name>.yaml with `overrides`, as the command line would; with
     `return_hydra_config`, the `hydra` node (sweeper, launcher, mode) is kept."""
     extra = [f"paths.log_dir={log_dir}"] if log_dir is not None else []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
-            config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=return_hydra_config
-        )
+    return compose(*extra, *overrides, config_name=config_name, return_hydra_config=return_hydra_config)
 
 
 def book_micro_config(experiment: str, tmp_path: Path, text: str, *overrides: str) -> DictConfig:

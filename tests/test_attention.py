@@ -18,7 +18,7 @@ from attention_lab.attention import (
     SlidingWindowAttention,
     build_attention,
 )
-from tests.helpers import own_settings
+from tests.helpers import own_settings, runnable_here
 
 D, CONTEXT, HEADS = 12, 16, 4
 
@@ -26,8 +26,9 @@ D, CONTEXT, HEADS = 12, 16, 4
 def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Module:
     torch.manual_seed(0)
     heads = HEADS if VARIANTS[name].multi_head else 1
-    return build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, dropout=dropout,
-                           causal=causal, **own_settings(name))  # fmt: skip
+    module = build_attention(name, d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, dropout=dropout,
+                             causal=causal, **own_settings(name))  # fmt: skip
+    return runnable_here(module, name)
 
 
 def test_variants_are_in_chapter_order_then_beyond():

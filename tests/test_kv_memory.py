@@ -10,7 +10,7 @@ from attention_lab.attention import VARIANTS, KVCache
 from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.kv_bytes import kv_cache_bytes
-from tests.helpers import ROOT, compose_config, own_settings
+from tests.helpers import ROOT, compose_config, own_settings, runnable_here
 
 # The book's ch04/04_gqa and ch04/06_swa example: a 4096-wide, 32-head, 32-layer model at 32,768 tokens, bf16.
 BOOK_GQA = ["model.emb_dim=4096", "model.n_heads=32", "model.n_layers=32", "context_length=32768",
@@ -54,7 +54,7 @@ MICRO = ModelConfig(name="micro", vocab_size=50, context_length=12, emb_dim=16, 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_estimate_is_what_a_full_kv_cache_holds(name):
-    model = GPTModel(MICRO, AttentionConfig(name=name, **own_settings(name))).eval()
+    model = runnable_here(GPTModel(MICRO, AttentionConfig(name=name, **own_settings(name))), name).eval()
     cache = KVCache()
     model(torch.zeros(3, MICRO.context_length, dtype=torch.long), cache)  # batch 3, the whole context
     sizes = dict(n_layers=MICRO.n_layers, emb_dim=MICRO.emb_dim, n_heads=MICRO.n_heads)

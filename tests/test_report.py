@@ -83,7 +83,7 @@ def test_each_dropout_placement_is_a_cell_compared_with_none():
 
     none = [replace(r, drop_rate_emb=0.0, drop_rate_shortcut=0.0) for r in KNOWN if r.causal]
     places = {"embedding 0.2": (0.2, 0.0, 0.0), "attention 0.2": (0.0, 0.2, 0.0),
-              "shortcut 0.2": (0.0, 0.0, 0.2), "p=0.2": (0.2, 0.2, 0.2)}  # fmt: skip
+              "shortcut 0.2": (0.0, 0.0, 0.2), "all 0.2": (0.2, 0.2, 0.2)}  # fmt: skip
     placed = [replace(r, drop_rate_emb=emb, dropout=attn, drop_rate_shortcut=res, gap=r.gap - 0.5)
               for emb, attn, res in places.values() for r in none]  # fmt: skip
     cells = group_cells(none + placed)
@@ -107,7 +107,7 @@ def test_runs_without_position_embeddings_form_cells_of_their_own():
     assert [e.difference for e in final] == [pytest.approx(1.0)] * 2
     mask = [e.where for e in effects(cells) if e.effect == "mask"]
     # the mask effect (loss, loss with the mask, attention on the next token) with each kind of positions
-    assert mask == ["mha, dropout none"] * 2 + ["mha, pos none, dropout none"] * 2
+    assert mask == ["mha, pos learned, dropout none"] * 2 + ["mha, pos none, dropout none"] * 2
 
 
 def test_verdicts_on_synthetic_numbers():

@@ -63,3 +63,10 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
         return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(guarded)
 
     return decorate
+
+
+def compose(*overrides: str, config_name: str = "config", return_hydra_config: bool = False) -> DictConfig:
+    """conf/<config_name>.yaml with `overrides`, as the command line composes it (without running it); with
+    `return_hydra_config`, the `hydra` node (sweeper, launcher, mode) is kept."""
+    with hydra.initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra.compose(config_name, list(overrides), return_hydra_config=return_hydra_config)

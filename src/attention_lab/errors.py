@@ -18,6 +18,10 @@ class TrainingDivergedError(AttentionLabError, RuntimeError):
     """The loss became NaN or infinite during training: the settings (usually the learning rate) diverge."""
 
 
+class CausalityError(AttentionLabError):
+    """A variant meant to be causal lets an output see a later input: the leak probe refuses to train it."""
+
+
 class DiskFullError(AttentionLabError, OSError):
     """The disk ran out of space while the run wrote its logs; the message says where and what to do."""
 

@@ -58,7 +58,7 @@ class AttentionBase(nn.Module):
         """softmax(q·kᵀ·scale, masked) · v over the last two dims: (..., T_q, d) over (..., T_k, d) →
         (..., T_q, d_v). T_q = T_k except with a KV cache, where the keys also hold earlier tokens."""
         queries, keys = self.positions.rotate(queries, keys)  # RoPE; as they are otherwise
-        scores = queries @ keys.transpose(-2, -1)  # (..., T_q, T_k): row = query, column = key
+        scores = self.scores_of(queries, keys)  # (..., T_q, T_k): row = query, column = key
         hidden = self.hidden_mask(queries.shape[-2], keys.shape[-2])
         # In place, as the book's masked_fill_: the matmul's backward needs q and k, not its output.
         if hidden is not None:
@@ -71,4 +71,12 @@ class AttentionBase(nn.Module):
         weights = torch.softmax(scores, dim=-1)
         if self.keep_weights:
             self.last_weights = weights.detach()
-        return self.dropout(weights) @ values
+        return self.weigh(self.dropout(weights), values)
+
+    def scores_of(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """q·kᵀ: (..., T_q, d) and (..., T_k, d) → (..., T_q, T_k)."""
+        return queries @ keys.transpose(-2, -1)
+
+    def weigh(self, weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """The values weighted: (..., T_q, T_k) and (..., T_k, d_v) → (..., T_q, d_v)."""
+        return weights @ values

@@ -15,18 +15,20 @@ from typing import Any
 
 from torch import nn
 
-from attention_lab.attention.positions import rope_problem
+from attention_lab.attention.positions import ENCODINGS, rope_problem
 from attention_lab.errors import refusal
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A setting only some variants have (e.g. `attention.window` of swa): a whole number >= 1, required by
-    the variant; its starting value is in the variant's conf/attention/<name>.yaml."""
+    """A setting only some variants have (e.g. `attention.window` of swa): a whole number >= 1 (or with
+    kind=bool, true or false), required by the variant; its starting value is in the variant's
+    conf/attention/<name>.yaml."""
 
     meaning: str
     divides_heads: bool = False  # it must divide model.n_heads (key/value heads shared by query heads)
     only: int | None = None  # the one value the variant takes (mqa: one key/value head)
+    kind: type = int
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Variant:
     settings: Mapping[str, Setting] = field(default_factory=dict)
     cached_per_token: Callable[[Sizes], int] = keys_and_values  # numbers one layer caches per token
     cached_tokens: Callable[[Sizes], int] = whole_context  # tokens one layer keeps
+    encodings: tuple[str, ...] = ENCODINGS  # the position encodings it can apply (model.pos_emb)
+    cannot_train_on: Callable[[str], str | None] = lambda device: None  # why not, on a device type
 
     def problems(
         self, *, emb_dim: int, n_heads: int, qkv_bias: bool, settings: Mapping[str, Any], pos_emb: str = ""
@@ -89,7 +93,9 @@ class Variant:
                 yield Problem(f"attention.{name}", value, f"it is {where}", f"attention={self.name}")
         for name, setting in self.settings.items():
             value = settings.get(name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if setting.kind is bool and not isinstance(value, bool):
+                yield Problem(f"attention.{name}", value, f"it must be true or false ({setting.meaning})")
+            elif setting.kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 yield Problem(
                     f"attention.{name}", value, f"it must be a whole number >= 1 ({setting.meaning})"
                 )
@@ -106,7 +112,10 @@ class Variant:
             reason = f"it must be a multiple of n_heads (attention={self.name} gives each emb_dim / n_heads)"
             yield Problem("model.emb_dim", emb_dim, reason, f"model.n_heads={n_heads}")
         heads = n_heads if self.multi_head else 1
-        if (problem := rope_problem(pos_emb, emb_dim // max(heads, 1))) is not None:
+        if pos_emb and pos_emb not in self.encodings:
+            reason = f"it must be one of {', '.join(self.encodings)} (the variant cannot apply {pos_emb})"
+            yield Problem("model.pos_emb", pos_emb, reason, f"attention={self.name}")
+        elif (problem := rope_problem(pos_emb, emb_dim // max(heads, 1))) is not None:
             yield Problem("model.pos_emb", pos_emb, problem, f"attention={self.name} of width {emb_dim}")
 
     def cache_numbers(self, sizes: Sizes) -> tuple[int, int]:

@@ -11,14 +11,16 @@ from typing import Any
 
 import torch
 
-from attention_lab.docs.settings import ROOT, compose, refused, settings_table, train_rows
-from attention_lab.errors import AttentionLabError
+from attention_lab.cli import compose
+from attention_lab.docs.settings import ROOT, refused, settings_table, train_rows
+from attention_lab.errors import AttentionLabError, CausalityError
 from attention_lab.settings import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings
 
 
 def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     from attention_lab.data.datamodule import TextDataModule
     from attention_lab.data.text import load_text
+    from attention_lab.model.leak_probe import leak_message
     from attention_lab.training.callbacks import diverged
     from attention_lab.training.checkpoints import CheckpointWriteError, no_room
     from attention_lab.training.resume import resolve_checkpoint, resolve_resume
@@ -51,6 +53,7 @@ def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "`ckpt_path=last` finds no checkpoint", resume("last")
     yield "generate's `ckpt=last` finds no checkpoint", lambda: resolve_checkpoint("last", tmp / "logs")
     yield "the loss becomes NaN (the NaN guard)", lambda: _raise(diverged("train/loss", float("nan"), 40, 4, 0.5, tmp / "last.ckpt"))
+    yield "a causal variant's mask lets a position see ahead (the leak probe)", lambda: _raise(leak_message("my_variant", 0), CausalityError)
     yield "the disk fills up while a checkpoint is written", lambda: _raise(no_room(tmp / "last.ckpt", 2**30, 2**20), CheckpointWriteError)
 
 

@@ -13,20 +13,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.attention import VARIANTS
-from attention_lab.cli import CONF_DIR
+from attention_lab.cli import CONF_DIR, compose
 from attention_lab.errors import AttentionLabError
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import check_arguments
 
 ROOT = CONF_DIR.parent
-
-
-def compose(*overrides: str, config_name: str = "config") -> DictConfig:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
 def leaves(schema: dict, defs: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:

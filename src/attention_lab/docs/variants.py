@@ -5,7 +5,7 @@ settings from its conf file and its KV cache), written from the registry's recor
 from __future__ import annotations
 
 from attention_lab.attention import VARIANTS, Sizes
-from attention_lab.docs.settings import compose
+from attention_lab.cli import compose
 
 
 def variants_table() -> str:

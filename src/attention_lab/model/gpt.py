@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from attention_lab.attention import AttentionBase, KVCache, build_attention, variant
-from attention_lab.attention.positions import Positions, positions_for, rope_problem
+from attention_lab.attention.positions import Positions, positions_for
 from attention_lab.model.config import AttentionConfig, ModelConfig
 
 
@@ -80,9 +80,11 @@ class GPTModel(nn.Module):
         super().__init__()
         self.config, self.attention_config = model, attention
         heads = attention_heads(model, attention)
-        problem = rope_problem(model.pos_emb, model.emb_dim // heads)
-        if problem is not None:
-            raise ValueError(f"pos_emb={model.pos_emb}, {heads} heads of emb_dim={model.emb_dim}: {problem}")
+        problem = next(variant(attention.name).problems(
+            emb_dim=model.emb_dim, n_heads=model.n_heads, qkv_bias=attention.qkv_bias,
+            settings=attention.own_settings, pos_emb=model.pos_emb), None)  # fmt: skip
+        if problem is not None:  # the variant's own rules (its registry record), for these sizes
+            raise ValueError(str(problem))
         self.tok_emb = nn.Embedding(model.vocab_size, model.emb_dim)
         # Only with pos_emb="learned" is there a pos_emb attribute (and a key in the state dict).
         if model.pos_emb == "learned":

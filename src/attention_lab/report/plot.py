@@ -1,11 +1,12 @@
 """The report's PNG: one panel per effect, each curve the mean over seeds with a ±std band.
 
-Mask panel (at the smallest dropout of the sweep): val/loss of causal and non-causal runs, and val/loss_causal
-of the non-causal runs (for causal runs it equals val/loss). A non-causal run far below the causal one on
-val/loss but above it on val/loss_causal learned to look ahead. Dropout panel (causal runs, or all when
-there are none): train and val loss for each dropout placement (or position encoding); a train curve far
-below its val curve overfits. Attention panel (where the runs logged it): the weight a query puts on the
-token it must predict, at every validation: the leak as a curve.
+Mask panel (where some runs trained without the mask; at the smallest dropout of the sweep): val/loss of
+causal and non-causal runs, and val/loss_causal of the non-causal runs (for causal runs it equals
+val/loss). A non-causal run far below the causal one on val/loss but above it on val/loss_causal learned
+to look ahead. Dropout panel (causal runs, or all when there are none): train and val loss for each dropout
+placement (or position encoding); a train curve far below its val curve overfits. Attention panel (where
+non-causal runs logged it): the weight a query puts on the token it must predict, at every validation: the
+leak as a curve.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attention_lab.report.runs import Curve
-from attention_lab.report.stats import Cell
+from attention_lab.report.stats import Cell, pos_note
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes
@@ -78,7 +79,7 @@ def mask_panel(ax: Axes, cells: list[Cell]) -> None:
     rates = min({c.rates for c in cells})  # the smallest dropout of the sweep
     for c in (c for c in cells if c.rates == rates):
         runs, (causal_colour, leak_colour) = c.runs, colours(c.pos_emb)
-        where = "" if c.pos_emb == "learned" else f", pos {c.pos_emb}"
+        where = pos_note(c.pos_emb, cells)
         if c.causal is False:
             draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", leak_colour, "-", "o")
             label = f"non-causal{where}: val/loss_causal"
@@ -97,30 +98,39 @@ def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
     chosen = [c for c in cells if c.causal is True] or cells
     variants = sorted({c.variant or "" for c in chosen})
     chosen = [c for c in chosen if (c.variant or "") == variants[0]]
+    # Cells that differ by position encoding only take the colours of the mask panel.
+    by_position = len({c.rates for c in chosen}) == 1 and len({c.pos_emb for c in chosen}) > 1
     for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, ENCODINGS.index(c.pos_emb)))):
-        colour = PALETTE[(i + 2) % len(PALETTE)]
-        label = f"dropout {c.placement}" + ("" if c.pos_emb == "learned" else f", pos {c.pos_emb}")
+        colour = colours(c.pos_emb)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
+        label = f"dropout {c.placement}{pos_note(c.pos_emb, chosen)}"
         train = [r.train_curve for r in c.runs]
         smooth = max(1, min(len(t) for t in train) // 25) if all(train) else 1
         draw(ax, train, f"{label}: train/loss (smoothed)", colour, ":", None, smooth)
         draw(ax, [r.val_curve for r in c.runs], f"{label}: val/loss", colour, "-", "o")
     mask = "causal" if chosen and chosen[0].causal else "all"
     # Named after what the plotted cells differ by: dropout (mask_dropout, dropout_placement), positions.
-    if len({c.rates for c in chosen}) > 1:
-        effect = "dropout effect"
-    elif len({c.pos_emb for c in chosen}) > 1:
+    if by_position:
         effect = "position encodings"
+    elif len({c.rates for c in chosen}) > 1:
+        effect = "dropout effect"
     else:
         effect = "train and val loss"
+    highest_val = max((v for c in chosen for r in c.runs for _, v in r.val_curve), default=None)
+    if highest_val is not None:  # the first steps' train loss (ln 50,257 ≈ 10.8) would squash the rest
+        ax.set_ylim(top=highest_val + 0.5)
     ax.set_title(f"{effect} ({mask} runs)")
 
 
 def focus_panel(ax: Axes, cells: list[Cell]) -> None:
     """The leak as a curve: the weight a query puts on the token it must predict, mean over layers."""
+    rates = sorted({c.rates for c in cells})
+    by_dropout = len(rates) > 1 and len({c.pos_emb for c in cells}) == 1  # else coloured by position encoding
     for c in cells:
         causal_colour, leak_colour = colours(c.pos_emb)
+        if by_dropout:  # the non-causal cells in the warm colours of the pairs, one per dropout
+            leak_colour = PAIRS[rates.index(c.rates) % len(PAIRS)][1]
         mask = "non-causal" if c.causal is False else "causal"
-        label = f"{mask}, dropout {c.placement}" + ("" if c.pos_emb == "learned" else f", pos {c.pos_emb}")
+        label = f"{mask}, dropout {c.placement}{pos_note(c.pos_emb, cells)}"
         style = "--" if c.causal is False else "-"
         colour, marker = (leak_colour, "o") if c.causal is False else (causal_colour, "s")
         draw(ax, [r.next_token_curve for r in c.runs], label, colour, style, marker)
@@ -129,21 +139,20 @@ def focus_panel(ax: Axes, cells: list[Cell]) -> None:
 
 
 def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
-    """Write the figure of `cells` to `path`: the mask and dropout (or positions) effects on the losses, and
-    where a sweep logged it, the attention each query puts on the next token."""
+    """Write the figure of `cells` to `path`: a panel for each effect the runs can show. The mask panel and
+    the attention on the next token only where some runs trained without the mask (and the attention panel
+    only where they logged it); the dropout (or positions) panel always."""
     from matplotlib.figure import Figure
 
-    with_focus = any(r.next_token_curve for c in cells for r in c.runs)
-    fig = Figure(figsize=(19.5 if with_focus else 13, 5.5), layout="constrained")
-    axes = fig.subplots(1, 3 if with_focus else 2)
-    mask_panel(axes[0], cells)
-    dropout_panel(axes[1], cells)
-    for ax in axes[:2]:
-        ax.set_ylabel("cross-entropy loss (nats)")
-    if with_focus:
-        focus_panel(axes[2], cells)
-        axes[2].set_ylabel("mean attention weight on the next token")
-    for ax in axes:
+    open_cells = [c for c in cells if c.causal is False]
+    panels = [(mask_panel, "cross-entropy loss (nats)")] if open_cells else []
+    panels.append((dropout_panel, "cross-entropy loss (nats)"))
+    if any(r.next_token_curve for c in open_cells for r in c.runs):
+        panels.append((focus_panel, "mean attention weight on the next token"))
+    fig = Figure(figsize=(6.5 * len(panels), 5.5), layout="constrained")
+    for ax, (panel, ylabel) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        panel(ax, cells)
+        ax.set_ylabel(ylabel)
         ax.set_xlabel("optimizer step")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)

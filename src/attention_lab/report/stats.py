@@ -44,13 +44,13 @@ class Cell:
 
     @property
     def placement(self) -> str:
-        """Where dropout acts, e.g. "none", "p=0.2" (everywhere alike), "attention 0.2"."""
+        """Where dropout acts, e.g. "none", "all 0.2" (the same rate at all three places), "attention 0.2"."""
         names = ("embedding", "attention", "shortcut")
         places = [(name, p) for name, p in zip(names, self.rates, strict=True) if p]
         if not places:
             return "none"
         if len(places) == 3 and len(set(self.rates)) == 1:
-            return f"p={self.rates[0]:g}"
+            return f"all {self.rates[0]:g}"
         return ", ".join(f"{name} {p:g}" for name, p in places)
 
 
@@ -87,7 +87,7 @@ class Effect:
     """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
 
     effect: str  # "mask" or "dropout"
-    where: str  # the setting held fixed, e.g. "p=0.1" or "causal, p=0.3 vs 0"
+    where: str  # the setting held fixed, e.g. "mha, dropout all 0.1" or "mha, causal, all 0.3 vs none"
     measure: str  # e.g. "Δ val loss (non-causal − causal)"
     difference: float
     half_width: float  # NaN when a side has a single seed: no interval
@@ -112,6 +112,11 @@ def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
     return difference, t_975(df) * se
 
 
+def pos_note(pos_emb: str, cells: list[Cell]) -> str:
+    """", pos <encoding>" in a label where the encoding tells cells apart or is not the book's (learned)."""
+    return f", pos {pos_emb}" if pos_emb != "learned" or len({c.pos_emb for c in cells}) > 1 else ""
+
+
 def effects(cells: list[Cell]) -> list[Effect]:
     """The mask effect per (variant, positions, dropout), the dropout effect per (variant, positions, mask)
     and placement against no dropout at all, and the effect of each position encoding against learned per
@@ -123,13 +128,10 @@ def effects(cells: list[Cell]) -> list[Effect]:
         if a.values(field) and b.values(field):
             found.append(Effect(effect, where, measure, *welch_difference(a.values(field), b.values(field))))
 
-    def place(variant: str | None, pos_emb: str) -> str:
-        return f"{variant}" if pos_emb == "learned" else f"{variant}, pos {pos_emb}"
-
     for (variant, pos_emb, causal, rates), cell in by_key.items():
         other = by_key.get((variant, pos_emb, False, rates))
         if causal is True and other is not None:
-            where = f"{place(variant, pos_emb)}, dropout {cell.placement}"
+            where = f"{variant}{pos_note(pos_emb, cells)}, dropout {cell.placement}"
             add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
             add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
             add("mask", where, "Δ attention on the next token", other, cell, "attention_next")
@@ -137,7 +139,7 @@ def effects(cells: list[Cell]) -> list[Effect]:
         baseline = by_key.get((variant, pos_emb, causal, (0.0, 0.0, 0.0)))
         if any(rates) and baseline is not None:
             mask = "causal" if causal else "non-causal"
-            where = f"{place(variant, pos_emb)}, {mask}, {cell.placement} vs none"
+            where = f"{variant}{pos_note(pos_emb, cells)}, {mask}, {cell.placement} vs none"
             add("dropout", where, "Δ best val", cell, baseline, "best_val_loss")
             add("dropout", where, "Δ final val", cell, baseline, "final_val_loss")
             add("dropout", where, "Δ gap val−train", cell, baseline, "gap")

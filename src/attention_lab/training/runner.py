@@ -26,7 +26,9 @@ from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from attention_lab.attention import variant
 from attention_lab.errors import ConfigError, DiskFullError, refusal
+from attention_lab.model.leak_probe import refuse_leaks
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import check_arguments, refused_by_lightning
 from attention_lab.training.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
@@ -174,10 +176,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     quiet_lightning_logging()
     logger, started = build_logger(cfg, resume), TrainingStarted()
     trainer = build_trainer(cfg, logger, (started,))  # Lightning's checks of its settings, before any build
+    record, device = variant(cfg.attention.name), trainer.strategy.root_device.type
+    if (problem := record.cannot_train_on(device)) is not None:  # e.g. flex on the CPU
+        raise ConfigError(refusal("attention.name", record.name, problem, f"the {device} this run trains on"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = built("data", cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = built("module", cfg.module)
+    if cfg.attention.causal:
+        refuse_leaks(module.model, record.name)  # before anything is logged
     log_dir = Path(logger.log_dir)
     new_dir = None if log_dir.exists() else log_dir  # made by this run: removed again on a refusal
     if trainer.is_global_zero:

@@ -1,0 +1,242 @@
+"""The book's efficient multi-head attention notebook (ch03/02_bonus_efficient-multihead-attention): `mha`'s
+maths computed other ways. Each takes `causal` and `dropout` like every variant, and `from_mha` maps an
+`mha`'s parameters onto its own, so that tests/test_efficient.py finds the same outputs and gradients.
+
+    combined_qkv  one nn.Linear(d_in, 3·d_out) for queries, keys and values
+    einsum        projections, scores and weighted sum as torch.einsum
+    sdpa_mask     scaled_dot_product_attention given an explicit boolean mask (True = attend), not is_causal
+    torch_mha     torch.nn.MultiheadAttention (its own setting need_weights), then an output projection
+    flex          FlexAttention (torch.nn.attention.flex_attention) with a causal block mask
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+from attention_lab.attention.base import AttentionBase
+from attention_lab.attention.chapter3 import MultiHeadAttention, SDPAttention
+from attention_lab.attention.kv_cache import KVCache
+from attention_lab.attention.registry import Setting, register
+
+Parameters = dict[str, torch.Tensor]
+
+
+def qkv_stacked(mha: Parameters, kind: str) -> torch.Tensor:
+    """mha's query, key and value weights (or biases) one above the other: the rows of a combined qkv."""
+    return torch.cat([mha[f"W_{role}.{kind}"] for role in ("query", "key", "value")])
+
+
+@register(
+    "combined_qkv",
+    section="bonus: combined QKV weights",
+    summary="`mha` with one `nn.Linear(d_in, 3·d_out)` for queries, keys and values",
+    multi_head=True,
+)
+class CombinedQKVAttention(AttentionBase):
+    """One projection makes queries, keys and values: (b, T, d_in) → (b, T, 3·d_out) → 3 × (b, heads, T,
+    head_dim), then `attend` and an output projection, as `mha`."""
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, num_heads: int = 1,
+                 causal: bool = True, qkv_bias: bool = False) -> None:  # fmt: skip
+        super().__init__(context_length, dropout, causal)
+        self.num_heads, self.head_dim = num_heads, d_out // num_heads
+        self.qkv = nn.Linear(d_in, 3 * d_out, bias=qkv_bias)
+        self.proj = nn.Linear(d_out, d_out)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        b, num_tokens, _ = x.shape
+        qkv = self.qkv(x).view(b, num_tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        queries, keys, values = qkv.unbind(0)  # (b, heads, T, head_dim) each
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
+        context = self.attend(queries, keys, values, scale=self.head_dim**-0.5)
+        return self.proj(context.transpose(1, 2).reshape(b, num_tokens, -1))
+
+    @staticmethod
+    def from_mha(mha: Parameters) -> Parameters:
+        mapped = {"qkv.weight": qkv_stacked(mha, "weight"), "proj.weight": mha["out_proj.weight"]}
+        mapped["proj.bias"] = mha["out_proj.bias"]
+        return mapped | ({"qkv.bias": qkv_stacked(mha, "bias")} if "W_query.bias" in mha else {})
+
+
+@register(
+    "einsum",
+    section="bonus: Einsum",
+    summary="`mha` written as `torch.einsum`: projections, scores and the weighted sum",
+    multi_head=True,
+)
+class EinsumAttention(AttentionBase):
+    """W_query, W_key, W_value as (d_in, d_out) parameters, applied with einsum "bnd,do->bno"; scores
+    "bhnd,bhmd->bhnm" and the weighted sum "bhnm,bhmd->bhnd", inside `attend`."""
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, num_heads: int = 1,
+                 causal: bool = True, qkv_bias: bool = False) -> None:  # fmt: skip
+        super().__init__(context_length, dropout, causal)
+        self.num_heads, self.head_dim = num_heads, d_out // num_heads
+        bound = 1 / math.sqrt(d_in)  # nn.Linear's initialisation, so that it trains as mha does
+        for role in ("query", "key", "value"):
+            setattr(self, f"W_{role}", nn.Parameter(torch.empty(d_in, d_out).uniform_(-bound, bound)))
+            bias = nn.Parameter(torch.empty(d_out).uniform_(-bound, bound)) if qkv_bias else None
+            setattr(self, f"bias_{role}", bias)
+        self.out_proj = nn.Linear(d_out, d_out)
+
+    def project(self, x: torch.Tensor, role: str) -> torch.Tensor:
+        """(b, T, d_in) → (b, heads, T, head_dim)."""
+        projected = torch.einsum("bnd,do->bno", x, getattr(self, f"W_{role}"))
+        if (bias := getattr(self, f"bias_{role}")) is not None:
+            projected = projected + bias
+        b, num_tokens, _ = x.shape
+        return projected.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def scores_of(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bhnd,bhmd->bhnm", queries, keys)
+
+    def weigh(self, weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bhnm,bhmd->bhnd", weights, values)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        queries, keys, values = (self.project(x, role) for role in ("query", "key", "value"))
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
+        context = self.attend(queries, keys, values, scale=self.head_dim**-0.5)
+        return self.out_proj(context.transpose(1, 2).reshape(*x.shape[:2], -1))
+
+    @staticmethod
+    def from_mha(mha: Parameters) -> Parameters:
+        roles = ("query", "key", "value")
+        mapped = {f"W_{role}": mha[f"W_{role}.weight"].T for role in roles}
+        mapped |= {f"bias_{role}": mha[f"W_{role}.bias"] for role in roles if f"W_{role}.bias" in mha}
+        return mapped | {name: mha[name] for name in ("out_proj.weight", "out_proj.bias")}
+
+
+@register(
+    "sdpa_mask",
+    section="bonus: SDPA with an explicit mask",
+    summary="`sdpa` given the causal mask as a boolean tensor (True = attend) instead of `is_causal`",
+    multi_head=True,
+)
+class SDPAExplicitMaskAttention(SDPAttention):
+    """`sdpa`, but the mask goes to scaled_dot_product_attention as a (T_q, T_k) boolean tensor, True where
+    a query may see a key (the opposite of `hidden_mask` and of nn.MultiheadAttention's boolean mask)."""
+
+    flag_causal = False
+
+    @staticmethod
+    def from_mha(mha: Parameters) -> Parameters:
+        return dict(mha)
+
+
+def alibi_mask(module: AttentionBase, num_queries: int, num_keys: int, batch: int, like: torch.Tensor):
+    """The float mask of nn.MultiheadAttention with ALiBi: the bias, −inf where a key is hidden, one
+    (T_q, T_k) per sequence and head; None without a bias."""
+    bias = module.positions.bias(num_queries, num_keys, module.causal, like)
+    if bias is None:
+        return None
+    hidden = module.hidden_mask(num_queries, num_keys)
+    bias = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
+    return bias.expand(batch, -1, -1, -1).reshape(-1, num_queries, num_keys)
+
+
+@register(
+    "torch_mha",
+    section="bonus: torch.nn.MultiheadAttention",
+    summary="`torch.nn.MultiheadAttention`, then an output projection; `need_weights` its own setting",
+    multi_head=True,
+    settings={"need_weights": Setting("return the weights, which takes the slower path", kind=bool)},
+    cached_per_token=lambda sizes: sizes.emb_dim,  # the inputs: keys and values are projected from them
+    encodings=("learned", "none", "alibi"),  # its queries and keys are made inside torch: no RoPE
+)
+class TorchMultiheadAttention(AttentionBase):
+    """torch.nn.MultiheadAttention(d_out, heads, batch_first=True) on (b, T, d_in = d_out), its boolean
+    mask True where a query must not see a key, then `proj`, as the book's notebook does. A KV cache
+    holds the inputs, from which it projects keys and values again at every step."""
+
+    def __init__(self, d_in: int, d_out: int, context_length: int, dropout: float = 0.0, num_heads: int = 1,
+                 causal: bool = True, qkv_bias: bool = False, need_weights: bool = False) -> None:
+        super().__init__(context_length, dropout, causal)  # the mask; the dropout is nn.MultiheadAttention's
+        self.num_heads, self.need_weights = num_heads, need_weights
+        self.attention = nn.MultiheadAttention(d_out, num_heads, dropout, bias=qkv_bias, batch_first=True)
+        self.proj = nn.Linear(d_out, d_out)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        self.check_length(x.shape[1])
+        (seen,) = (x,) if cache is None else cache.extend(self, x)  # (b, T_cached + T, d)
+        num_queries, num_keys = x.shape[1], seen.shape[1]
+        mask = alibi_mask(self, num_queries, num_keys, x.shape[0], x)
+        if mask is None:
+            mask = self.hidden_mask(num_queries, num_keys)  # True = hidden, as this class reads it
+        weigh = self.need_weights or self.keep_weights  # (b, heads, T_q, T_k) when asked for
+        out, weights = self.attention(x, seen, seen, attn_mask=mask, need_weights=weigh,
+                                      average_attn_weights=False)  # fmt: skip
+        if self.keep_weights:
+            self.last_weights = weights.detach()  # (b, heads, T_q, T_k)
+        return self.proj(out)
+
+    @staticmethod
+    def from_mha(mha: Parameters) -> Parameters:
+        """The heads' projections into in_proj; its own output projection the identity, then mha's."""
+        identity = torch.eye(mha["out_proj.weight"].shape[0], dtype=mha["out_proj.weight"].dtype)
+        mapped = {"attention.in_proj_weight": qkv_stacked(mha, "weight")}
+        mapped["attention.out_proj.weight"] = identity
+        if "W_query.bias" in mha:
+            mapped |= {"attention.in_proj_bias": qkv_stacked(mha, "bias"),
+                       "attention.out_proj.bias": torch.zeros_like(mha["out_proj.bias"])}  # fmt: skip
+        return mapped | {"proj.weight": mha["out_proj.weight"], "proj.bias": mha["out_proj.bias"]}
+
+
+@functools.cache
+def flex_cannot_train_on(device: str) -> str | None:
+    """Why the installed torch's FlexAttention cannot train on `device` (a device type), or None: a
+    backward pass through one tiny call tells."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    try:
+        query = torch.zeros(1, 1, 1, 8, device=device, requires_grad=True)
+        flex_attention(query, query, query).sum().backward()
+    except (NotImplementedError, RuntimeError) as err:
+        reason = str(err).splitlines()[0]
+        return f"torch {torch.__version__}'s FlexAttention cannot train on {device} ({reason})"
+    return None
+
+
+@register(
+    "flex",
+    section="bonus: FlexAttention",
+    summary="`mha` on `torch.nn.attention.flex_attention` with a causal block mask",
+    multi_head=True,
+    cannot_train_on=flex_cannot_train_on,
+)
+class FlexAttention(MultiHeadAttention):
+    """`mha`'s parameters, its attention computed by flex_attention: the mask a block mask of
+    `q_idx + offset >= kv_idx` (the queries are the newest positions), ALiBi a score_mod. FlexAttention
+    has no dropout on the weights: with dropout while training, `mha`'s explicit path computes it."""
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+        if self.keep_weights or (self.training and self.dropout.p > 0):
+            return super().forward(x, cache)
+        queries, keys, values = self.project_qkv(x)
+        if cache is not None:
+            keys, values = cache.extend(self, keys, values)
+        queries, keys = self.positions.rotate(queries, keys)
+        num_queries, num_keys = queries.shape[-2], keys.shape[-2]
+        offset = num_keys - num_queries
+        block_mask = None
+        if self.causal:
+            sees = lambda b, h, q, k: q + offset >= k  # noqa: E731  (query q is position q + offset)
+            block_mask = create_block_mask(sees, None, None, num_queries, num_keys, device=x.device)
+        bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
+        score_mod = None if bias is None else (lambda score, b, h, q, k: score + bias[h, q, k])
+        context = flex_attention(queries, keys, values, score_mod=score_mod, block_mask=block_mask)
+        return self.out_proj(self.merge_heads(context))
+
+    @staticmethod
+    def from_mha(mha: Parameters) -> Parameters:
+        return dict(mha)

@@ -1,0 +1,117 @@
+"""The book's efficient multi-head attention notebook in the lab: every implementation equals `mha` with
+`mha`'s weights mapped onto it (outputs and gradients, mask on and off), and the leak probe refuses to train
+a "causal" variant whose mask lets a position see later inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from attention_lab.attention import VARIANTS, build_attention, register
+from attention_lab.attention.chapter3 import MultiHeadAttention
+from attention_lab.errors import CausalityError, ConfigError
+from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.model.leak_probe import first_leak
+from attention_lab.training import run
+from tests.helpers import own_settings
+
+EFFICIENT = ("combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex")
+D, CONTEXT, HEADS = 24, 16, 4
+
+
+def pair(name: str, causal: bool, qkv_bias: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """`mha` and the implementation `name` with `mha`'s weights mapped onto it."""
+    torch.manual_seed(0)
+    kwargs = dict(d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=qkv_bias)
+    mha = build_attention("mha", **kwargs)
+    other = build_attention(name, **kwargs, **own_settings(name))
+    other.load_state_dict(type(other).from_mha(dict(mha.named_parameters())), strict=True)
+    return mha, other
+
+
+@pytest.mark.parametrize("qkv_bias", [False, True])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("name", EFFICIENT)
+def test_each_implementation_gives_mhas_outputs_and_gradients(name: str, causal: bool, qkv_bias: bool):
+    mha, other = pair(name, causal, qkv_bias)
+    x = torch.randn(2, CONTEXT, D)
+    with torch.no_grad():
+        torch.testing.assert_close(other(x), mha(x), atol=1e-5, rtol=1e-4)
+    if (problem := VARIANTS[name].cannot_train_on("cpu")) is not None:
+        pytest.skip(f"forward only: {problem}")
+    grad = torch.randn(2, CONTEXT, D)
+    inputs = [x.clone().requires_grad_() for _ in range(2)]
+    mha(inputs[0]).backward(grad)
+    other(inputs[1]).backward(grad)
+    torch.testing.assert_close(inputs[1].grad, inputs[0].grad, atol=1e-5, rtol=1e-4)
+    expected = type(other).from_mha({n: p.grad for n, p in mha.named_parameters()})
+    got = dict(other.named_parameters())
+    for parameter, gradient in expected.items():
+        if not parameter.startswith("attention.out_proj"):  # torch_mha's own projection: the identity
+            torch.testing.assert_close(got[parameter].grad, gradient, atol=1e-5, rtol=1e-4, msg=parameter)
+
+
+def test_torch_mha_gives_the_same_outputs_with_and_without_weights() -> None:
+    _, other = pair("torch_mha", True, False)
+    x = torch.randn(2, CONTEXT, D)
+    without = other(x)
+    other.need_weights = True
+    torch.testing.assert_close(other(x), without, atol=1e-6, rtol=1e-5)
+
+
+def test_the_explicit_mask_means_attend_where_it_is_true() -> None:
+    sdpa_mask = build_attention("sdpa_mask", d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS)
+    assert not sdpa_mask.flag_causal  # the mask goes as a tensor: ~hidden_mask, True where a key is seen
+    x = torch.randn(1, CONTEXT, D)
+    changed = x.clone()
+    changed[:, 5:] = torch.randn(1, CONTEXT - 5, D)
+    torch.testing.assert_close(sdpa_mask(changed)[:, :5], sdpa_mask(x)[:, :5])
+
+
+# --- the leak probe ------------------------------------------------------------------------------------
+MICRO = ModelConfig(name="micro", vocab_size=97, context_length=16, emb_dim=16, n_layers=1, n_heads=2)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_no_registered_variant_leaks_with_the_mask(name: str) -> None:
+    model = GPTModel(MICRO, AttentionConfig(name=name, **own_settings(name)))
+    assert first_leak(model) is None
+    open_ = GPTModel(MICRO, AttentionConfig(name=name, causal=False, **own_settings(name)))
+    if name != "swa":  # swa's window of 4 keeps the first half from seeing the changed second half
+        assert first_leak(open_) is not None  # without the mask the probe does see the leak
+
+
+class InvertedMaskAttention(MultiHeadAttention):
+    """`mha` with its mask the wrong way round, the notebook's bug: the mask of the later keys given where
+    True means attend (as scaled_dot_product_attention reads it), so every position sees only later ones,
+    and the last none at all."""
+
+    def hidden_mask(self, num_queries: int, num_keys: int) -> torch.Tensor | None:
+        hidden = super().hidden_mask(num_queries, num_keys)
+        return None if hidden is None else ~hidden
+
+
+@pytest.fixture
+def inverted() -> Iterator[str]:
+    register("inverted", section="a bug", summary="mha whose mask hides the past", multi_head=True)(
+        InvertedMaskAttention
+    )
+    yield "inverted"
+    del VARIANTS["inverted"]
+
+
+def test_a_causal_run_of_an_inverted_mask_is_refused_before_training(inverted: str, fast_config, tmp_path):
+    message = r"^attention=inverted with attention.causal=true lets position 0 see later inputs"
+    with pytest.raises(CausalityError, match=message):
+        run(fast_config("attention.name=inverted"))
+    assert not list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # refused before anything was logged
+
+
+def test_flex_is_refused_on_a_device_where_it_cannot_train(fast_config) -> None:
+    if VARIANTS["flex"].cannot_train_on("cpu") is None:
+        pytest.skip("this torch's FlexAttention trains on the CPU")
+    message = r"^attention.name=flex is not allowed with the cpu this run trains on: torch .*'s FlexAttention"
+    with pytest.raises(ConfigError, match=message):
+        run(fast_config("attention=flex"))
