@@ -13,7 +13,8 @@ device, each with the own settings of its conf/attention/<name>.yaml; the refere
 `--book`: the notebook's setting (ch03/02_bonus_efficient-multihead-attention: batch 8, 1,024 tokens, 768
 wide, 12 heads, dropout 0) and its nine implementations as this lab has them, timed forward (as its
 `%timeit mha(embeddings)`) and forward + backward, beside the notebook's own forward times on an M3 CPU
-(PyTorch 2.4), each as a ratio to its chapter 3 MultiHeadAttention.
+(PyTorch 2.4), each as a ratio to its chapter 3 MultiHeadAttention. A variant that cannot train on this
+device (flex on the CPU) is timed forward only, its parameters frozen (no autograd recording).
 
 `--probe`: what the leak probe (attention_lab.model.leak_probe.first_leak) adds before a causal run, for
 every variant that trains here in a GPT of `--model`'s size, beside one training step of that model (forward
@@ -69,6 +70,9 @@ def contenders(tokens: int, dropout: float, book: bool) -> dict[str, torch.nn.Mo
     names = ["mha_wrapper", "mha", "combined_qkv", "einsum", "sdpa", "sdpa_mask", "torch_mha", "flex"]
     modules |= {name: variant(name, tokens, dropout) for name in names}
     modules["torch_mha need_weights"] = variant("torch_mha", tokens, dropout, need_weights=True)
+    for name in names:
+        if VARIANTS[name].cannot_train_on("cpu") is not None:  # flex: timed forward without autograd
+            modules[name].requires_grad_(False)
     return modules
 
 
@@ -152,12 +156,13 @@ def main() -> None:
         return f"{paired_ratio(times[BOOK], times[name]):.2f}" if name in times else "—"
 
     if args.book:
-        headers = ["implementation", "forward ms", "× book", "notebook M3 × book", "fwd + bwd ms", "× book"]
+        speed = "speed × book"
+        headers = ["implementation", "forward ms", speed, "notebook M3 " + speed, "fwd + bwd ms", speed]
         rows = [[name, ms(ahead, name), ratio(ahead, name),
                  f"{NOTEBOOK_M3_MS[BOOK] / NOTEBOOK_M3_MS[name]:.2f}" if name in NOTEBOOK_M3_MS else "—",
                  ms(both, name), ratio(both, name)] for name in modules]  # fmt: skip
     else:
-        headers = ["module (forward + backward)", "median ms", "× book", "best ms"]
+        headers = ["module (forward + backward)", "median ms", "speed × book", "best ms"]
         rows = [[name, ms(both, name), ratio(both, name), f"{min(both[name]) * 1e3:.0f}"] for name in both]
     print_table(headers, rows)
     print(f"load average {load_before} → {load_average()}")

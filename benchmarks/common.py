@@ -46,11 +46,14 @@ def machine() -> dict:
 def interleave(
     contenders: dict[str, Callable[[], None]], rounds: int, repeats: int
 ) -> dict[str, list[float]]:
-    """Time each contender `repeats` times per round, contenders taking turns (A B C A B C ...), so that a
-    change in the machine's load hits all of them alike. Returns name → one mean time per round (s)."""
+    """Time each contender `repeats` times per round, contenders taking turns (A B C, B C A, C A B, ...), so
+    that a change in the machine's load hits all of them alike and none always runs first (after another's
+    memory churn). Returns name → one mean time per round (s)."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
+    order = list(contenders.items())
+    for round_ in range(rounds):
+        shift = round_ % len(order)
+        for name, run in order[shift:] + order[:shift]:
             start = time.perf_counter()
             for _ in range(repeats):
                 run()

@@ -90,7 +90,7 @@ def test_five_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> N
     uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))
     version_dir = find_last_checkpoint(run_dir).parents[1]  # the version the resumed runs went on in
     all_steps = set(range(EPOCHS * BATCHES))
-    for tag in ("train/loss", "val/loss", "hparams/train_loss"):
+    for tag in ("train/loss", "val/loss", "val_summary/train_loss"):
         expected = scalars(uninterrupted["log_dir"], tag)  # {step: value}, each step once (asserted)
         got = scalars(str(version_dir), tag)
         assert got.keys() == expected.keys(), tag  # nothing missing, nothing twice

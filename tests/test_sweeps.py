@@ -29,10 +29,11 @@ SCALAR_TAGS = {
     "val/ppl",
     "val/loss_causal",
     "lr-AdamW",
-    "hp_metric",
-    "hparams/train_loss",
-    "hparams/val_loss_causal",
-    "hparams/gap",
+    "val_summary/loss_best",
+    "val_summary/train_loss",
+    "val_summary/gap",
+    "val_loss_by_position/position_1",
+    "val_attention/next_token/layer_0",
 }
 HPARAMS = {"variant", "causal", "dropout", "model", "lr", "seed"}
 
@@ -133,6 +134,8 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
         tags = run.Tags()
         assert not SCALAR_TAGS - set(tags["scalars"]), run_dir  # shows the missing tags
         assert set(tags["images"]) >= {"val_attention/layer_0", "val_attention/layer_1"}  # tiny: 2 layers
+        assert "val_loss_by_position/curve" in tags["images"]
+        assert "hp_metric" not in tags["scalars"]  # Time Series does not open on it
         assert "samples/every_effort/text_summary" in tags["tensors"]
         sample = run.Tensors("samples/every_effort/text_summary")[-1].tensor_proto.string_val[0].decode()
         assert sample.startswith("Every effort moves you")
@@ -153,7 +156,7 @@ def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
         )
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = {m.name.tag for m in experiment.metric_infos}
-        assert metrics == set(HPARAM_METRICS)  # the last val loss beside the best (hp_metric)
+        assert metrics == set(HPARAM_METRICS)  # the last val loss beside the best
 
 
 @pytest.mark.slow

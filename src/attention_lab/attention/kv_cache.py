@@ -2,7 +2,8 @@
 
 Generating token t+1 needs the keys and values of tokens 0..t, but those of 0..t-1 were computed at the
 previous step. A `KVCache` keeps them, so each step projects only the newest token (one row instead of t),
-and the attention scores become one query row against the cached keys.
+and the attention scores become one query row against the cached keys. A recurrent layer (`gru`) keeps
+its state instead: one vector per sequence, whatever the number of tokens read.
 """
 
 from __future__ import annotations
@@ -42,12 +43,22 @@ class KVCache:
         self.length = 0
         self.capacity = capacity
         self._entries: dict[nn.Module, _Entry] = {}
+        self._states: dict[nn.Module, torch.Tensor] = {}
 
     def clear(self) -> None:
         """Forget every token: the state of a new KVCache (the buffers are kept for reuse)."""
         self.length = 0
         for entry in self._entries.values():
             entry.filled = 0
+        self._states.clear()
+
+    def state(self, module: nn.Module) -> torch.Tensor | None:
+        """A recurrent module's state after the tokens seen so far; None before its first call."""
+        return self._states.get(module)
+
+    def keep_state(self, module: nn.Module, state: torch.Tensor) -> None:
+        """Replace `module`'s state (fixed size, e.g. (layers, batch, hidden) of an nn.GRU)."""
+        self._states[module] = state
 
     def extend(
         self, module: nn.Module, *new: torch.Tensor, keep: int | None = None
@@ -89,5 +100,7 @@ class KVCache:
         return () if entry is None else entry.held()
 
     def nbytes(self) -> int:
-        """Bytes of the tokens held by every entry together (not the unused room of the buffers)."""
-        return sum(t.nelement() * t.element_size() for entry in self._entries.values() for t in entry.held())
+        """Bytes of the tokens held by every entry together (not the unused room of the buffers), and of the
+        recurrent states."""
+        held = [t for entry in self._entries.values() for t in entry.held()] + list(self._states.values())
+        return sum(t.nelement() * t.element_size() for t in held)

@@ -2,9 +2,9 @@
 
 A variant is registered where its class is written, with the `@register(...)` decorator: its name (as in
 `attention=<name>`), the book's section, one line on what it is, whether it has several heads and q/k/v
-projections with a bias, its own settings and what it caches per token. Everything else reads this record:
-`build_attention`, the settings checks, the KV-memory estimate, the report and the docs' variant tables.
-docs/adding-a-variant.md walks through adding one.
+projections with a bias, its own settings and what it caches per token (or as a state). Everything else
+reads this record: `build_attention`, the settings checks, the KV-memory estimate, the report and the
+docs' variant tables. docs/adding-a-variant.md walks through adding one.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ def whole_context(sizes: Sizes) -> int:
     return sizes.context_length
 
 
+def no_state(sizes: Sizes) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Variant:
     """Everything the project knows about one attention variant."""
@@ -79,6 +83,9 @@ class Variant:
     settings: Mapping[str, Setting] = field(default_factory=dict)
     cached_per_token: Callable[[Sizes], int] = keys_and_values  # numbers one layer caches per token
     cached_tokens: Callable[[Sizes], int] = whole_context  # tokens one layer keeps
+    cached_state: Callable[[Sizes], int] = no_state  # numbers one layer keeps whatever the tokens: a state
+    has_weights: bool = True  # attention weights to show (heatmaps, where attention looks); gru has none
+    mixes_positions: bool = True  # an output sees other positions' inputs (none: only its own)
     encodings: tuple[str, ...] = ENCODINGS  # the position encodings it can apply (model.pos_emb)
     cannot_train_on: Callable[[str], str | None] = lambda device: None  # why not, on a device type
 
@@ -118,9 +125,11 @@ class Variant:
         elif (problem := rope_problem(pos_emb, emb_dim // max(heads, 1))) is not None:
             yield Problem("model.pos_emb", pos_emb, problem, f"attention={self.name} of width {emb_dim}")
 
-    def cache_numbers(self, sizes: Sizes) -> tuple[int, int]:
-        """(numbers one layer caches per token, tokens it keeps) for a generation of sizes.context_length."""
-        return self.cached_per_token(sizes), min(self.cached_tokens(sizes), sizes.context_length)
+    def cache_numbers(self, sizes: Sizes) -> tuple[int, int, int]:
+        """(numbers one layer caches per token, tokens it keeps, numbers it keeps whatever the tokens) for a
+        generation of sizes.context_length."""
+        tokens = min(self.cached_tokens(sizes), sizes.context_length)
+        return self.cached_per_token(sizes), tokens, self.cached_state(sizes)
 
 
 VARIANTS: dict[str, Variant] = {}  # in the order they are registered: the chapter's

@@ -19,7 +19,8 @@ from attention_lab.errors import ConfigError, refusal
 
 class TextDataModule(L.LightningDataModule):
     """Any UTF-8 text (The Verdict by default, conf/data/verdict.yaml), split by characters into train/val
-    windows."""
+    windows. `val_stride` (default: `stride`) steps the validation windows: 1 puts nearly every validation
+    token at every position of a window, so that the loss by position compares contexts, not tokens."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class TextDataModule(L.LightningDataModule):
         sha256: str | None = None,
         max_length: int = 64,
         stride: int = 64,
+        val_stride: int | None = None,
         batch_size: int = 8,
         train_ratio: float = 0.9,
         num_workers: int = 0,
@@ -39,6 +41,7 @@ class TextDataModule(L.LightningDataModule):
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.train_ratio, self.num_workers, self.seed = train_ratio, num_workers, seed
         self.shuffle = shuffle
+        self.val_stride = stride if val_stride is None else val_stride
         self.train_set: SlidingWindowDataset | None = None
         self.val_set: SlidingWindowDataset | None = None
 
@@ -66,7 +69,7 @@ class TextDataModule(L.LightningDataModule):
                 )
                 raise ConfigError(refusal("data.max_length", self.max_length, reason))
         self.train_set = SlidingWindowDataset(train_ids, self.max_length, self.stride)
-        self.val_set = SlidingWindowDataset(val_ids, self.max_length, self.stride)
+        self.val_set = SlidingWindowDataset(val_ids, self.max_length, self.val_stride)
         if len(self.train_set) < self.batch_size:
             reason = (
                 f"the train split has {len(self.train_set)} windows, too few for one full batch: lower "

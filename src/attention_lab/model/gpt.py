@@ -154,7 +154,9 @@ class GPTModel(nn.Module):
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """Attention weights of each layer for idx (b, T): a list of (b, heads, T, T) tensors (one head for
-        the single-head variants), computed in eval mode (no dropout)."""
+        the single-head variants), computed in eval mode (no dropout); none for a variant without weights."""
+        if not variant(self.attention_config.name).has_weights:
+            return []
         was_training = self.training
         self.eval()
         modules = list(self.attention_modules())

@@ -12,9 +12,12 @@ from attention_lab.model.gpt import GPTModel
 BYTES_PER_VALUE = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
-def cached_tokens(name: str, *, emb_dim: int, n_heads: int, context_length: int, **own_settings: Any) -> int:
-    """Tokens each layer keeps of a context of `context_length`: all of them, or e.g. swa's window."""
-    return variant(name).cache_numbers(Sizes(emb_dim, n_heads, context_length, own_settings))[1]
+def cache_numbers(
+    name: str, *, emb_dim: int, n_heads: int, context_length: int, **own_settings: Any
+) -> tuple[int, int, int]:
+    """What each layer of variant `name` caches for a context of `context_length`: (numbers per token,
+    tokens kept: all of them or e.g. swa's window, numbers kept whatever the tokens: gru's state)."""
+    return variant(name).cache_numbers(Sizes(emb_dim, n_heads, context_length, own_settings))
 
 
 def kv_cache_bytes(
@@ -28,19 +31,19 @@ def kv_cache_bytes(
     bytes_per_value: int = 4,
     **own_settings: Any,
 ) -> int:
-    """Bytes of a full KV cache: layers · kept tokens · numbers per token · batch · bytes per value. The
-    attention's width is the model's emb_dim."""
+    """Bytes of a full KV cache: layers · (kept tokens · numbers per token + a recurrent state's numbers) ·
+    batch · bytes per value. The attention's width is the model's emb_dim."""
     sizes = Sizes(emb_dim, n_heads, context_length, own_settings)
-    per_token, tokens = variant(name).cache_numbers(sizes)
-    return n_layers * tokens * per_token * batch_size * bytes_per_value
+    per_token, tokens, state = variant(name).cache_numbers(sizes)
+    return n_layers * (tokens * per_token + state) * batch_size * bytes_per_value
 
 
 def model_kv_bytes(model: GPTModel) -> tuple[int, int]:
     """(bytes per cached token over all layers, bytes of the cache of one full context) of `model`, fp32."""
     m, a = model.config, model.attention_config
     sizes = dict(emb_dim=m.emb_dim, n_heads=m.n_heads, context_length=m.context_length, **a.own_settings)
-    full = kv_cache_bytes(a.name, n_layers=m.n_layers, **sizes)
-    return full // cached_tokens(a.name, **sizes), full
+    per_token = m.n_layers * cache_numbers(a.name, **sizes)[0] * BYTES_PER_VALUE["float32"]
+    return per_token, kv_cache_bytes(a.name, n_layers=m.n_layers, **sizes)
 
 
 def in_units(n: int) -> str:

@@ -84,3 +84,11 @@ def linear_cross_entropy(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows={chunk_rows} must be >= 1 (or None for the unchunked path)")
     return _LinearCrossEntropy.apply(hidden, weight, targets, chunk_rows)
+
+
+def token_losses(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The cross-entropy of every token, for evaluation: hidden (..., d), weight (vocab, d), targets (...)
+    → (...). Its mean is `linear_cross_entropy`'s loss."""
+    logits = F.linear(hidden, weight)
+    return F.cross_entropy(logits.flatten(0, -2), targets.flatten(), reduction="none").view(targets.shape)
+

@@ -2,10 +2,12 @@
 (conf/report.yaml: log_dir, out, format).
 
 Runs that differ only by seed form a cell (runs.py, stats.py). The report prints per cell the mean ± std over
-seeds of each loss; for a sweep over attention variants, a table of loss, speed and KV-cache size per
-variant (variants.py); then the effects: the mask (non-causal minus causal, per dropout), dropout (p minus
-0, per mask setting) and the position embeddings, each a difference of cell means with a 95% Welch
-t-interval from the per-seed values and a verdict against seed noise (tables.py). plot.py draws the figure.
+seeds of each loss; where the runs logged them, where attention looked and the val loss at each position of
+the window (mean ± 95% t-interval); for a sweep over attention variants, a table of loss, speed and KV-cache
+size per variant (variants.py); then the effects: the mask (non-causal minus causal, per dropout), dropout
+(per placement, against none), the context (the loss at the window's last position minus its first) and
+the position encodings, each with a 95% t-interval from the per-seed values and a verdict against seed noise
+(tables.py). plot.py draws the figure.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from attention_lab.report.plot import plot_report
 from attention_lab.report.runs import load_runs
 from attention_lab.report.stats import effects, group_cells
-from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, print_table
+from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, position_rows, print_table
 from attention_lab.report.variants import has_variants, variants_table
 
 __all__ = ["load_runs", "report"]
@@ -34,13 +36,15 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
     if (focus := focus_rows(cells)) is not None:
         where = "attention at the last validation: the mean weight a query puts on each token, over layers"
         print_table(where, *focus, fmt)
+    if (by_position := position_rows(cells)) is not None:
+        where = "val loss by position in the window (at the best validation), mean ±95% t-interval over seeds"
+        print_table(where, *by_position, fmt)
     if has_variants(cells):
         print_table(*variants_table(cells), fmt)
     found = effects(cells)
     if found:
-        print_table(
-            "effects: difference of cell means ±95% Welch t-interval over seeds", *effect_rows(found), fmt
-        )
+        title = "effects: differences ±95% t-interval over seeds (Welch's for two cells)"
+        print_table(title, *effect_rows(found), fmt)
     else:
         print("effects: none (no two cells differ only by the mask, the dropout or the positions)\n")
     return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)

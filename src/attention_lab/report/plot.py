@@ -6,11 +6,12 @@ val/loss). A non-causal run far below the causal one on val/loss but above it on
 to look ahead. Dropout panel (causal runs, or all when there are none): train and val loss for each dropout
 placement (or position encoding); a train curve far below its val curve overfits. Attention panel (where
 non-causal runs logged it): the weight a query puts on the token it must predict, at every validation: the
-leak as a curve.
+leak as a curve. Position panel (where the runs logged it): the val loss at each position of the window.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,6 +139,30 @@ def focus_panel(ax: Axes, cells: list[Cell]) -> None:
     ax.set_title("attention on the next token (the answer; 0 under the mask)")
 
 
+def position_panel(ax: Axes, cells: list[Cell]) -> None:
+    """The val loss at each logged position of the window (at the best validation): section 3.1 as a
+    picture."""
+    variants = sorted({c.variant or "" for c in cells})
+    for i, c in enumerate(cells):
+        positions = c.positions
+        if not positions:
+            continue
+        means = [statistics.fmean(c.at_position(p)) for p in positions]
+        stds = [statistics.stdev(c.at_position(p)) if len(c.runs) > 1 else 0.0 for p in positions]
+        colour = PALETTE[(variants.index(c.variant or "") if len(variants) > 1 else i) % len(PALETTE)]
+        style = "--" if c.causal is False else "-"
+        label = f"{c.variant}, {'non-causal' if c.causal is False else 'causal'}, dropout {c.placement}"
+        label += pos_note(c.pos_emb, cells)
+        ax.plot(positions, means, linestyle=style, color=colour, marker="o", linewidth=1.8,
+                label=f"{label} (n={len(c.runs)})")  # fmt: skip
+        low = [m - s for m, s in zip(means, stds, strict=True)]
+        high = [m + s for m, s in zip(means, stds, strict=True)]
+        ax.fill_between(positions, low, high, color=colour, alpha=0.18, linewidth=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("position in the window (tokens read)")
+    ax.set_title("val loss by position (at the best validation)")
+
+
 def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
     """Write the figure of `cells` to `path`: a panel for each effect the runs can show. The mask panel and
     the attention on the next token only where some runs trained without the mask (and the attention panel
@@ -149,11 +174,15 @@ def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
     panels.append((dropout_panel, "cross-entropy loss (nats)"))
     if any(r.next_token_curve for c in open_cells for r in c.runs):
         panels.append((focus_panel, "mean attention weight on the next token"))
-    fig = Figure(figsize=(6.5 * len(panels), 5.5), layout="constrained")
-    for ax, (panel, ylabel) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+    if any(c.positions for c in cells):
+        panels.append((position_panel, "cross-entropy loss (nats)"))
+    columns = 2 if len(panels) == 4 else len(panels)
+    rows = math.ceil(len(panels) / columns)
+    fig = Figure(figsize=(6.5 * columns, 5.5 * rows), layout="constrained")
+    for ax, (panel, ylabel) in zip(fig.subplots(rows, columns, squeeze=False).flat, panels, strict=True):
+        ax.set_xlabel("optimizer step")  # the position panel sets its own
         panel(ax, cells)
         ax.set_ylabel(ylabel)
-        ax.set_xlabel("optimizer step")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{title}: mean over seeds, band = ±1 std")

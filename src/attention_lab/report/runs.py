@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attention_lab import tags
 from attention_lab.errors import ConfigError, refusal
 
 if TYPE_CHECKING:  # tensorboard is imported where events are read
@@ -47,6 +48,8 @@ class RunSummary:
     attention_previous: float = math.nan
     attention_first: float = math.nan
     next_token_curve: Curve = field(default_factory=list)  # attention_next at every validation
+    # The val loss at positions 1, 2, 4, … of the window at the best validation (empty where not logged).
+    loss_by_position: dict[int, float] = field(default_factory=dict)
 
 
 def find_run_dirs(log_dir: Path) -> list[Path]:
@@ -120,9 +123,10 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     def last(points: Curve) -> float:
         return points[-1][1] if points else math.nan
 
-    train, val, val_causal = curve("train/loss"), curve("val/loss"), curve("val/loss_causal")
+    train, val, val_causal = curve(tags.TRAIN_LOSS), curve(tags.VAL_LOSS), curve(tags.VAL_LOSS_CAUSAL)
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
-    final_train = last(curve("hparams/train_loss")) if "hparams/train_loss" in scalar_tags else last(train)
+    epoch_train = curve(tags.EPOCH_TRAIN_LOSS)
+    final_train = last(epoch_train) if epoch_train else last(train)
     settings = read_settings(read_hparams(accumulator), run_dir)
     dropout, seed = settings.get("dropout"), settings.get("seed")
     focus = {kind: layer_mean(accumulator, scalar_tags, kind) for kind in FOCUS}
@@ -143,10 +147,11 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         pos_emb=str(settings.get("pos_emb") or "learned"),
         drop_rate_emb=as_float(settings.get("drop_rate_emb")),
         drop_rate_shortcut=as_float(settings.get("drop_rate_shortcut")),
-        train_tokens_per_sec=train_tokens_per_sec(curve("train/tokens_seen"), curve("train/time")),
+        train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), curve(tags.TRAIN_TIME)),
         run_dir=run_dir,
         **{f"attention_{FOCUS[kind]}": last(curve_) for kind, curve_ in focus.items()},
         next_token_curve=focus["next_token"],
+        loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val)),
     )
 
 
@@ -154,9 +159,27 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
 FOCUS = {"next_token": "next", "self": "self", "previous_token": "previous", "first_token": "first"}
 
 
+def loss_by_position(
+    accumulator: EventAccumulator, scalar_tags: set[str], best: int | None
+) -> dict[int, float]:
+    """Position → its val_loss_by_position/position_<p> at the validation of the best val loss (`best`: its
+    step), in the order of positions: the model at its best, before it overfits."""
+    prefix = tags.POSITION.format("")
+    found = {int(tag.removeprefix(prefix)): tag for tag in scalar_tags if tag.startswith(prefix)}
+    if best is None:
+        return {}
+    at_best = {p: [e.value for e in accumulator.Scalars(tag) if e.step == best] for p, tag in found.items()}
+    return {p: values[-1] for p, values in sorted(at_best.items()) if values}
+
+
+def best_step(val: Curve) -> int | None:
+    """The step of the lowest val loss (the first, if several), or None without validations."""
+    return min(val, key=lambda point: point[1])[0] if val else None
+
+
 def layer_mean(accumulator: EventAccumulator, scalar_tags: set[str], kind: str) -> Curve:
     """The curve of val_attention/<kind>/layer_<i>, averaged over the layers at each step."""
-    layers = [tag for tag in scalar_tags if tag.startswith(f"val_attention/{kind}/layer_")]
+    layers = [tag for tag in scalar_tags if tag.startswith(tags.FOCUS.format(kind, ""))]
     by_step: dict[int, list[float]] = {}
     for tag in layers:
         for event in accumulator.Scalars(tag):

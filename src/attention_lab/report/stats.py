@@ -1,6 +1,7 @@
 """The report's statistics: runs that differ only by seed form a cell; the effects of the mask, of dropout
 (at each place it acts) and of the position encoding are differences of cell means with a 95% Welch
-t-interval over the seeds."""
+t-interval over the seeds; the effect of the context (the val loss at the window's last position minus
+its first) is a mean of per-run differences with a 95% t-interval."""
 
 from __future__ import annotations
 
@@ -36,6 +37,16 @@ class Cell:
     def values(self, field: str) -> list[float]:
         """The per-seed values of a RunSummary field, NaNs left out."""
         return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
+
+    def at_position(self, position: int) -> list[float]:
+        """The per-seed val losses at `position` of the window (runs that logged it)."""
+        return [r.loss_by_position[position] for r in self.runs if position in r.loss_by_position]
+
+    @property
+    def positions(self) -> list[int]:
+        """The positions every run of the cell logged a loss at."""
+        common = set.intersection(*(set(r.loss_by_position) for r in self.runs)) if self.runs else set()
+        return sorted(common)
 
     @property
     def rates(self) -> tuple[float, float, float]:
@@ -86,7 +97,7 @@ def t_975(df: float) -> float:
 class Effect:
     """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
 
-    effect: str  # "mask" or "dropout"
+    effect: str  # "mask", "dropout", "context" or "positions"
     where: str  # the setting held fixed, e.g. "mha, dropout all 0.1" or "mha, causal, all 0.3 vs none"
     measure: str  # e.g. "Δ val loss (non-causal − causal)"
     difference: float
@@ -97,6 +108,14 @@ class Effect:
         if math.isnan(self.half_width):
             return "one seed: no interval"
         return "exceeds seed spread" if abs(self.difference) > self.half_width else "within seed noise"
+
+
+def mean_interval(values: list[float]) -> tuple[float, float]:
+    """The mean and the half-width of its 95% t-interval, t·s/√n (NaN with fewer than 2 values)."""
+    mean = statistics.fmean(values) if values else math.nan
+    if len(values) < 2:
+        return mean, math.nan
+    return mean, t_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
@@ -119,8 +138,8 @@ def pos_note(pos_emb: str, cells: list[Cell]) -> str:
 
 def effects(cells: list[Cell]) -> list[Effect]:
     """The mask effect per (variant, positions, dropout), the dropout effect per (variant, positions, mask)
-    and placement against no dropout at all, and the effect of each position encoding against learned per
-    (variant, mask, dropout)."""
+    and placement against no dropout at all, the context's per cell (where runs logged the loss by position)
+    and the effect of each position encoding against learned per (variant, mask, dropout)."""
     by_key = {(c.variant, c.pos_emb, c.causal, c.rates): c for c in cells}
     found: list[Effect] = []
 
@@ -143,6 +162,14 @@ def effects(cells: list[Cell]) -> list[Effect]:
             add("dropout", where, "Δ best val", cell, baseline, "best_val_loss")
             add("dropout", where, "Δ final val", cell, baseline, "final_val_loss")
             add("dropout", where, "Δ gap val−train", cell, baseline, "gap")
+    for cell in cells:  # what the context gives: the loss at the last position against the first
+        if len(cell.positions) > 1:
+            first, last = cell.positions[0], cell.positions[-1]
+            gains = [r.loss_by_position[last] - r.loss_by_position[first] for r in cell.runs]
+            mask = "causal" if cell.causal else "non-causal"
+            where = f"{cell.variant}{pos_note(cell.pos_emb, cells)}, {mask}, dropout {cell.placement}"
+            measure = f"Δ val loss (position {last} − {first})"
+            found.append(Effect("context", where, measure, *mean_interval(gains)))
     for (variant, pos_emb, causal, rates), cell in by_key.items():
         learned = by_key.get((variant, "learned", causal, rates))
         if pos_emb != "learned" and learned is not None:

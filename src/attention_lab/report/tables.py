@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from attention_lab.report.stats import METRICS, Cell, Effect, mean_std
+from attention_lab.report.stats import METRICS, Cell, Effect, mean_interval, mean_std
 
 
 def mean_std_text(values: list[float], digits: int = 3) -> str:
@@ -46,6 +46,29 @@ def focus_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
     headers, rows = setting_columns(cells)
     values = [[mean_std_text(c.values(field)) for _, field in FOCUS] for c in cells]
     return headers + [title for title, _ in FOCUS], [row + v for row, v in zip(rows, values, strict=True)]
+
+
+def interval_text(values: list[float], digits: int = 3) -> str:
+    """ "6.712 ±0.040" (mean ± half-width of its 95% t-interval over seeds); "—" for none."""
+    mean, half_width = mean_interval(values)
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:,.{digits}f}" + ("" if math.isnan(half_width) else f" ±{half_width:,.{digits}f}")
+
+
+def position_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
+    """The val loss and the val loss at each logged position of the window, per cell (mean ± 95% t-interval
+    over seeds); None: no run logged it."""
+    positions = sorted({p for c in cells for p in c.positions})
+    if not positions:
+        return None
+    headers, rows = setting_columns(cells)
+    values = [
+        [interval_text(c.values("best_val_loss")), *(interval_text(c.at_position(p)) for p in positions)]
+        for c in cells
+    ]
+    titles = ["best val", *(f"position {p}" for p in positions)]
+    return headers + titles, [row + v for row, v in zip(rows, values, strict=True)]
 
 
 def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:

@@ -103,6 +103,7 @@ class Data(Target):
     sha256: Sha256 | None = Field(description="the expected hash of the download; null = not checked")
     max_length: int = Field(ge=1, description="the tokens in one training window")
     stride: int = Field(ge=1, description="the step between window starts, in tokens")
+    val_stride: int | None = Field(ge=1, description="the step between validation windows; null: stride")
     batch_size: int = Field(ge=1, description="the windows in one batch")
     train_ratio: float = Field(gt=0, le=1, description="the share of the text used to train")
     num_workers: int = Field(ge=0, description="DataLoader worker processes; 0 loads in the main process")

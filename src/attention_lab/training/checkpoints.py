@@ -98,7 +98,7 @@ class TimedCheckpoint(Checkpoint):
         every_minutes: Annotated[float, Field(ge=0, description="minutes between last.ckpt writes")] = 10.0,
         save_best: Annotated[bool, Field(description="also keep best.ckpt, the best weights")] = False,
         monitor: Annotated[
-            Literal["val/loss", "val/loss_causal", "val/ppl", "train/loss", "hp_metric"],
+            Literal["val/loss", "val/loss_causal", "val/ppl", "train/loss"],
             Field(description="the metric that picks best.ckpt (lower is better)"),
         ] = "val/loss",
     ) -> None:

@@ -76,10 +76,11 @@ class HeatmapFigure:
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
 
 
-def heatmap_title(hparams: dict[str, Any], layer: int, epoch: int, step: int) -> str:
-    """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)"."""
+def heatmap_title(hparams: dict[str, Any], layer: int | None, epoch: int, step: int) -> str:
+    """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)" (no layer: the model's)."""
     mask = {True: "causal mask on", False: "causal mask OFF"}.get(hparams.get("causal"), "mask ?")
+    where = "" if layer is None else f"layer {layer} · "
     return (
         f"{hparams.get('variant', '?')} · {mask} · dropout {hparams.get('dropout', '?')}\n"
-        f"layer {layer} · epoch {epoch} (step {step})"
+        f"{where}epoch {epoch} (step {step})"
     )

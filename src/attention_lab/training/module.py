@@ -1,9 +1,10 @@
 """LitGPT: next-token training of `GPTModel`, its metrics and its optimizer (conf/module, conf/optimizer).
 
 Scalars: train/loss (every step), train/tokens_seen, val/loss, val/ppl, val/loss_causal (validation loss
-with the causal mask forced on: equals val/loss for causal runs), and for the HParams tab hp_metric
-(= best val/loss), hparams/{train_loss,val_loss,val_loss_causal,gap}. Samples, heatmaps and the HParams row
-itself are written by the TensorBoardExtras callback.
+with the causal mask forced on: equals val/loss for causal runs), the validation loss at positions 1, 2,
+4, … of the window (val_loss_by_position/, training/position_loss.py), and beside them for the HParams tab
+val_summary/{loss_best,train_loss,gap}. Samples, heatmaps and the HParams row itself are written by the
+TensorBoardExtras callback.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from attention_lab import tags
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.model.loss import linear_cross_entropy
+from attention_lab.model.loss import linear_cross_entropy, token_losses
+from attention_lab.training.position_loss import PositionMean, logged_positions
 
 
 def warmup_cosine_schedule(
@@ -70,6 +73,8 @@ class LitGPT(L.LightningModule):
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.val_loss_causal = MeanMetric()
+        self.val_loss_by_position = PositionMean(self.model.context_length)
+        self.loss_by_position: torch.Tensor | None = None  # (T,) of the last validation
         # Saved in checkpoints, so a resumed run continues these counts.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
@@ -92,8 +97,8 @@ class LitGPT(L.LightningModule):
         # Under DDP every process sees its own batch of the same shape: count all of them.
         self.tokens_seen += inputs.numel() * self.trainer.world_size
         self.train_loss.update(loss.detach())
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/tokens_seen", self.tokens_seen.float(), on_step=True, on_epoch=False)
+        self.log(tags.TRAIN_LOSS, loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log(tags.TOKENS_SEEN, self.tokens_seen.float(), on_step=True, on_epoch=False)
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -135,30 +140,30 @@ class LitGPT(L.LightningModule):
     # --- validation ---------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, targets = batch
-        loss = self.loss(inputs, targets)
-        self.val_loss.update(loss, weight=inputs.shape[0])
+        losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)  # (b, T)
+        self.val_loss.update(losses.mean(), weight=inputs.shape[0])
+        self.val_loss_by_position.update(losses)
         if not self.causal:  # judge the model as it generates: later tokens hidden
             with self.model.causal_mask_forced():
-                loss = self.loss(inputs, targets)
-        self.val_loss_causal.update(loss, weight=inputs.shape[0])
+                losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)
+        self.val_loss_causal.update(losses.mean(), weight=inputs.shape[0])
 
     def on_validation_epoch_end(self) -> None:
         val_loss, val_loss_causal = self.val_loss.compute(), self.val_loss_causal.compute()
-        self.val_loss.reset()
-        self.val_loss_causal.reset()
+        by_position = self.val_loss_by_position.compute()
+        for metric in (self.val_loss, self.val_loss_causal, self.val_loss_by_position):
+            metric.reset()
         if self.trainer.sanity_checking:
             return
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss)
+        self.loss_by_position = by_position
         # compute() already combined all DDP processes, so every rank holds the same values: sync_dist
         # averages equal numbers (single process: a no-op) and tells Lightning they are global.
-        self.log("val/loss", val_loss, prog_bar=True, sync_dist=True)
-        self.log_dict({"val/ppl": torch.exp(val_loss), "val/loss_causal": val_loss_causal}, sync_dist=True)
-        metrics = {
-            "hp_metric": self.best_val_loss,
-            "hparams/val_loss": val_loss,
-            "hparams/val_loss_causal": val_loss_causal,
-        }
+        self.log(tags.VAL_LOSS, val_loss, prog_bar=True, sync_dist=True)
+        metrics = {tags.VAL_PPL: torch.exp(val_loss), tags.VAL_LOSS_CAUSAL: val_loss_causal}
+        metrics |= {tags.POSITION.format(p): by_position[p - 1] for p in logged_positions(len(by_position))}
+        metrics[tags.BEST_VAL_LOSS] = self.best_val_loss
         if self.train_loss.update_count:  # no training batch yet when validating before fitting
             train_loss = self.train_loss.compute()
-            metrics |= {"hparams/train_loss": train_loss, "hparams/gap": val_loss - train_loss}
+            metrics |= {tags.EPOCH_TRAIN_LOSS: train_loss, tags.GAP: val_loss - train_loss}
         self.log_dict(metrics, sync_dist=True)

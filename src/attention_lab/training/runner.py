@@ -26,6 +26,7 @@ from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from attention_lab import tags
 from attention_lab.attention import variant
 from attention_lab.errors import ConfigError, DiskFullError, refusal
 from attention_lab.model.leak_probe import refuse_leaks
@@ -197,9 +198,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
-        "train_loss": metrics.get("hparams/train_loss", math.nan),
-        "val_loss": metrics.get("val/loss", math.nan),
-        "val_loss_causal": metrics.get("val/loss_causal", math.nan),
+        "train_loss": metrics.get(tags.EPOCH_TRAIN_LOSS, math.nan),
+        "val_loss": metrics.get(tags.VAL_LOSS, math.nan),
+        "val_loss_causal": metrics.get(tags.VAL_LOSS_CAUSAL, math.nan),
         "best_val_loss": float(module.best_val_loss),
         "log_dir": str(trainer.log_dir),  # rank zero's, on every DDP rank
     }

@@ -1,12 +1,12 @@
-"""What a run shows in TensorBoard beyond its scalars: the HParams row, the mask chart, where attention
-looks, a text sample and attention heatmaps.
+"""What a run shows in TensorBoard beyond its scalars: the HParams row, the custom charts, where attention
+looks, a text sample, attention heatmaps and the loss by position as a curve (tag names: attention_lab.tags).
 
-Tags: val_attention/<focus>/layer_<i> (after every validation, the mean weight a query of the first
-validation batch puts on the next token, itself, the previous token and the first token: the leak as a
-curve), samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i> (one
-heatmap figure per layer for the book's chapter 3 sentence; the group sorts after train/ and val/, so the
-landing page opens on the loss curves), the custom scalars layout (val/loss beside val/loss_causal in one
-chart, the weight on the next token beside it) and the HParams session of the run.
+After every validation: val_attention/<focus>/layer_<i>, the mean weight a query of the first validation
+batch puts on the next token, itself, the previous token and the first token (the leak as a curve). With
+the sample's cadence: samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i>
+(one heatmap figure per layer for the book's chapter 3 sentence) and val_loss_by_position/curve. Once: the
+custom scalars layout (val/loss beside val/loss_causal in one chart, the weight on the next token beside it)
+and the HParams session of the run.
 """
 
 from __future__ import annotations
@@ -18,27 +18,27 @@ import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from pydantic import Field
 
+from attention_lab import tags
 from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.model.generation import BOOK_PROMPT, generate
 from attention_lab.model.gpt import attention_focus
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
 from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
+from attention_lab.training.position_loss import position_image
 
 if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where they are used
     from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
 ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
-HEATMAP_TAG = "val_attention/layer_{}"
-FOCUS_TAG = "val_attention/{}/layer_{}"  # e.g. val_attention/next_token/layer_0
-# Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings, with the
-# column titles it shows: the last val loss sits beside its causal-mask twin, the best apart.
+# Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings (their last
+# values), with the column titles it shows: the last val loss beside its causal-mask twin, the best apart.
 HPARAM_METRICS = {
-    "hparams/val_loss": "val loss (last)",
-    "hparams/val_loss_causal": "val loss, causal mask (last)",
-    "hp_metric": "val loss (best)",
-    "hparams/train_loss": "train loss (last epoch)",
-    "hparams/gap": "gap val−train (last)",
+    tags.VAL_LOSS: "val loss (last)",
+    tags.VAL_LOSS_CAUSAL: "val loss, causal mask (last)",
+    tags.BEST_VAL_LOSS: "val loss (best)",
+    tags.EPOCH_TRAIN_LOSS: "train loss (last epoch)",
+    tags.GAP: "gap val−train (last)",
 }
 # The settings the HParams table shows without ticking: the axes of the sweeps. The others are listed
 # (and can be ticked on) but start hidden.
@@ -49,13 +49,13 @@ MASK_LAYOUT = {
     "mask": {
         "val loss vs val loss with the causal mask forced (a gap = the run looked ahead)": [
             "Multiline",
-            [r"^val/loss$", r"^val/loss_causal$"],
+            [f"^{tags.VAL_LOSS}$", f"^{tags.VAL_LOSS_CAUSAL}$"],
         ],
         "the weight a query puts on the token it must predict, per layer (0 under the mask)": [
             "Multiline",
-            [r"^val_attention/next_token/"],
+            [f"^{tags.FOCUS.format('next_token', '')}"],
         ],
-        "train loss": ["Multiline", [r"^train/loss$"]],
+        "train loss": ["Multiline", [f"^{tags.TRAIN_LOSS}$"]],
     }
 }
 
@@ -78,12 +78,8 @@ def show_in_hparams_table(experiment_summary: Summary) -> None:
 
 
 class TensorBoardLogger(LightningTensorBoardLogger):
-    """Lightning's TensorBoardLogger without the `epoch` scalar Lightning adds to every log call.
-
-    Time Series sorts its groups by name and `epoch` would open the page; without it the page opens on the
-    losses: hp_metric (best val loss), hparams/ (last val loss, its causal-mask twin, train loss, gap),
-    then train/ and val/; the heatmaps (val_attention/) come last. The x-axis (step) already orders epochs.
-    """
+    """Lightning's TensorBoardLogger without the `epoch` scalar Lightning adds to every log call: Time Series
+    sorts cards by tag and `epoch` would open the page. The x-axis (step) already orders epochs."""
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
@@ -176,15 +172,19 @@ class TensorBoardExtras(L.Callback):
             return
         for layer, focus in enumerate(self.focus):
             for name, weight in focus.items():
-                writer.add_scalar(FOCUS_TAG.format(name, layer), weight, trainer.global_step)
+                writer.add_scalar(tags.FOCUS.format(name, layer), weight, trainer.global_step)
         self.focus = []
         if not self.is_due(trainer):
             return
         started = time.perf_counter()
         if self.sample_tokens:
-            writer.add_text("samples/every_effort", self.sample(pl_module), trainer.global_step)
+            writer.add_text(tags.SAMPLE, self.sample(pl_module), trainer.global_step)
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
+        if pl_module.loss_by_position is not None:
+            title = heatmap_title(self.hparams, None, trainer.current_epoch, trainer.global_step)
+            image = position_image(pl_module.loss_by_position, f"val loss by position · {title}")
+            writer.add_image(tags.POSITION_CURVE, image, trainer.global_step, dataformats="HWC")
         self.last_call_seconds = time.perf_counter() - started
         self.extras_seconds += self.last_call_seconds
 
@@ -207,4 +207,4 @@ class TensorBoardExtras(L.Callback):
             if self.heatmap is None:
                 self.heatmap = HeatmapFigure(weights, tokens, title)
             image = self.heatmap.render(weights, title)
-            writer.add_image(HEATMAP_TAG.format(layer), image, trainer.global_step, dataformats="HWC")
+            writer.add_image(tags.HEATMAP.format(layer), image, trainer.global_step, dataformats="HWC")

@@ -1,0 +1,21 @@
+"""The TensorBoard tags a run writes and the report reads, named once.
+
+Time Series sorts cards by tag, so the groups read: train/, val/ (the experiment's losses), val_attention/
+(where attention looks, the heatmaps), val_loss_by_position/, val_summary/ (what the HParams tab shows
+beside val/loss and val/loss_causal), validate/ (Lightning's throughput of validation).
+"""
+
+TRAIN_LOSS = "train/loss"  # every step
+TOKENS_SEEN = "train/tokens_seen"
+TRAIN_TIME = "train/time"  # Lightning's ThroughputMonitor: seconds spent in training steps
+VAL_LOSS = "val/loss"
+VAL_PPL = "val/ppl"
+VAL_LOSS_CAUSAL = "val/loss_causal"  # the validation loss with the causal mask forced on
+BEST_VAL_LOSS = "val_summary/loss_best"
+EPOCH_TRAIN_LOSS = "val_summary/train_loss"  # the mean train loss of the epoch, at each validation
+GAP = "val_summary/gap"  # val/loss − val_summary/train_loss
+FOCUS = "val_attention/{}/layer_{}"  # where attention looks: next_token, self, previous_token, first_token
+HEATMAP = "val_attention/layer_{}"
+POSITION = "val_loss_by_position/position_{}"  # the val loss at position p of the window
+POSITION_CURVE = "val_loss_by_position/curve"  # all positions, as an image
+SAMPLE = "samples/every_effort"
