@@ -1,5 +1,6 @@
-// Screenshots of TensorBoard for docs/experiment.md: the landing page (Time Series), the mask chart (Custom
-// Scalars) and the HParams table, taken by a headless Chromium. Run by hand, not in CI.
+// Screenshots of TensorBoard for docs/experiment.md: the landing page (Time Series, opened on the address
+// that pins the experiment's cards), the mask chart (Custom Scalars) and the HParams table, taken by a
+// headless Chromium. Run by hand, not in CI.
 //
 // Once, in a scratch folder outside the repository:
 //   mkdir -p /work/scratch-browser && cd /work/scratch-browser && npm install @sparticuz/chromium puppeteer-core
@@ -10,7 +11,7 @@
 //
 // Writes <out dir, default docs>/tensorboard-{time-series,mask-chart,hparams}.png. Look at each one.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -25,6 +26,7 @@ if (!logDir) {
   console.error("usage: node docs/screenshots.mjs <log dir> [out dir]");
   process.exit(2);
 }
+const LANDING = "import sys; from attention_lab.api import landing_url; print(landing_url(sys.argv[1]))";
 const START_TIMEOUT_MS = 120_000; // the first scan of the logs on a busy machine
 const RENDER_WAIT_MS = 4_000; // charts draw after their data arrives
 
@@ -82,7 +84,10 @@ const browser = await puppeteer.launch({
 });
 try {
   const page = await browser.newPage();
-  await capture(page, `${board.url}/#timeseries`, "tensorboard-time-series.png");
+  // The landing address of attention_lab.api.landing_url: the experiment's cards pinned above the others.
+  const python = process.env.PYTHON || "python";
+  const landing = execFileSync(python, ["-c", LANDING, board.url]).toString().trim();
+  await capture(page, landing, "tensorboard-time-series.png");
   // Custom Scalars, unsmoothed: enlarge the first chart of the "mask" category (val/loss beside val/loss_causal).
   await capture(page, `${board.url}/#custom_scalars&_smoothingWeight=0`, "tensorboard-mask-chart.png", async (p) => {
     const [expand] = await p.$$('>>> paper-icon-button[icon="fullscreen"]');

@@ -17,7 +17,7 @@ from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import Cell, effects
 from attention_lab.report.tables import position_rows
 from attention_lab.training.module import LitGPT
-from attention_lab.training.position_loss import logged_positions
+from attention_lab.training.position_loss import PositionMean, logged_positions
 from tests.helpers import VERDICT, compose_config
 
 D, CONTEXT = 8, 10
@@ -69,6 +69,13 @@ def test_a_gpt_without_attention_has_no_heatmaps_to_show_but_none_attends_to_its
         assert maps == []
     else:
         assert all(torch.equal(m[0, 0], torch.eye(5)) for m in maps)
+
+
+def test_the_mean_by_position_covers_the_positions_windows_reached() -> None:
+    mean = PositionMean(context_length=5)
+    mean.update(torch.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]))  # windows of 3 tokens: shorter than 5
+    mean.update(torch.tensor([[5.0, 6.0]]))
+    torch.testing.assert_close(mean.compute(), torch.tensor([3.0, 4.0, 4.0]))
 
 
 def test_logged_positions_double_up_to_the_context() -> None:

@@ -11,6 +11,7 @@ import torch
 
 from attention_lab.attention import VARIANTS, build_attention, register
 from attention_lab.attention.chapter3 import MultiHeadAttention
+from attention_lab.attention.positions import positions_for
 from attention_lab.errors import CausalityError, ConfigError
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.leak_probe import first_leak
@@ -21,21 +22,34 @@ EFFICIENT = ("combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex")
 D, CONTEXT, HEADS = 24, 16, 4
 
 
-def pair(name: str, causal: bool, qkv_bias: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """`mha` and the implementation `name` with `mha`'s weights mapped onto it."""
+def pair(name: str, causal: bool, qkv_bias: bool, encoding: str = "none", heads: int = HEADS):
+    """`mha` and the implementation `name` with `mha`'s weights mapped onto it, both with `encoding`."""
     torch.manual_seed(0)
-    kwargs = dict(d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS, causal=causal, qkv_bias=qkv_bias)
+    kwargs = dict(d_in=D, d_out=D, context_length=CONTEXT, num_heads=heads, causal=causal, qkv_bias=qkv_bias)
     mha = build_attention("mha", **kwargs)
     other = build_attention(name, **kwargs, **own_settings(name))
     other.load_state_dict(type(other).from_mha(dict(mha.named_parameters())), strict=True)
+    for module in (mha, other):
+        module.use_positions(positions_for(encoding, heads, rope_base=10_000.0))
     return mha, other
 
 
-@pytest.mark.parametrize("qkv_bias", [False, True])
+# Each implementation with no positions (with and without q/k/v biases), and with each encoding applied
+# inside attention that it takes (learned positions are added to the embeddings, outside attention).
+CASES = [(name, "none", bias, HEADS) for name in EFFICIENT for bias in (False, True)]
+CASES += [
+    (name, encoding, False, HEADS)
+    for name in EFFICIENT
+    for encoding in ("rope", "alibi")
+    if encoding in VARIANTS[name].encodings
+]
+CASES += [(name, "alibi", False, 1) for name in EFFICIENT]  # one head: the bias of a single slope
+
+
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("name", EFFICIENT)
-def test_each_implementation_gives_mhas_outputs_and_gradients(name: str, causal: bool, qkv_bias: bool):
-    mha, other = pair(name, causal, qkv_bias)
+@pytest.mark.parametrize(("name", "encoding", "qkv_bias", "heads"), CASES)
+def test_each_implementation_gives_mhas_outputs_and_gradients(name, encoding, qkv_bias, heads, causal):
+    mha, other = pair(name, causal, qkv_bias, encoding, heads)
     x = torch.randn(2, CONTEXT, D)
     with torch.no_grad():
         torch.testing.assert_close(other(x), mha(x), atol=1e-5, rtol=1e-4)
@@ -63,7 +77,7 @@ def test_torch_mha_gives_the_same_outputs_with_and_without_weights() -> None:
 
 def test_the_explicit_mask_means_attend_where_it_is_true() -> None:
     sdpa_mask = build_attention("sdpa_mask", d_in=D, d_out=D, context_length=CONTEXT, num_heads=HEADS)
-    assert not sdpa_mask.flag_causal  # the mask goes as a tensor: ~hidden_mask, True where a key is seen
+    assert not sdpa_mask.use_is_causal  # the mask goes as a tensor: ~hidden_mask, True where a key is seen
     x = torch.randn(1, CONTEXT, D)
     changed = x.clone()
     changed[:, 5:] = torch.randn(1, CONTEXT - 5, D)

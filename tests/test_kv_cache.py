@@ -8,7 +8,7 @@ from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import generate
 from tests.helpers import own_settings
 
-# A micro model whose context (24) overflows within 200 new tokens, so re-prefilling is exercised too.
+# A micro model whose context (24) overflows within 60 new tokens (twice, from the 1-token prompt), so re-prefilling is exercised too.
 MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, n_layers=2, n_heads=4,
                     drop_rate=0.0)  # fmt: skip
 
@@ -35,7 +35,7 @@ def prompts() -> list[torch.Tensor]:
 
 
 def tokens(model: GPTModel, idx: torch.Tensor, use_cache: bool, **kwargs) -> torch.Tensor:
-    return generate(model, idx, max_new_tokens=200, context_length=MICRO.context_length, use_cache=use_cache,
+    return generate(model, idx, max_new_tokens=60, context_length=MICRO.context_length, use_cache=use_cache,
                     **kwargs)  # fmt: skip
 
 

@@ -67,6 +67,8 @@ def test_alibi_biases_by_distance_symmetric_without_the_mask(causal: bool) -> No
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", VARIANTS)
 def test_no_output_sees_a_later_input_with_any_encoding(name: str, encoding: str) -> None:
+    if encoding not in VARIANTS[name].encodings:
+        pytest.skip(f"{name} cannot apply {encoding}")
     module, x = make(name, encoding), torch.randn(2, CONTEXT, D)
     changed = x.clone()
     changed[:, 9:] = torch.randn(2, CONTEXT - 9, D)
@@ -111,7 +113,7 @@ def test_cached_generation_gives_the_uncached_tokens_with_each_encoding(name: st
     generator = torch.Generator().manual_seed(1)
     for length in (1, 30):  # 30 tokens: past the context of 24 from the start
         idx = torch.randint(0, MICRO.vocab_size, (1, length), generator=generator)
-        cached, uncached = (generate(model, idx, 50, MICRO.context_length, use_cache=u) for u in (1, 0))
+        cached, uncached = (generate(model, idx, 12, MICRO.context_length, use_cache=u) for u in (1, 0))
         assert torch.equal(cached, uncached)
 
 

@@ -8,6 +8,9 @@ beside val/loss and val/loss_causal), validate/ (Lightning's throughput of valid
 TRAIN_LOSS = "train/loss"  # every step
 TOKENS_SEEN = "train/tokens_seen"
 TRAIN_TIME = "train/time"  # Lightning's ThroughputMonitor: seconds spent in training steps
+TOKENS_PER_SEC = "train/device/items_per_sec"  # Lightning's ThroughputMonitor (our items are tokens)
+FLOPS_PER_SEC = "train/device/flops_per_sec"
+MFU = "train/device/mfu"  # model FLOPs utilisation, against the device's peak
 VAL_LOSS = "val/loss"
 VAL_PPL = "val/ppl"
 VAL_LOSS_CAUSAL = "val/loss_causal"  # the validation loss with the causal mask forced on

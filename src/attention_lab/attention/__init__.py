@@ -1,12 +1,13 @@
 """The attention variants, each batched: (batch, tokens, d_in) → (batch, tokens, d_out).
 
-`chapter3` holds the book's chapter 3 in its order (sections 3.3–3.6) plus `sdpa`; `beyond` the variants
-of the book's bonus material that shrink the KV cache (`gqa`, `mqa`, `swa`, `mla`). Every variant takes the
-two switches the experiment needs: `causal` (no output position sees a later input position) and `dropout`
-(on the attention weights, in training mode only), and an optional `KVCache` for generation. Each class is
-registered with its record (`registry.Variant`); `build_attention` makes any of them by name. A module of
-your own in this folder, with a class and its `@register(...)`, adds a variant (docs/adding-a-variant.md).
-"""
+`chapter3` holds the book's chapter 3 in its order (sections 3.3–3.6) plus `sdpa`; `beyond` the variants of
+the book's bonus material that shrink the KV cache (`gqa`, `mqa`, `swa`, `mla`); `baselines` what came before
+attention (`none`, `gru`, section 3.1); `efficient` and `flex` the bonus notebook's implementations of `mha`;
+`positions` RoPE and ALiBi. Every variant takes the two switches the experiment needs: `causal` (no output
+position sees a later input position) and `dropout` (on the attention weights, or on the outputs of a layer
+without weights, in training mode only), and an optional `KVCache` for generation. Each class is registered
+with its record (`registry.Variant`); `build_attention` makes any of them by name. A module of your own in
+this folder, with a class and its `@register(...)`, adds a variant (docs/adding-a-variant.md)."""
 
 import importlib
 import pkgutil

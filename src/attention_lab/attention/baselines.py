@@ -15,18 +15,14 @@ from torch import nn
 
 from attention_lab.attention.base import AttentionBase
 from attention_lab.attention.kv_cache import KVCache
-from attention_lab.attention.registry import Sizes, register
-
-
-def nothing_per_token(sizes: Sizes) -> int:
-    return 0
+from attention_lab.attention.registry import Sizes, nothing, register
 
 
 @register(
     "none",
     section="3.1: no attention",
     summary="no mixing across positions: each output is a projection of its own token (a bigram model)",
-    cached_per_token=nothing_per_token,
+    cached_per_token=nothing,
     mixes_positions=False,
     encodings=("learned", "none"),
 )
@@ -59,7 +55,7 @@ def one_state(sizes: Sizes) -> int:
     section="3.1: a recurrent layer",
     summary="`nn.GRU` in place of attention: one state of d_out numbers carried along the sequence",
     qkv_bias=False,
-    cached_per_token=nothing_per_token,
+    cached_per_token=nothing,
     cached_state=one_state,
     has_weights=False,
     encodings=("learned", "none"),

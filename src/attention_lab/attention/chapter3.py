@@ -242,7 +242,7 @@ class SDPAttention(MultiHeadAttention):
     and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
     """
 
-    flag_causal = True  # the causal mask as SDPA's is_causal flag where it can be; else an explicit mask
+    use_is_causal = True  # the causal mask as SDPA's is_causal flag where it can be; else an explicit mask
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
@@ -258,7 +258,7 @@ class SDPAttention(MultiHeadAttention):
         bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
         # is_causal aligns the mask top-left, right only when queries and keys are the same positions; with
         # cached keys the queries are the newest positions, so the mask is passed explicitly (True = see).
-        square = num_queries == num_keys and bias is None and self.flag_causal  # then is_causal says it all
+        square = num_queries == num_keys and bias is None and self.use_is_causal  # then is_causal says it all
         hidden = None if square else self.hidden_mask(num_queries, num_keys)
         mask = None if hidden is None else ~hidden
         if bias is not None:  # ALiBi: the bias is the mask, with −inf where a key is hidden

@@ -6,19 +6,19 @@ maths computed other ways. Each takes `causal` and `dropout` like every variant,
     einsum        projections, scores and weighted sum as torch.einsum
     sdpa_mask     scaled_dot_product_attention given an explicit boolean mask (True = attend), not is_causal
     torch_mha     torch.nn.MultiheadAttention (its own setting need_weights), then an output projection
-    flex          FlexAttention (torch.nn.attention.flex_attention) with a causal block mask
+
+The notebook's FlexAttention is `flex`, in flex.py.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import nn
 
 from attention_lab.attention.base import AttentionBase
-from attention_lab.attention.chapter3 import MultiHeadAttention, SDPAttention
+from attention_lab.attention.chapter3 import SDPAttention
 from attention_lab.attention.kv_cache import KVCache
 from attention_lab.attention.registry import Setting, register
 
@@ -128,19 +128,22 @@ class SDPAExplicitMaskAttention(SDPAttention):
     """`sdpa`, but the mask goes to scaled_dot_product_attention as a (T_q, T_k) boolean tensor, True where
     a query may see a key (the opposite of `hidden_mask` and of nn.MultiheadAttention's boolean mask)."""
 
-    flag_causal = False
+    use_is_causal = False
 
     @staticmethod
     def from_mha(mha: Parameters) -> Parameters:
         return dict(mha)
 
 
-def alibi_mask(module: AttentionBase, num_queries: int, num_keys: int, batch: int, like: torch.Tensor):
-    """The float mask of nn.MultiheadAttention with ALiBi: the bias, −inf where a key is hidden, one
-    (T_q, T_k) per sequence and head; None without a bias."""
+def alibi_mask(
+    module: AttentionBase, num_queries: int, num_keys: int, batch: int, like: torch.Tensor
+) -> torch.Tensor | None:
+    """nn.MultiheadAttention's float mask with ALiBi: the bias and, where a key is hidden, −inf (the causal
+    mask folded in), (batch · heads, T_q, T_k); None without a bias."""
     bias = module.positions.bias(num_queries, num_keys, module.causal, like)
     if bias is None:
         return None
+    bias = bias.view(-1, num_queries, num_keys)  # (heads, T_q, T_k), one head included
     hidden = module.hidden_mask(num_queries, num_keys)
     bias = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
     return bias.expand(batch, -1, -1, -1).reshape(-1, num_queries, num_keys)
@@ -174,8 +177,8 @@ class TorchMultiheadAttention(AttentionBase):
         mask = alibi_mask(self, num_queries, num_keys, x.shape[0], x)
         if mask is None:
             mask = self.hidden_mask(num_queries, num_keys)  # True = hidden, as this class reads it
-        weigh = self.need_weights or self.keep_weights  # (b, heads, T_q, T_k) when asked for
-        out, weights = self.attention(x, seen, seen, attn_mask=mask, need_weights=weigh,
+        return_weights = self.need_weights or self.keep_weights  # (b, heads, T_q, T_k) when asked for
+        out, weights = self.attention(x, seen, seen, attn_mask=mask, need_weights=return_weights,
                                       average_attn_weights=False)  # fmt: skip
         if self.keep_weights:
             self.last_weights = weights.detach()  # (b, heads, T_q, T_k)
@@ -191,55 +194,3 @@ class TorchMultiheadAttention(AttentionBase):
             mapped |= {"attention.in_proj_bias": qkv_stacked(mha, "bias"),
                        "attention.out_proj.bias": torch.zeros_like(mha["out_proj.bias"])}  # fmt: skip
         return mapped | {"proj.weight": mha["out_proj.weight"], "proj.bias": mha["out_proj.bias"]}
-
-
-@functools.cache
-def flex_cannot_train_on(device: str) -> str | None:
-    """Why the installed torch's FlexAttention cannot train on `device` (a device type), or None: a
-    backward pass through one tiny call tells."""
-    from torch.nn.attention.flex_attention import flex_attention
-
-    try:
-        query = torch.zeros(1, 1, 1, 8, device=device, requires_grad=True)
-        flex_attention(query, query, query).sum().backward()
-    except (NotImplementedError, RuntimeError) as err:
-        reason = str(err).splitlines()[0]
-        return f"torch {torch.__version__}'s FlexAttention cannot train on {device} ({reason})"
-    return None
-
-
-@register(
-    "flex",
-    section="bonus: FlexAttention",
-    summary="`mha` on `torch.nn.attention.flex_attention` with a causal block mask",
-    multi_head=True,
-    cannot_train_on=flex_cannot_train_on,
-)
-class FlexAttention(MultiHeadAttention):
-    """`mha`'s parameters, its attention computed by flex_attention: the mask a block mask of
-    `q_idx + offset >= kv_idx` (the queries are the newest positions), ALiBi a score_mod. FlexAttention
-    has no dropout on the weights: with dropout while training, `mha`'s explicit path computes it."""
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-
-        if self.keep_weights or (self.training and self.dropout.p > 0):
-            return super().forward(x, cache)
-        queries, keys, values = self.project_qkv(x)
-        if cache is not None:
-            keys, values = cache.extend(self, keys, values)
-        queries, keys = self.positions.rotate(queries, keys)
-        num_queries, num_keys = queries.shape[-2], keys.shape[-2]
-        offset = num_keys - num_queries
-        block_mask = None
-        if self.causal:
-            sees = lambda b, h, q, k: q + offset >= k  # noqa: E731  (query q is position q + offset)
-            block_mask = create_block_mask(sees, None, None, num_queries, num_keys, device=x.device)
-        bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
-        score_mod = None if bias is None else (lambda score, b, h, q, k: score + bias[h, q, k])
-        context = flex_attention(queries, keys, values, score_mod=score_mod, block_mask=block_mask)
-        return self.out_proj(self.merge_heads(context))
-
-    @staticmethod
-    def from_mha(mha: Parameters) -> Parameters:
-        return dict(mha)

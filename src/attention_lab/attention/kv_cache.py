@@ -31,7 +31,8 @@ class _Entry:
 class KVCache:
     """The cached tensors of one generation, one entry per attention module, and the tokens seen so far.
 
-    Entries are (..., tokens, width) tensors: keys and values for most variants, the latent for `mla`.
+    Entries are (..., tokens, width) tensors: keys and values for most variants, the latent for `mla`, the
+    inputs for `torch_mha`; a recurrent layer (`gru`) keeps a state instead (`state`, `keep_state`).
     They live in buffers allocated once for `capacity` tokens (e.g. the context length) and written in
     place, as the book's optimized cache does: appending a token copies one row, where concatenating would
     copy everything cached so far at every step. A buffer that fills up doubles. `length` is the number of

@@ -66,7 +66,7 @@ def whole_context(sizes: Sizes) -> int:
     return sizes.context_length
 
 
-def no_state(sizes: Sizes) -> int:
+def nothing(sizes: Sizes) -> int:
     return 0
 
 
@@ -83,7 +83,7 @@ class Variant:
     settings: Mapping[str, Setting] = field(default_factory=dict)
     cached_per_token: Callable[[Sizes], int] = keys_and_values  # numbers one layer caches per token
     cached_tokens: Callable[[Sizes], int] = whole_context  # tokens one layer keeps
-    cached_state: Callable[[Sizes], int] = no_state  # numbers one layer keeps whatever the tokens: a state
+    cached_state: Callable[[Sizes], int] = nothing  # numbers one layer keeps whatever the tokens: a state
     has_weights: bool = True  # attention weights to show (heatmaps, where attention looks); gru has none
     mixes_positions: bool = True  # an output sees other positions' inputs (none: only its own)
     encodings: tuple[str, ...] = ENCODINGS  # the position encodings it can apply (model.pos_emb)

@@ -11,6 +11,7 @@ from attention_lab.errors import ConfigError
 from attention_lab.model.gpt import GPTModel
 
 BOOK_PROMPT = "Every effort moves you"  # the prompt of the book's chapters 4 and 5
+BOOK_SENTENCE = "Your journey starts with one step"  # chapter 3's sentence: the heatmaps' text
 
 
 def next_token_logits(

@@ -17,34 +17,43 @@ from pathlib import Path
 
 from attention_lab.report.plot import plot_report
 from attention_lab.report.runs import load_runs
-from attention_lab.report.stats import effects, group_cells
+from attention_lab.report.stats import Cell, effects, group_cells
 from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, position_rows, print_table
 from attention_lab.report.variants import has_variants, variants_table
 
-__all__ = ["load_runs", "report"]
+__all__ = ["load_runs", "report", "report_tables"]
+
+
+Table = tuple[str, list[str], list[list[str]]]  # title, column headers, rows
+
+
+def report_tables(cells: list[Cell], name: str) -> list[Table]:
+    """The report's tables of `cells` (the runs of the sweep `name`), in the order it prints them."""
+    runs = sum(len(c.runs) for c in cells)
+    title = f"{name}: {runs} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
+    tables = [(title, *cell_rows(cells))]
+    if (focus := focus_rows(cells)) is not None:
+        where = "attention at the last validation: the mean weight a query puts on each token, over layers"
+        tables.append((where, *focus))
+    if (by_position := position_rows(cells)) is not None:
+        where = "val loss by position in the window (at the best validation), mean ±95% t-interval over seeds"
+        tables.append((where, *by_position))
+    if has_variants(cells):
+        tables.append(variants_table(cells))
+    if found := effects(cells):
+        tables.append(("effects: differences ±95% t-interval over seeds (Welch's for two cells)",
+                       *effect_rows(found)))  # fmt: skip
+    return tables
 
 
 def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto") -> Path:
-    """Print the cell and effect tables of the sweep under `log_dir`, write the PNG; returns its path."""
+    """Print the tables of the sweep under `log_dir`, write the PNG; returns its path."""
     if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
         fmt = "rich" if sys.stdout.isatty() else "markdown"
-    runs = load_runs(log_dir)
-    cells = group_cells(runs)
+    cells = group_cells(load_runs(log_dir))
     name = Path(log_dir).resolve().name
-    title = f"{name}: {len(runs)} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
-    print_table(title, *cell_rows(cells), fmt)
-    if (focus := focus_rows(cells)) is not None:
-        where = "attention at the last validation: the mean weight a query puts on each token, over layers"
-        print_table(where, *focus, fmt)
-    if (by_position := position_rows(cells)) is not None:
-        where = "val loss by position in the window (at the best validation), mean ±95% t-interval over seeds"
-        print_table(where, *by_position, fmt)
-    if has_variants(cells):
-        print_table(*variants_table(cells), fmt)
-    found = effects(cells)
-    if found:
-        title = "effects: differences ±95% t-interval over seeds (Welch's for two cells)"
-        print_table(title, *effect_rows(found), fmt)
-    else:
+    for table in report_tables(cells, name):
+        print_table(*table, fmt)
+    if not effects(cells):
         print("effects: none (no two cells differ only by the mask, the dropout or the positions)\n")
     return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)

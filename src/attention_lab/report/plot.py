@@ -1,12 +1,13 @@
 """The report's PNG: one panel per effect, each curve the mean over seeds with a ±std band.
 
 Mask panel (where some runs trained without the mask; at the smallest dropout of the sweep): val/loss of
-causal and non-causal runs, and val/loss_causal of the non-causal runs (for causal runs it equals
-val/loss). A non-causal run far below the causal one on val/loss but above it on val/loss_causal learned
-to look ahead. Dropout panel (causal runs, or all when there are none): train and val loss for each dropout
-placement (or position encoding); a train curve far below its val curve overfits. Attention panel (where
+causal and non-causal runs, and val/loss_causal of the non-causal runs (for causal runs it equals val/loss).
+A non-causal run far below the causal one on val/loss but above it on val/loss_causal learned to look ahead.
+Dropout panel (causal runs, or all when there are none): train and val loss for each dropout placement (or
+position encoding, or variant); a train curve far below its val curve overfits. Attention panel (where
 non-causal runs logged it): the weight a query puts on the token it must predict, at every validation: the
-leak as a curve. Position panel (where the runs logged it): the val loss at each position of the window.
+leak as a curve. Position panel (where the runs logged it): what the context gains, the val loss at each
+position of the window minus the loss at position 1.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from attention_lab.report.stats import Cell, pos_note
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 PALETTE = (
     "#1f77b4",
@@ -95,22 +97,33 @@ def placement_of(rates: tuple[float, float, float]) -> str:
     return Cell(None, None, rates[1], (), drop_rate_emb=rates[0], drop_rate_shortcut=rates[2]).placement
 
 
+def variant_colour(cell: Cell, cells: list[Cell]) -> str:
+    """One colour per variant, the same in every panel of a sweep over variants."""
+    variants = list(dict.fromkeys(c.variant or "" for c in cells))  # in the report's (the chapter's) order
+    return PALETTE[variants.index(cell.variant or "") % len(PALETTE)]
+
+
 def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
     chosen = [c for c in cells if c.causal is True] or cells
-    variants = sorted({c.variant or "" for c in chosen})
-    chosen = [c for c in chosen if (c.variant or "") == variants[0]]
+    by_variant = len({c.variant for c in chosen}) > 1 and len({(c.rates, c.pos_emb) for c in chosen}) == 1
+    if not by_variant:  # one variant's cells: what else they differ by
+        chosen = [c for c in chosen if c.variant == chosen[0].variant]
     # Cells that differ by position encoding only take the colours of the mask panel.
     by_position = len({c.rates for c in chosen}) == 1 and len({c.pos_emb for c in chosen}) > 1
     for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, ENCODINGS.index(c.pos_emb)))):
         colour = colours(c.pos_emb)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
         label = f"dropout {c.placement}{pos_note(c.pos_emb, chosen)}"
+        if by_variant:
+            colour, label = variant_colour(c, cells), str(c.variant)
         train = [r.train_curve for r in c.runs]
         smooth = max(1, min(len(t) for t in train) // 25) if all(train) else 1
         draw(ax, train, f"{label}: train/loss (smoothed)", colour, ":", None, smooth)
         draw(ax, [r.val_curve for r in c.runs], f"{label}: val/loss", colour, "-", "o")
     mask = "causal" if chosen and chosen[0].causal else "all"
     # Named after what the plotted cells differ by: dropout (mask_dropout, dropout_placement), positions.
-    if by_position:
+    if by_variant:
+        effect = "variants"
+    elif by_position:
         effect = "position encodings"
     elif len({c.rates for c in chosen}) > 1:
         effect = "dropout effect"
@@ -140,33 +153,42 @@ def focus_panel(ax: Axes, cells: list[Cell]) -> None:
 
 
 def position_panel(ax: Axes, cells: list[Cell]) -> None:
-    """The val loss at each logged position of the window (at the best validation): section 3.1 as a
-    picture."""
-    variants = sorted({c.variant or "" for c in cells})
+    """What the context gains (section 3.1 as a picture): per run, the val loss at each logged position of
+    the window minus the loss at position 1, at the best validation. Each run against itself: the seeds'
+    different overall levels drop out, as in the report's context effect."""
     for i, c in enumerate(cells):
         positions = c.positions
         if not positions:
             continue
-        means = [statistics.fmean(c.at_position(p)) for p in positions]
-        stds = [statistics.stdev(c.at_position(p)) if len(c.runs) > 1 else 0.0 for p in positions]
-        colour = PALETTE[(variants.index(c.variant or "") if len(variants) > 1 else i) % len(PALETTE)]
+        first = positions[0]
+        gains = [[r.loss_by_position[p] - r.loss_by_position[first] for r in c.runs] for p in positions]
+        means = [statistics.fmean(g) for g in gains]
+        stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in gains]
+        several = len({cell.variant for cell in cells}) > 1
+        colour = variant_colour(c, cells) if several else PALETTE[i % len(PALETTE)]
         style = "--" if c.causal is False else "-"
-        label = f"{c.variant}, {'non-causal' if c.causal is False else 'causal'}, dropout {c.placement}"
-        label += pos_note(c.pos_emb, cells)
+        parts = [str(c.variant)]  # and what else tells the cells apart
+        if len({cell.causal for cell in cells}) > 1:
+            parts.append("non-causal" if c.causal is False else "causal")
+        if len({cell.rates for cell in cells}) > 1:
+            parts.append(f"dropout {c.placement}")
+        label = ", ".join(parts) + pos_note(c.pos_emb, cells)
         ax.plot(positions, means, linestyle=style, color=colour, marker="o", linewidth=1.8,
                 label=f"{label} (n={len(c.runs)})")  # fmt: skip
         low = [m - s for m, s in zip(means, stds, strict=True)]
         high = [m + s for m, s in zip(means, stds, strict=True)]
         ax.fill_between(positions, low, high, color=colour, alpha=0.18, linewidth=0)
     ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter("{x:g}")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_xlabel("position in the window (tokens read)")
-    ax.set_title("val loss by position (at the best validation)")
+    ax.set_title("what the context gains: val loss at a position − at position 1\n(at the best validation)")
 
 
-def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
-    """Write the figure of `cells` to `path`: a panel for each effect the runs can show. The mask panel and
-    the attention on the next token only where some runs trained without the mask (and the attention panel
-    only where they logged it); the dropout (or positions) panel always."""
+def report_figure(cells: list[Cell], title: str) -> Figure:
+    """The figure of `cells`: a panel for each effect the runs can show. The mask panel and the attention on
+    the next token only where some runs trained without the mask (and the attention panel only where they
+    logged it); the dropout (or positions) panel always; the loss by position where the runs logged it."""
     from matplotlib.figure import Figure
 
     open_cells = [c for c in cells if c.causal is False]
@@ -175,7 +197,7 @@ def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
     if any(r.next_token_curve for c in open_cells for r in c.runs):
         panels.append((focus_panel, "mean attention weight on the next token"))
     if any(c.positions for c in cells):
-        panels.append((position_panel, "cross-entropy loss (nats)"))
+        panels.append((position_panel, "Δ cross-entropy loss (nats)"))
     columns = 2 if len(panels) == 4 else len(panels)
     rows = math.ceil(len(panels) / columns)
     fig = Figure(figsize=(6.5 * columns, 5.5 * rows), layout="constrained")
@@ -186,6 +208,11 @@ def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{title}: mean over seeds, band = ±1 std")
+    return fig
+
+
+def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
+    """Write `report_figure` of `cells` to `path` (PNG)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    report_figure(cells, title).savefig(path, dpi=110)
     return path

@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from pydantic import Field
 from torch.utils.data import DataLoader
 
+from attention_lab import tags
 from attention_lab.errors import TrainingDivergedError
 
 RNG_KEY = "rng_states"
@@ -99,12 +100,12 @@ class NonFiniteLossGuard(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor
     ) -> None:
         if not torch.isfinite(loss):
-            self._stop(trainer, pl_module, "train/loss", loss.item())
+            self._stop(trainer, pl_module, tags.TRAIN_LOSS, loss.item())
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        val_loss = trainer.callback_metrics.get("val/loss")
+        val_loss = trainer.callback_metrics.get(tags.VAL_LOSS)
         if not trainer.sanity_checking and val_loss is not None and not math.isfinite(float(val_loss)):
-            self._stop(trainer, pl_module, "val/loss", float(val_loss))
+            self._stop(trainer, pl_module, tags.VAL_LOSS, float(val_loss))
 
     @staticmethod
     def _stop(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, value: float) -> None:

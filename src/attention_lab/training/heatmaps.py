@@ -12,25 +12,29 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: it is not n
     from matplotlib.figure import Figure
 
 
-def attention_figure(weights: torch.Tensor, tokens: list[str], title: str) -> Figure:
-    """A matplotlib Figure of (heads, T, T) attention weights: rows are queries, columns are keys.
+def attention_figure(layers: torch.Tensor | list[torch.Tensor], tokens: list[str], title: str) -> Figure:
+    """A matplotlib Figure of attention weights, (heads, T, T) for one layer or a list of them (a row per
+    layer): in each map rows are queries, columns are keys.
 
     A causal layer shows an empty upper triangle: no token attends to a later one.
     """
     from matplotlib.figure import Figure  # imported here: matplotlib is not needed to start training
 
-    num_heads = weights.shape[0]
+    layers = [layers] if isinstance(layers, torch.Tensor) else layers
+    num_layers, num_heads = len(layers), layers[0].shape[0]
     size = 0.4 * len(tokens) + 1.6  # room for the rotated token labels under each map
-    fig = Figure(figsize=(size * num_heads + 1.2, size + 1.8), layout="constrained")
-    axes = fig.subplots(1, num_heads, squeeze=False)[0]
-    for head, ax in enumerate(axes):
-        image = ax.imshow(weights[head].float().cpu().numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
-        ax.set_title(f"head {head}", fontsize=8)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(tokens)), tokens if head == 0 else [], fontsize=7)
+    fig = Figure(figsize=(size * num_heads + 1.2, (size - 0.6) * num_layers + 2.4), layout="constrained")
+    grid = fig.subplots(num_layers, num_heads, squeeze=False)
+    for layer, (weights, axes) in enumerate(zip(layers, grid, strict=True)):
+        for head, ax in enumerate(axes):
+            image = ax.imshow(weights[head].float().cpu().numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+            ax.set_title(f"layer {layer} · head {head}" if num_layers > 1 else f"head {head}", fontsize=8)
+            below = tokens if layer == num_layers - 1 else []  # the keys' labels under the last row
+            ax.set_xticks(range(len(tokens)), below, rotation=90, fontsize=7)
+            ax.set_yticks(range(len(tokens)), tokens if head == 0 else [], fontsize=7)
+        axes[0].set_ylabel("query (the token attending)", fontsize=8)
     fig.supxlabel("key (the token attended to)", fontsize=8)
-    axes[0].set_ylabel("query (the token attending)", fontsize=8)
-    fig.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight")
+    fig.colorbar(image, ax=list(grid.flat), shrink=0.8, label="attention weight")
     fig.suptitle(title, fontsize=9)
     return fig
 

@@ -142,11 +142,11 @@ class LitGPT(L.LightningModule):
         inputs, targets = batch
         losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)  # (b, T)
         self.val_loss.update(losses.mean(), weight=inputs.shape[0])
-        self.val_loss_by_position.update(losses)
         if not self.causal:  # judge the model as it generates: later tokens hidden
             with self.model.causal_mask_forced():
                 losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)
         self.val_loss_causal.update(losses.mean(), weight=inputs.shape[0])
+        self.val_loss_by_position.update(losses)  # as it generates: no position reads its answer
 
     def on_validation_epoch_end(self) -> None:
         val_loss, val_loss_causal = self.val_loss.compute(), self.val_loss_causal.compute()

@@ -1,7 +1,8 @@
 """The validation loss at each position of the window: how much each prediction gains from the tokens
 before it (the book's section 3.1 as a picture). Position p (1 … context) predicts token p + 1 having read
-p tokens. With attention the loss falls as the context grows; without mixing (`attention=none`) it stays
-flat; a recurrent layer (`gru`) sits between.
+p tokens; for a model trained without the mask the loss is taken with the mask forced on (the val/loss_causal
+pass), as it generates, so that no position reads its answer. With attention the loss falls as the context
+grows; without mixing (`attention=none`) it stays flat.
 
 Tags, after every validation: val_loss_by_position/position_<p> for p = 1, 2, 4, 8, … and the context,
 and (with the heatmaps' cadence, TensorBoardExtras) the whole curve as an image, val_loss_by_position/curve.
@@ -25,22 +26,24 @@ def logged_positions(context_length: int) -> list[int]:
 
 
 class PositionMean(Metric):
-    """The mean over windows of a per-position value (b, T) → (T,): e.g. the loss at each position. Sums
-    and counts are added across DDP processes."""
+    """The mean over windows of a per-position value (b, T) → (T,): e.g. the loss at each position, over
+    the positions some window reached (windows may be shorter than the context). Sums and counts are added
+    across DDP processes."""
 
     def __init__(self, context_length: int) -> None:
         super().__init__()
         zeros = torch.zeros(context_length, dtype=torch.float64)
         self.add_state("total", default=zeros, dist_reduce_fx="sum")  # per position, over windows
-        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=zeros.clone(), dist_reduce_fx="sum")
 
     def update(self, values: torch.Tensor) -> None:
         """values (b, T ≤ context): one row per window."""
         self.total[: values.shape[1]] += values.detach().double().sum(0)
-        self.count += values.shape[0]
+        self.count[: values.shape[1]] += values.shape[0]
 
     def compute(self) -> torch.Tensor:
-        return (self.total / self.count).float()
+        reached = self.count > 0
+        return (self.total[reached] / self.count[reached]).float()
 
 
 def position_figure(losses: torch.Tensor, title: str) -> Figure:

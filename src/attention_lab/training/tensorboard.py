@@ -20,7 +20,7 @@ from pydantic import Field
 
 from attention_lab import tags
 from attention_lab.data.tokenizer import ids_to_text, text_to_ids
-from attention_lab.model.generation import BOOK_PROMPT, generate
+from attention_lab.model.generation import BOOK_PROMPT, BOOK_SENTENCE, generate
 from attention_lab.model.gpt import attention_focus
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
 from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where the
     from tensorboard.compat.proto.summary_pb2 import Summary
     from torch.utils.tensorboard import SummaryWriter
 
-ATTENTION_PROMPT = "Your journey starts with one step"  # the book's chapter 3 sentence
 # Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings (their last
 # values), with the column titles it shows: the last val loss beside its causal-mask twin, the best apart.
 HPARAM_METRICS = {
@@ -89,7 +88,7 @@ class TensorBoardExtras(L.Callback):
     """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by) and the
     mask chart in Custom Scalars; after every validation, with `attention_focus`, logs where attention
     looks on the first validation batch; after a validation logs a greedy sample of `sample_tokens` tokens
-    (0 = none) and, with `attention_maps`, the attention heatmaps.
+    (0 = none), with `attention_maps` the attention heatmaps, and the val loss by position as a curve.
 
     Cadence of the sample and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
     more call and the last epoch's call keep their time within `max_time_share` of the fit's wall time so
@@ -199,7 +198,7 @@ class TensorBoardExtras(L.Callback):
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
     ) -> None:
         """One heatmap figure per layer for the chapter 3 sentence (its first context_length tokens)."""
-        idx = text_to_ids(ATTENTION_PROMPT)[:, : pl_module.model.context_length].to(pl_module.device)
+        idx = text_to_ids(BOOK_SENTENCE)[:, : pl_module.model.context_length].to(pl_module.device)
         tokens = [ids_to_text(token) for token in idx[0]]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             weights = weights[0]  # (heads, T, T) of the one sentence

@@ -22,7 +22,9 @@ import torch
 from lightning.pytorch.callbacks import ThroughputMonitor
 from pydantic import Field
 
-PROGRESS_BAR_TAGS = {"train/device/items_per_sec": "tok/s", "train/device/mfu": "mfu"}
+from attention_lab import tags
+
+PROGRESS_BAR_TAGS = {tags.TOKENS_PER_SEC: "tok/s", tags.MFU: "mfu"}
 
 
 def windows_in_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> int:
@@ -92,9 +94,9 @@ class TokenThroughput(ThroughputMonitor):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *args: Any
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, *args)
-        flops = trainer.logged_metrics.get("train/device/flops_per_sec")
+        flops = trainer.logged_metrics.get(tags.FLOPS_PER_SEC)
         if self.own_peak is not None and flops is not None:  # per device, as Lightning's own figures
-            pl_module.log("train/device/mfu", float(flops) / self.own_peak, rank_zero_only=True)
+            pl_module.log(tags.MFU, float(flops) / self.own_peak, rank_zero_only=True)
         for tag, name in PROGRESS_BAR_TAGS.items():  # the window's latest figures, once it is full
             if tag in trainer.logged_metrics:
                 value = float(trainer.logged_metrics[tag])

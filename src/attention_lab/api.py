@@ -1,0 +1,180 @@
+"""The lab from Python, for notebooks: the command lines' own code, called with the same overrides.
+
+    from attention_lab import api
+
+    causal = api.train(["attention=causal"])                          # python train.py attention=causal
+    leaky = api.train(["attention=causal", "attention.causal=false"])
+    model = api.load_model(causal.checkpoint)
+    api.generate(model, "Every effort moves you", max_new_tokens=20)  # python -m attention_lab.generate
+    api.attention_figure(model)                                       # the heatmaps of the book's sentence
+    api.report("logs/tiny")                                           # python -m attention_lab.report
+    api.show_tensorboard("logs/tiny")                                 # TensorBoard inline, on the experiment
+
+`train` checks the settings as train.py does and raises `attention_lab.errors.ConfigError` with the same
+one line (an override Hydra cannot apply, too: a key the config lacks takes a `+`, as on the command line);
+the runs log and checkpoint where train.py's would (logs/<experiment>/<run>/version_<n>/).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attention_lab import tags
+from attention_lab.cli import compose
+from attention_lab.errors import AttentionLabError, ConfigError
+
+if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs them
+    from matplotlib.figure import Figure
+
+    from attention_lab.model import GPTModel
+    from attention_lab.report import Table
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` returns: the run's last losses (NaN where none was logged) and where it wrote."""
+
+    train_loss: float  # the mean train loss of the last epoch
+    val_loss: float
+    val_loss_causal: float  # the val loss with the causal mask forced on: the model as a generator
+    best_val_loss: float
+    log_dir: Path  # logs/<experiment>/<run>/version_<n>: TensorBoard's events, config.yaml, checkpoints/
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The run's last.ckpt (None with callbacks.checkpoints=null)."""
+        path = self.log_dir / "checkpoints" / "last.ckpt"
+        return path if path.is_file() else None
+
+
+def train(overrides: Sequence[str] = ()) -> TrainResult:
+    """Train as `python train.py <overrides>` does: the same config (composed with Hydra's compose API from
+    conf/), the same checks, logs and checkpoints. A refused setting raises ConfigError with one line.
+
+    >>> run = train(["attention=mha", "trainer.max_epochs=2"])  # doctest: +SKIP
+    >>> run.val_loss, run.log_dir  # doctest: +SKIP
+    """
+    from hydra.errors import CompactHydraException
+
+    from attention_lab.training import run
+
+    try:
+        metrics = run(compose(*overrides))
+    except CompactHydraException as err:  # an override Hydra cannot apply, e.g. a key the config lacks
+        raise ConfigError(" ".join(str(err).split())) from None
+    except AttentionLabError as err:
+        raise err.with_traceback(None) from None  # the one line, without the frames behind it
+    return TrainResult(
+        metrics["train_loss"], metrics["val_loss"], metrics["val_loss_causal"], metrics["best_val_loss"],
+        Path(metrics["log_dir"]),
+    )  # fmt: skip
+
+
+def load_model(ckpt: str | Path = "last", log_dir: str | Path | None = None) -> GPTModel:
+    """The GPTModel of a checkpoint train.py (or `train`) wrote, in eval mode on the CPU; "last" is the
+    newest checkpoint under `log_dir` (default: the project's logs/), as for `python -m
+    attention_lab.generate ckpt=last`."""
+    from attention_lab.training.checkpoints import load_model as load
+    from attention_lab.training.resume import resolve_checkpoint
+
+    where = compose("ckpt=last", config_name="generate").log_dir if log_dir is None else log_dir
+    return load(resolve_checkpoint(str(ckpt), where))
+
+
+def generate(model: GPTModel, prompt: str | None = None, max_new_tokens: int = 50, temperature: float = 0.0,
+             top_k: int | None = None, seed: int = 123) -> str:  # fmt: skip
+    """The prompt (default: the book's "Every effort moves you") and its continuation, as `python -m
+    attention_lab.generate` writes it: greedy with temperature 0, else sampled from softmax(logits /
+    temperature) among the top_k most likely tokens."""
+    from attention_lab.model.generation import BOOK_PROMPT, continue_text
+
+    return continue_text(model, prompt or BOOK_PROMPT, max_new_tokens, temperature, top_k, seed)
+
+
+def attention_figure(model: GPTModel, text: str | None = None, title: str | None = None) -> Figure:
+    """The attention weights of every layer and head for `text` (default: the book's chapter 3 sentence;
+    its first context_length tokens), as the run's TensorBoard heatmaps show them: a row per layer, rows
+    are queries, columns are keys."""
+    from attention_lab.data.tokenizer import ids_to_text, text_to_ids
+    from attention_lab.model.generation import BOOK_SENTENCE
+    from attention_lab.training.heatmaps import attention_figure as draw
+
+    idx = text_to_ids(text or BOOK_SENTENCE)[:, : model.context_length]
+    maps = [weights[0] for weights in model.attention_maps(idx)]  # (heads, T, T) per layer
+    if not maps:
+        raise ValueError(f"attention={model.attention_config.name} has no attention weights to show")
+    mask = "causal mask on" if model.attention_config.causal else "causal mask OFF"
+    title = title or f"{model.attention_config.name} · {mask}"
+    return draw(maps, [ids_to_text(token) for token in idx[0]], title)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The report of a sweep folder: its tables (title, headers, rows: what `python -m attention_lab.report`
+    prints) and its figure. In a notebook it shows as Markdown tables; `figure` draws inline."""
+
+    tables: list[Table]
+    figure: Figure
+
+    def rows(self, title_start: str = "") -> list[dict[str, str]]:
+        """The rows of the first table whose title starts with `title_start`, as dicts of column → value
+        (pandas.DataFrame(report.rows()) makes a DataFrame of them)."""
+        for title, headers, rows in self.tables:
+            if title.startswith(title_start):
+                return [dict(zip(headers, row, strict=True)) for row in rows]
+        titles = "; ".join(title for title, _, _ in self.tables)
+        raise ValueError(f"no table's title starts with {title_start!r}; the tables: {titles}")
+
+    def _repr_markdown_(self) -> str:
+        from attention_lab.report.tables import render
+
+        return "\n\n".join(render(*table, "markdown") for table in self.tables)
+
+
+def report(log_dir: str | Path) -> Report:
+    """The tables and figure of `python -m attention_lab.report log_dir=<log_dir>` (nothing printed or
+    written): runs that differ only by seed form a cell; effects carry 95% intervals."""
+    from attention_lab.report import report_tables
+    from attention_lab.report.plot import report_figure
+    from attention_lab.report.runs import load_runs
+    from attention_lab.report.stats import group_cells
+
+    cells = group_cells(load_runs(log_dir))
+    name = Path(log_dir).resolve().name
+    return Report(report_tables(cells, name), report_figure(cells, name))
+
+
+def landing_url(base: str, n_layers: int = 2) -> str:
+    """TensorBoard's address `base` opening on the experiment: val/loss, val/loss_causal and the attention
+    on the next token of layers 0 … n_layers − 1 pinned above every other card (Time Series sorts the rest
+    by tag)."""
+    next_token = [tags.FOCUS.format("next_token", layer) for layer in range(n_layers)]
+    pinned = [tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, *next_token]
+    cards = json.dumps([{"plugin": "scalars", "tag": tag} for tag in pinned], separators=(",", ":"))
+    return f"{base.rstrip('/')}/?pinnedCards={cards}#timeseries"
+
+
+def layers_of_runs(log_dir: str | Path) -> int:
+    """The most layers a run under `log_dir` has, from the config.yaml each run saves (2 without any)."""
+    from omegaconf import OmegaConf
+
+    layers = [OmegaConf.load(path).model.n_layers for path in Path(log_dir).rglob("config.yaml")]
+    return max(layers, default=2)
+
+
+def show_tensorboard(log_dir: str | Path, height: int = 800) -> str:
+    """Start TensorBoard on `log_dir` inside this Python process (it stops with the kernel) and show it inline
+    on `landing_url`; returns that address, which also opens in a browser."""
+    from IPython.display import IFrame, display
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    # Port 0: a free one. The Python event loader: no data-server process beside the kernel's.
+    flags = ["--logdir", str(log_dir), "--port", "0", "--host", "localhost", "--load_fast", "false"]
+    board.configure(argv=[None, *flags])
+    url = landing_url(board.launch(), layers_of_runs(log_dir))
+    display(IFrame(url, width="100%", height=height))
+    return url
