@@ -80,6 +80,7 @@ built, built_module = runner.built, ends(runner.built, "the model")
 runner.built = lambda setting, *args, **kwargs: (built_module if setting == "module" else built)(
     setting, *args, **kwargs
 )
+runner.refuse_leaks = ends(runner.refuse_leaks, "the leak probe (causal runs)")
 step = lit_module.LitGPT.training_step
 lit_module.LitGPT.training_step = starts(step, "Lightning's fit up to the first step")
 sys.argv = ["train.py", *sys.argv[1:]]

@@ -31,9 +31,11 @@ def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Mo
     return runnable_here(module, name)
 
 
-def test_variants_are_in_chapter_order_then_beyond():
-    assert list(VARIANTS)[:11] == [
-        "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha", "sdpa", "gqa", "mqa", "swa", "mla"
+def test_variants_are_in_chapter_order_then_mhas_other_ways_then_smaller_caches():
+    assert list(VARIANTS)[:16] == [
+        "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha",
+        "sdpa", "combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex",
+        "gqa", "mqa", "swa", "mla",
     ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from attention_lab.data.datamodule import TextDataModule
 from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.kv_bytes import kv_cache_bytes
-from attention_lab.report.runs import RunSummary
+from attention_lab.report.runs import RunSummary, validation_stride
 from attention_lab.report.stats import Cell, effects
 from attention_lab.report.tables import position_rows
 from attention_lab.training.module import LitGPT
@@ -76,6 +76,15 @@ def test_the_mean_by_position_covers_the_positions_windows_reached() -> None:
     mean.update(torch.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]))  # windows of 3 tokens: shorter than 5
     mean.update(torch.tensor([[5.0, 6.0]]))
     torch.testing.assert_close(mean.compute(), torch.tensor([3.0, 4.0, 4.0]))
+
+
+@pytest.mark.parametrize(
+    ("data", "stride"), [("{stride: 4, val_stride: 1}", 1), ("{stride: 4, val_stride: null}", 4)]
+)
+def test_the_report_reads_the_validation_windows_stride_from_the_runs_config(data, stride, tmp_path) -> None:
+    assert validation_stride(tmp_path) is None  # no config.yaml: unknown, and no loss by position shown
+    (tmp_path / "config.yaml").write_text(f"data: {data}\n")
+    assert validation_stride(tmp_path) == stride
 
 
 def test_logged_positions_double_up_to_the_context() -> None:

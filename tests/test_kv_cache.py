@@ -8,7 +8,8 @@ from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import generate
 from tests.helpers import own_settings
 
-# A micro model whose context (24) overflows within 60 new tokens (twice, from the 1-token prompt), so re-prefilling is exercised too.
+# A micro model whose context (24) overflows within 60 new tokens (twice, from the 1-token prompt), so
+# re-prefilling is exercised too.
 MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, n_layers=2, n_heads=4,
                     drop_rate=0.0)  # fmt: skip
 

@@ -152,10 +152,9 @@ def test_tables_keep_every_number_whole_at_80_columns(grid_sweep, tmp_path, caps
         out = " ".join(out.split()).replace("│ │", "")
     verdicts = out.count("within seed noise") + out.count("exceeds seed spread")
     if fmt != "rich":
-        # mask: 3 measures × 2 dropouts; dropout: 3 measures × 2 masks; context: one per cell
-        assert verdicts == 3 * 2 + 3 * 2 + 4
+        assert verdicts == 3 * 2 + 3 * 2  # mask: 3 measures × 2 dropouts; dropout: 3 measures × 2 masks
         assert "attention at the last validation" in out  # where the queries looked, per cell
-        assert "val loss by position in the window" in out
+        assert "val loss by position" not in out  # validated on windows of stride 4: not comparable
     assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 20_000
 
 

@@ -17,6 +17,7 @@ the runs log and checkpoint where train.py's would (logs/<experiment>/<run>/vers
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs 
 
     from attention_lab.model import GPTModel
     from attention_lab.report import Table
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -176,5 +178,5 @@ def show_tensorboard(log_dir: str | Path, height: int = 800) -> str:
     flags = ["--logdir", str(log_dir), "--port", "0", "--host", "localhost", "--load_fast", "false"]
     board.configure(argv=[None, *flags])
     url = landing_url(board.launch(), layers_of_runs(log_dir))
-    display(IFrame(url, width="100%", height=height))
+    display(IFrame(html.escape(url), width="100%", height=height))  # the address's quotes, as HTML
     return url

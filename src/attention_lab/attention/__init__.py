@@ -12,7 +12,11 @@ this folder, with a class and its `@register(...)`, adds a variant (docs/adding-
 import importlib
 import pkgutil
 
-from attention_lab.attention import beyond, chapter3  # noqa: F401  (importing them registers the variants)
+# Importing a module registers its variants, in this order: the chapter's, mha computed other ways (these
+# three lines), those that shrink the KV cache (beyond), then any other module of this package (the loop).
+import attention_lab.attention.chapter3
+import attention_lab.attention.efficient
+import attention_lab.attention.flex  # noqa: F401
 from attention_lab.attention.base import AttentionBase
 from attention_lab.attention.beyond import (
     GroupedQueryAttention,
@@ -24,11 +28,11 @@ from attention_lab.attention.chapter3 import (
     CausalAttention,
     MultiHeadAttention,
     MultiHeadAttentionWrapper,
-    SDPAttention,
     SelfAttentionV1,
     SelfAttentionV2,
     SimpleSelfAttention,
 )
+from attention_lab.attention.efficient import SDPAttention
 from attention_lab.attention.kv_cache import KVCache
 from attention_lab.attention.registry import (
     VARIANTS,
@@ -41,7 +45,6 @@ from attention_lab.attention.registry import (
     variant,
 )
 
-# Any other module of this package registers its variants too, after the book's (docs/adding-a-variant.md).
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 

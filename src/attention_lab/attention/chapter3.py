@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from attention_lab.attention.base import AttentionBase
@@ -229,46 +228,13 @@ class MultiHeadAttention(AttentionBase):
         context = self.attend(queries, keys, values, scale=self.head_dim**-0.5)
         return self.out_proj(self.merge_heads(context))
 
-
-@register(
-    "sdpa",
-    section="beyond",
-    summary="`mha`'s maths on `torch.nn.functional.scaled_dot_product_attention`",
-    multi_head=True,
-)
-class SDPAttention(MultiHeadAttention):
-    """Beyond the chapter: `MultiHeadAttention`'s maths on `F.scaled_dot_product_attention`, which fuses
-    scale, mask, softmax, dropout and the weighted sum (flash/memory-efficient kernels where available)
-    and never materialises the (T, T) weights. Same parameters, so weights load interchangeably.
-    """
-
-    use_is_causal = True  # the causal mask as SDPA's is_causal flag where it can be; else an explicit mask
-
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        # The fused kernels return no weights, and on CPU none has dropout (torch falls back to a slower
-        # unfused path): in those cases the explicit path of `MultiHeadAttention` is the better one.
-        cpu_dropout = self.training and self.dropout.p > 0 and x.device.type == "cpu"
-        if self.keep_weights or cpu_dropout:
-            return super().forward(x, cache)
+    def kernel_inputs(
+        self, x: torch.Tensor, cache: KVCache | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values as a fused kernel (sdpa, flex) takes them: projected, the cached keys and
+        values before the new ones, RoPE applied (which `attend` does on the explicit path)."""
         queries, keys, values = self.project_qkv(x)
         if cache is not None:
             keys, values = cache.extend(self, keys, values)
         queries, keys = self.positions.rotate(queries, keys)
-        num_queries, num_keys = queries.shape[-2], keys.shape[-2]
-        bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
-        # is_causal aligns the mask top-left, right only when queries and keys are the same positions; with
-        # cached keys the queries are the newest positions, so the mask is passed explicitly (True = see).
-        square = num_queries == num_keys and bias is None and self.use_is_causal  # then is_causal says it all
-        hidden = None if square else self.hidden_mask(num_queries, num_keys)
-        mask = None if hidden is None else ~hidden
-        if bias is not None:  # ALiBi: the bias is the mask, with −inf where a key is hidden
-            mask = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
-        context = F.scaled_dot_product_attention(
-            queries,
-            keys,
-            values,
-            attn_mask=mask,
-            dropout_p=self.dropout.p if self.training else 0.0,
-            is_causal=self.causal and mask is None,
-        )
-        return self.out_proj(self.merge_heads(context))
+        return queries, keys, values

@@ -63,10 +63,7 @@ class FlexAttention(MultiHeadAttention):
 
         if self.keep_weights or (self.training and self.dropout.p > 0):
             return super().forward(x, cache)
-        queries, keys, values = self.project_qkv(x)
-        if cache is not None:
-            keys, values = cache.extend(self, keys, values)
-        queries, keys = self.positions.rotate(queries, keys)
+        queries, keys, values = self.kernel_inputs(x, cache)
         num_queries, num_keys = queries.shape[-2], keys.shape[-2]
         # One newest query (a generation step) sees every key: no mask to build.
         masked = self.causal and num_queries > 1

@@ -48,7 +48,8 @@ class RunSummary:
     attention_previous: float = math.nan
     attention_first: float = math.nan
     next_token_curve: Curve = field(default_factory=list)  # attention_next at every validation
-    # The val loss at positions 1, 2, 4, … of the window at the best validation (empty where not logged).
+    # The val loss at positions 1, 2, 4, … of the window at the best validation; empty where not logged or
+    # where the validation windows' stride was not 1 (then each position predicts other tokens).
     loss_by_position: dict[int, float] = field(default_factory=dict)
 
 
@@ -151,7 +152,10 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         run_dir=run_dir,
         **{f"attention_{FOCUS[kind]}": last(curve_) for kind, curve_ in focus.items()},
         next_token_curve=focus["next_token"],
-        loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val)),
+        # Only windows of stride 1 put the same tokens at every position: else the curve compares tokens too.
+        loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val))
+        if validation_stride(run_dir) == 1
+        else {},
     )
 
 
@@ -170,6 +174,19 @@ def loss_by_position(
         return {}
     at_best = {p: [e.value for e in accumulator.Scalars(tag) if e.step == best] for p, tag in found.items()}
     return {p: values[-1] for p, values in sorted(at_best.items()) if values}
+
+
+def validation_stride(run_dir: Path) -> int | None:
+    """The step between the run's validation windows (data.val_stride, else data.stride), from the
+    config.yaml train.py saves beside the events; None without it."""
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.load(saved).get("data", {})
+    stride = data.get("val_stride") or data.get("stride")
+    return None if stride is None else int(stride)
 
 
 def best_step(val: Curve) -> int | None:
@@ -200,7 +217,8 @@ def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[
 
 
 def chapter_order(variants: set[str | None]) -> dict[str, int]:
-    """Each variant's place in the chapter's order (simple … mha, then sdpa and those beyond the chapter).
+    """Each variant's place in the registry's order: the chapter's (simple … mha), mha's other
+    implementations, those beyond the chapter, the baselines.
     Needed only to sort several variants; for one, the models (and torch) are not imported."""
     if len(variants) < 2:
         return {}

@@ -95,7 +95,8 @@ def t_975(df: float) -> float:
 
 @dataclass(frozen=True)
 class Effect:
-    """A difference of cell means, mean(a) − mean(b), with the half-width of its 95% Welch t-interval."""
+    """A difference with the half-width of its 95% t-interval: of two cells' means (Welch's interval), or
+    the mean of a difference within each run of one cell (the context effect)."""
 
     effect: str  # "mask", "dropout", "context" or "positions"
     where: str  # the setting held fixed, e.g. "mha, dropout all 0.1" or "mha, causal, all 0.3 vs none"

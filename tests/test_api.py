@@ -1,0 +1,36 @@
+"""attention_lab.api, the notebooks' way in: the command line's checks and one-line errors, and the
+address that opens TensorBoard on the experiment. The notebook (tests/test_notebook.py) runs the rest."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from attention_lab import api
+from attention_lab.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.n_heads=0"], r"^model.n_heads=0 is not allowed: it must be greater than or equal to 1"),
+        (["trainer.val_check_interval=0.5"], r"^Could not override 'trainer.val_check_interval'\. To append"),
+        (["attention=flash"], r"^In 'config': Could not find 'attention/flash'"),
+    ],
+)
+def test_train_refuses_what_train_py_refuses_in_one_line(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        api.train(overrides)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__  # no chain behind it
+
+
+def test_the_landing_address_pins_the_losses_and_the_attention_on_the_next_token() -> None:
+    url = urlsplit(api.landing_url("http://localhost:6006", n_layers=3))
+    assert url.fragment == "timeseries"
+    key, value = url.query.split("=", 1)
+    assert key == "pinnedCards"
+    assert [card["tag"] for card in json.loads(value)] == [
+        "val/loss", "val/loss_causal", *(f"val_attention/next_token/layer_{i}" for i in range(3))
+    ]  # fmt: skip
