@@ -4,6 +4,7 @@
     python benchmarks/attention.py --dropout 0.0    # without dropout (deterministic kernels)
     python benchmarks/attention.py --book           # the book's efficient-attention notebook, side by side
     python benchmarks/attention.py --probe [--model tiny] [--variants mha ...]   # the leak probe's cost
+    python benchmarks/attention.py --book --variants mha     # only these, beside the book's class
 
 Default: batch 8, 256 tokens, d_in = d_out = 768, 12 heads (single-head variants: one 768-wide head),
 causal mask on, training mode, fp32, forward + backward of every registered variant that trains on this
@@ -63,13 +64,14 @@ def variant(name: str, tokens: int, dropout: float, **settings: object) -> torch
                            record.multi_head else 1, dropout=dropout, **own)  # fmt: skip
 
 
-def contenders(tokens: int, dropout: float, book: bool) -> dict[str, torch.nn.Module]:
+def contenders(tokens: int, dropout: float, book: bool, only: list[str] | None) -> dict[str, torch.nn.Module]:
     modules = {BOOK: BookMultiHeadAttention(D_MODEL, D_MODEL, tokens, dropout, HEADS)}
     if not book:
-        return modules | {name: variant(name, tokens, dropout) for name in trainable()}
-    names = ["mha_wrapper", "mha", "combined_qkv", "einsum", "sdpa", "sdpa_mask", "torch_mha", "flex"]
+        return modules | {name: variant(name, tokens, dropout) for name in only or trainable()}
+    names = only or ["mha_wrapper", "mha", "combined_qkv", "einsum", "sdpa", "sdpa_mask", "torch_mha", "flex"]
     modules |= {name: variant(name, tokens, dropout) for name in names}
-    modules["torch_mha need_weights"] = variant("torch_mha", tokens, dropout, need_weights=True)
+    if "torch_mha" in names:
+        modules["torch_mha need_weights"] = variant("torch_mha", tokens, dropout, need_weights=True)
     for name in names:
         if VARIANTS[name].cannot_train_on("cpu") is not None:  # flex: timed forward without autograd
             modules[name].requires_grad_(False)
@@ -130,7 +132,7 @@ def main() -> None:
     parser.add_argument("--book", action="store_true", help="the notebook's setting and implementations")
     parser.add_argument("--probe", action="store_true", help="the leak probe's cost beside a training step")
     parser.add_argument("--model", default="tiny", help="--probe: the model size (conf/model)")
-    parser.add_argument("--variants", nargs="*", help="--probe: these variants (default: all that train)")
+    parser.add_argument("--variants", nargs="*", help="only these (default: all; beside the book's class)")
     args = parser.parse_args()
     if args.probe:
         return probe_costs(args.model, args.variants or trainable(), args.rounds)
@@ -140,7 +142,7 @@ def main() -> None:
     torch.manual_seed(123)
     x = torch.randn(BATCH, tokens, D_MODEL, requires_grad=True)
     grad = torch.randn(BATCH, tokens, D_MODEL)
-    modules = contenders(tokens, dropout, args.book)
+    modules = contenders(tokens, dropout, args.book, args.variants)
     load_before = load_average()
     print(f"batch {BATCH}, {tokens} tokens, d {D_MODEL}, {HEADS} heads, dropout {dropout}; {load_before}")
     trains = [n for n in modules if n not in VARIANTS or VARIANTS[n].cannot_train_on("cpu") is None]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from omegaconf import DictConfig
 from torch import nn
 
@@ -53,6 +54,14 @@ def runnable_here(module: T, variant: str) -> T:
     if VARIANTS[variant].cannot_train_on("cpu") is not None:
         module.requires_grad_(False)
     return module
+
+
+def variants_for_many_calls() -> list:
+    """Every variant as a pytest parameter, for tests that call a model dozens of times (generation): one
+    that cannot train on this CPU runs an uncompiled reference path there (flex: FlexAttention without
+    torch.compile, slower per call than the rest together), so its case goes to the slow tier."""
+    return [pytest.param(name, marks=pytest.mark.slow) if VARIANTS[name].cannot_train_on("cpu") else name
+            for name in VARIANTS]  # fmt: skip
 
 
 def compose_config(

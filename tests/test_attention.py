@@ -31,16 +31,16 @@ def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Mo
     return runnable_here(module, name)
 
 
-def test_variants_are_in_chapter_order_then_mhas_other_ways_then_smaller_caches():
-    assert list(VARIANTS)[:16] == [
+def test_variants_are_in_chapter_order_then_mhas_other_ways_then_smaller_caches_then_baselines():
+    assert list(VARIANTS) == [
         "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha",
         "sdpa", "combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex",
-        "gqa", "mqa", "swa", "mla",
+        "gqa", "mqa", "swa", "mla", "none", "gru",
     ]  # fmt: skip
 
 
 def test_unknown_variant_lists_the_choices():
-    with pytest.raises(ValueError, match="choose one of simple, self_v1, .*sdpa, gqa, mqa, swa, mla"):
+    with pytest.raises(ValueError, match="choose one of simple, self_v1, .*, mla, none, gru$"):
         build_attention("flash", d_in=4, d_out=4, context_length=4)
 
 

@@ -75,7 +75,13 @@ def test_the_mean_by_position_covers_the_positions_windows_reached() -> None:
     mean = PositionMean(context_length=5)
     mean.update(torch.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]))  # windows of 3 tokens: shorter than 5
     mean.update(torch.tensor([[5.0, 6.0]]))
-    torch.testing.assert_close(mean.compute(), torch.tensor([3.0, 4.0, 4.0]))
+    torch.testing.assert_close(mean.curve(), torch.tensor([3.0, 4.0, 4.0]))
+
+
+def test_a_one_token_window_has_a_curve_of_one_position() -> None:
+    mean = PositionMean(context_length=4)
+    mean.update(torch.tensor([[2.0], [4.0]]))  # data.max_length=1
+    torch.testing.assert_close(mean.curve(), torch.tensor([3.0]))
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from attention_lab.attention import VARIANTS
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import generate
-from tests.helpers import own_settings
+from tests.helpers import own_settings, variants_for_many_calls
 
 # A micro model whose context (24) overflows within 60 new tokens (twice, from the 1-token prompt), so
 # re-prefilling is exercised too.
@@ -40,7 +39,7 @@ def tokens(model: GPTModel, idx: torch.Tensor, use_cache: bool, **kwargs) -> tor
                     **kwargs)  # fmt: skip
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", variants_for_many_calls())
 def test_cached_greedy_generation_gives_the_uncached_tokens(name):
     model = micro_model(name)
     for idx in prompts():  # on the same model, one after another

@@ -13,7 +13,7 @@ from attention_lab.errors import ConfigError
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import generate
 from attention_lab.settings import TrainSettings, checked
-from tests.helpers import compose_config, own_settings, runnable_here
+from tests.helpers import compose_config, own_settings, runnable_here, variants_for_many_calls
 
 D, CONTEXT, HEADS = 16, 16, 4
 INSIDE = ("rope", "alibi")  # the encodings that act inside attention
@@ -103,7 +103,7 @@ MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, 
 
 
 @pytest.mark.parametrize("encoding", ("none", *INSIDE))
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", variants_for_many_calls())
 def test_cached_generation_gives_the_uncached_tokens_with_each_encoding(name: str, encoding: str) -> None:
     if encoding not in VARIANTS[name].encodings:
         pytest.skip(f"{name} cannot apply {encoding}")

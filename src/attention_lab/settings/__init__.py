@@ -1,5 +1,4 @@
-"""Every setting a user can type, checked by pydantic models of the config groups (schema.py: one root per
-command line), each refusal one line (messages.py); no Lightning import, so train.py is quick to refuse."""
+"""Every setting a user can type: a pydantic model per config group (schema.py), refusals in one line."""
 
 from attention_lab.settings.messages import checked
 from attention_lab.settings.schema import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings

@@ -124,9 +124,9 @@ class Network(Group):  # the attention variant, the model's sizes, and the varia
 
     @model_validator(mode="after")
     def variant_fits_the_sizes(self) -> Network:
-        sizes = dict(emb_dim=self.model.emb_dim, n_heads=self.model.n_heads, pos_emb=self.model.pos_emb,
-                     qkv_bias=self.attention.qkv_bias)  # fmt: skip
-        for problem in variant(self.attention.name).problems(**sizes, settings=self.attention.own_settings):
+        own = self.attention
+        sizes = self.model.model_dump(include={"emb_dim", "n_heads", "pos_emb"}) | {"qkv_bias": own.qkv_bias}
+        for problem in variant(own.name).problems(**sizes, settings=own.own_settings):
             raise refused(problem.setting, problem.value, problem.reason, problem.given)
         return self
 

@@ -150,7 +150,7 @@ class LitGPT(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         val_loss, val_loss_causal = self.val_loss.compute(), self.val_loss_causal.compute()
-        by_position = self.val_loss_by_position.compute()
+        by_position = self.val_loss_by_position.curve()
         for metric in (self.val_loss, self.val_loss_causal, self.val_loss_by_position):
             metric.reset()
         if self.trainer.sanity_checking:

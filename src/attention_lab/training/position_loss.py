@@ -45,6 +45,10 @@ class PositionMean(Metric):
         reached = self.count > 0
         return (self.total[reached] / self.count[reached]).float()
 
+    def curve(self) -> torch.Tensor:
+        """compute() as (positions reached,), also for one position, which torchmetrics returns as 0-d."""
+        return self.compute().reshape(-1)
+
 
 def position_figure(losses: torch.Tensor, title: str) -> Figure:
     """Loss (nats) against position in the window, positions on a log scale as they are logged."""
