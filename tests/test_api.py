@@ -4,12 +4,14 @@ address that opens TensorBoard on the experiment. The notebook (tests/test_noteb
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from attention_lab import api
 from attention_lab.errors import ConfigError
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize(
@@ -34,3 +36,27 @@ def test_the_landing_address_pins_the_losses_and_the_attention_on_the_next_token
     assert [card["tag"] for card in json.loads(value)] == [
         "val/loss", "val/loss_causal", *(f"val_attention/next_token/layer_{i}" for i in range(3))
     ]  # fmt: skip
+
+
+def test_a_sweep_is_refused_with_the_command_that_runs_it() -> None:
+    message = r"^overrides=sweep=mask_dropout is not allowed: .* python train\.py sweep=mask_dropout$"
+    with pytest.raises(ConfigError, match=message):
+        api.train(["sweep=mask_dropout"])
+
+
+def test_a_run_without_checkpoints_has_no_model_to_load_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^ckpt=null is not allowed: .*callbacks\.checkpoints=null"):
+        api.load_model(None)
+
+
+@pytest.mark.parametrize("call", [api.report, api.show_tensorboard])
+def test_a_folder_without_runs_is_one_line(call, tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"^log_dir=.*/missing is not allowed: it must be a folder of runs"):
+        call(tmp_path / "missing")
+
+
+def test_a_relative_folder_is_found_in_the_project_root_from_any_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # as a notebook in notebooks/ is
+    assert api.runs_folder("conf") == ROOT / "conf"
+    (tmp_path / "conf").mkdir()
+    assert api.runs_folder("conf") == Path("conf")  # found from the working directory first

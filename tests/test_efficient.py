@@ -4,7 +4,7 @@ a "causal" variant whose mask lets a position see later inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -93,7 +93,7 @@ def test_no_registered_variant_leaks_with_the_mask(name: str) -> None:
     model = GPTModel(MICRO, AttentionConfig(name=name, **own_settings(name)))
     assert first_leak(model) is None
     open_ = GPTModel(MICRO, AttentionConfig(name=name, causal=False, **own_settings(name)))
-    if VARIANTS[name].mixes_positions and name != "swa":  # swa's window of 4: the changed half is too far
+    if VARIANTS[name].mixes_positions:
         assert first_leak(open_) is not None  # without the mask the probe does see the leak
 
 
@@ -107,19 +107,74 @@ class InvertedMaskAttention(MultiHeadAttention):
         return None if hidden is None else ~hidden
 
 
+def query_positions(num_queries: int, num_keys: int) -> torch.Tensor:
+    return torch.arange(num_keys - num_queries, num_keys)[:, None]  # (T_q, 1): the newest positions
+
+
+class BlockwiseAttention(MultiHeadAttention):
+    """`mha` whose mask lets a query see its whole block of 4 positions, the later ones in it too (a block
+    mask built bidirectional inside its blocks)."""
+
+    def hidden_mask(self, num_queries: int, num_keys: int) -> torch.Tensor | None:
+        hidden = super().hidden_mask(num_queries, num_keys)
+        same_block = query_positions(num_queries, num_keys) // 4 == torch.arange(num_keys) // 4
+        return None if hidden is None else hidden & ~same_block
+
+
+class LateLeakAttention(MultiHeadAttention):
+    """`mha` whose queries in the later half of the window also see the next key."""
+
+    def hidden_mask(self, num_queries: int, num_keys: int) -> torch.Tensor | None:
+        hidden = super().hidden_mask(num_queries, num_keys)
+        i, j = query_positions(num_queries, num_keys), torch.arange(num_keys)
+        return None if hidden is None else hidden & ~((i >= self.context_length // 2) & (j == i + 1))
+
+
+class SoftMaskAttention(MultiHeadAttention):
+    """`mha` whose later keys get their scaled score lowered by 10 instead of set to −inf: each keeps a
+    weight of about e^−10 of a seen one, a door that training can open."""
+
+    def hidden_mask(self, num_queries: int, num_keys: int) -> torch.Tensor | None:
+        return None
+
+    def scores_of(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        scores = super().scores_of(queries, keys)
+        later = super().hidden_mask(*scores.shape[-2:])
+        return scores - 10 * self.head_dim**0.5 * later  # `attend` then scales by head_dim^−0.5
+
+
+PLANTED = {"inverted": InvertedMaskAttention, "blockwise": BlockwiseAttention, "late": LateLeakAttention,
+           "soft": SoftMaskAttention}  # fmt: skip
+
+
 @pytest.fixture
-def inverted() -> Iterator[str]:
-    register("inverted", section="a bug", summary="mha whose mask hides the past", multi_head=True)(
-        InvertedMaskAttention
-    )
-    yield "inverted"
-    del VARIANTS["inverted"]
+def plant() -> Iterator[Callable[[str], str]]:
+    """Registers a variant of PLANTED by its name, as a reader's own variant is, for one test."""
+    planted = []
+
+    def plant_(name: str) -> str:
+        summary = PLANTED[name].__doc__.split(":")[0]
+        register(name, section="a bug", summary=summary, multi_head=True)(PLANTED[name])
+        planted.append(name)
+        return name
+
+    yield plant_
+    for name in planted:
+        del VARIANTS[name]
 
 
-def test_a_causal_run_of_an_inverted_mask_is_refused_before_training(inverted: str, fast_config, tmp_path):
+@pytest.mark.parametrize(("name", "first"), [("inverted", 0), ("blockwise", 8), ("late", 8), ("soft", 0)])
+def test_the_probe_finds_each_planted_leak_at_its_first_position(plant, name: str, first: int) -> None:
+    torch.manual_seed(0)
+    model = GPTModel(MICRO, AttentionConfig(name=plant(name)))  # the probe splits 16 positions at 9 and 15
+    assert first_leak(model) == first
+
+
+def test_a_causal_run_of_an_inverted_mask_is_refused_before_training(plant, fast_config, tmp_path):
+    inverted = plant("inverted")
     message = r"^attention=inverted with attention.causal=true lets position 0 see later inputs"
     with pytest.raises(CausalityError, match=message):
-        run(fast_config("attention.name=inverted"))
+        run(fast_config(f"attention.name={inverted}"))
     assert not list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # refused before anything was logged
 
 

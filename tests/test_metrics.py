@@ -20,11 +20,12 @@ LEAK_SETTINGS = (
 )
 
 
-def scalars(log_dir: str, prefix: str) -> dict[str, list[float]]:
+def scalars(log_dir: str, prefix: str, field: str = "value") -> dict[str, list[float]]:
+    """Each scalar tag under `prefix`: its values (or its steps, with field="step")."""
     events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
     events.Reload()
     tags = [tag for tag in events.Tags()["scalars"] if tag.startswith(prefix)]
-    return {tag: [e.value for e in events.Scalars(tag)] for tag in tags}
+    return {tag: [getattr(e, field) for e in events.Scalars(tag)] for tag in tags}
 
 
 @pytest.mark.slow
@@ -46,6 +47,10 @@ def test_for_a_causal_run_the_leak_metric_equals_val_loss(fast_config):
     assert set(focus) == {f"val_attention/{kind}/layer_0" for kind in ("next_token", "self", "previous_token",
                                                                         "first_token")}  # fmt: skip
     assert focus["val_attention/next_token/layer_0"] == [0.0]  # the mask hides the answer
+    # ... logged at val/loss's step, so that TensorBoard shows the two curves over the same steps
+    val_steps = scalars(metrics["log_dir"], "val/loss", "step")["val/loss"]
+    focus_steps = scalars(metrics["log_dir"], "val_attention/", "step").values()
+    assert all(steps == val_steps for steps in focus_steps), (val_steps, focus_steps)
 
 
 def test_forcing_the_mask_changes_nothing_for_a_causal_model_and_is_undone_after():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attention_lab.attention import VARIANTS, build_attention
+from attention_lab.attention import VARIANTS, KVCache, build_attention
 from attention_lab.attention.positions import ENCODINGS, Alibi, Rotary, alibi_slopes, positions_for
 from attention_lab.errors import ConfigError
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
@@ -100,6 +100,18 @@ def test_the_wrapper_gives_each_head_its_own_alibi_slope() -> None:
 
 MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, n_layers=2, n_heads=4,
                     drop_rate=0.0)  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", INSIDE)
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_kv_cache_gives_the_outputs_of_one_pass_with_each_encoding(name: str, encoding: str) -> None:
+    """The outputs themselves, not only the tokens generation picks from them: a cached query must turn
+    (RoPE) or be biased (ALiBi) at its own position, not at 0."""
+    if encoding not in VARIANTS[name].encodings:
+        pytest.skip(f"{name} cannot apply {encoding}")
+    module, x, cache = make(name, encoding), torch.randn(2, 11, D), KVCache()
+    chunks = [module(x[:, :5], cache)] + [module(x[:, t : t + 1], cache) for t in range(5, 11)]
+    torch.testing.assert_close(torch.cat(chunks, dim=1), module(x), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("encoding", ("none", *INSIDE))

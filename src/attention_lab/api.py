@@ -12,27 +12,61 @@
 
 `train` checks the settings as train.py does and raises `attention_lab.errors.ConfigError` with the same
 one line (an override Hydra cannot apply, too: a key the config lacks takes a `+`, as on the command line);
-the runs log and checkpoint where train.py's would (logs/<experiment>/<run>/version_<n>/).
+the runs log and checkpoint where train.py's would (logs/<experiment>/<run>/version_<n>/). Every function
+raises the lab's errors as that one line, without the frames behind it. A relative folder of runs that is
+not found from the working directory is looked up in the project's root, where `train` writes logs/.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from attention_lab import tags
-from attention_lab.cli import compose
-from attention_lab.errors import AttentionLabError, ConfigError
+from attention_lab.cli import compose, project_root
+from attention_lab.errors import AttentionLabError, ConfigError, refusal
 
 if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs them
     from matplotlib.figure import Figure
 
     from attention_lab.model import GPTModel
     from attention_lab.report import Table
+
+P, R = ParamSpec("P"), TypeVar("R")
+
+
+def one_line(function: Callable[P, R]) -> Callable[P, R]:
+    """`function`, raising its refusals as one line: Hydra's (an override it cannot apply) as ConfigError,
+    the lab's own errors without the frames behind them."""
+
+    @functools.wraps(function)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        from hydra.errors import CompactHydraException
+
+        try:
+            return function(*args, **kwargs)
+        except CompactHydraException as err:
+            raise ConfigError(" ".join(str(err).split())) from None
+        except AttentionLabError as err:
+            raise err.with_traceback(None) from None
+
+    return wrapped
+
+
+def runs_folder(log_dir: str | Path) -> Path:
+    """`log_dir`, or (relative, and not found from the working directory) the same path in the project's
+    root, where `train` writes: `report("logs/tiny")` works from notebooks/ too. ConfigError without one."""
+    path = Path(log_dir)
+    if not path.is_absolute() and not path.exists():
+        path = Path(project_root()) / path
+    if not path.is_dir():
+        raise ConfigError(refusal("log_dir", log_dir, "it must be a folder of runs, e.g. logs/<experiment>"))
+    return path
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,7 @@ class TrainResult:
         return path if path.is_file() else None
 
 
+@one_line
 def train(overrides: Sequence[str] = ()) -> TrainResult:
     """Train as `python train.py <overrides>` does: the same config (composed with Hydra's compose API from
     conf/), the same checks, logs and checkpoints. A refused setting raises ConfigError with one line.
@@ -59,29 +94,33 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
     >>> run = train(["attention=mha", "trainer.max_epochs=2"])  # doctest: +SKIP
     >>> run.val_loss, run.log_dir  # doctest: +SKIP
     """
-    from hydra.errors import CompactHydraException
+    from hydra.types import RunMode
 
     from attention_lab.training import run
 
-    try:
-        metrics = run(compose(*overrides))
-    except CompactHydraException as err:  # an override Hydra cannot apply, e.g. a key the config lacks
-        raise ConfigError(" ".join(str(err).split())) from None
-    except AttentionLabError as err:
-        raise err.with_traceback(None) from None  # the one line, without the frames behind it
+    if compose(*overrides, return_hydra_config=True).hydra.mode == RunMode.MULTIRUN:  # sweep=<name>
+        given = " ".join(overrides)
+        reason = f"it must be one run's settings; a sweep runs from the command line: python train.py {given}"
+        raise ConfigError(refusal("overrides", given, reason))
+    metrics = run(compose(*overrides))
     return TrainResult(
         metrics["train_loss"], metrics["val_loss"], metrics["val_loss_causal"], metrics["best_val_loss"],
         Path(metrics["log_dir"]),
     )  # fmt: skip
 
 
-def load_model(ckpt: str | Path = "last", log_dir: str | Path | None = None) -> GPTModel:
+@one_line
+def load_model(ckpt: str | Path | None = "last", log_dir: str | Path | None = None) -> GPTModel:
     """The GPTModel of a checkpoint train.py (or `train`) wrote, in eval mode on the CPU; "last" is the
     newest checkpoint under `log_dir` (default: the project's logs/), as for `python -m
-    attention_lab.generate ckpt=last`."""
+    attention_lab.generate ckpt=last`. None (`TrainResult.checkpoint` of a run without checkpoints) is
+    refused in one line."""
     from attention_lab.training.checkpoints import load_model as load
     from attention_lab.training.resume import resolve_checkpoint
 
+    if ckpt is None:
+        reason = "it must be a .ckpt file or last; a run trained with callbacks.checkpoints=null wrote none"
+        raise ConfigError(refusal("ckpt", None, reason))
     where = compose("ckpt=last", config_name="generate").log_dir if log_dir is None else log_dir
     return load(resolve_checkpoint(str(ckpt), where))
 
@@ -96,6 +135,7 @@ def generate(model: GPTModel, prompt: str | None = None, max_new_tokens: int = 5
     return continue_text(model, prompt or BOOK_PROMPT, max_new_tokens, temperature, top_k, seed)
 
 
+@one_line
 def attention_figure(model: GPTModel, text: str | None = None, title: str | None = None) -> Figure:
     """The attention weights of every layer and head for `text` (default: the book's chapter 3 sentence;
     its first context_length tokens), as the run's TensorBoard heatmaps show them: a row per layer, rows
@@ -136,6 +176,7 @@ class Report:
         return "\n\n".join(render(*table, "markdown") for table in self.tables)
 
 
+@one_line
 def report(log_dir: str | Path) -> Report:
     """The tables and figure of `python -m attention_lab.report log_dir=<log_dir>` (nothing printed or
     written): runs that differ only by seed form a cell; effects carry 95% intervals."""
@@ -144,8 +185,9 @@ def report(log_dir: str | Path) -> Report:
     from attention_lab.report.runs import load_runs
     from attention_lab.report.stats import group_cells
 
-    cells = group_cells(load_runs(log_dir))
-    name = Path(log_dir).resolve().name
+    folder = runs_folder(log_dir)
+    cells = group_cells(load_runs(folder))
+    name = folder.resolve().name
     return Report(report_tables(cells, name), report_figure(cells, name))
 
 
@@ -163,13 +205,15 @@ def layers_of_runs(log_dir: str | Path) -> int:
     """The most layers a run under `log_dir` has, from the config.yaml each run saves (2 without any)."""
     from omegaconf import OmegaConf
 
-    layers = [OmegaConf.load(path).model.n_layers for path in Path(log_dir).rglob("config.yaml")]
+    layers = [OmegaConf.load(path).model.n_layers for path in runs_folder(log_dir).rglob("config.yaml")]
     return max(layers, default=2)
 
 
+@one_line
 def show_tensorboard(log_dir: str | Path, height: int = 800) -> str:
     """Start TensorBoard on `log_dir` inside this Python process (it stops with the kernel) and show it inline
     on `landing_url`; returns that address, which also opens in a browser."""
+    log_dir = runs_folder(log_dir)
     from IPython.display import IFrame, display
     from tensorboard import program
 

@@ -165,15 +165,18 @@ class TensorBoardExtras(L.Callback):
         self.focus = [attention_focus(weights) for weights in pl_module.model.attention_maps(batch[0])]
         self.extras_seconds += time.perf_counter() - started
 
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Where attention looks, logged as val/loss is (at its step). Only rank 0 measures it (its first
+        validation batch), so only rank 0 logs it: no collective call that the other ranks would not join."""
+        focus = {tags.FOCUS.format(name, layer): weight for layer, by_name in enumerate(self.focus)
+                 for name, weight in by_name.items()}  # fmt: skip
+        self.focus = []
+        if focus and not trainer.sanity_checking:
+            pl_module.log_dict(focus, rank_zero_only=True)
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writer = self.writer(trainer)
-        if writer is None or trainer.sanity_checking:
-            return
-        for layer, focus in enumerate(self.focus):
-            for name, weight in focus.items():
-                writer.add_scalar(tags.FOCUS.format(name, layer), weight, trainer.global_step)
-        self.focus = []
-        if not self.is_due(trainer):
+        if writer is None or trainer.sanity_checking or not self.is_due(trainer):
             return
         started = time.perf_counter()
         if self.sample_tokens:
