@@ -103,7 +103,7 @@ MICRO = ModelConfig(name="micro", vocab_size=97, context_length=24, emb_dim=32, 
 
 
 @pytest.mark.parametrize("encoding", INSIDE)
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", variants_for_many_calls())
 def test_a_kv_cache_gives_the_outputs_of_one_pass_with_each_encoding(name: str, encoding: str) -> None:
     """The outputs themselves, not only the tokens generation picks from them: a cached query must turn
     (RoPE) or be biased (ALiBi) at its own position, not at 0."""
