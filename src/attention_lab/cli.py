@@ -38,7 +38,19 @@ def project_root() -> str:
     return str(CONF_DIR.parent if CONF_DIR.is_dir() else Path.cwd())
 
 
+def variants_that_train_here() -> str:
+    """The registered variants that can train on this machine (on its GPU where torch sees one, else on the
+    CPU), comma-separated as a sweep takes them (`${variants_that_train_here:}`, conf/sweep/variants.yaml)."""
+    import torch
+
+    from attention_lab.attention import VARIANTS
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return ",".join(name for name, record in VARIANTS.items() if record.cannot_train_on(device) is None)
+
+
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
+OmegaConf.register_new_resolver("variants_that_train_here", variants_that_train_here, replace=True)
 # ${if:<bool>,<then>,<else>}: a word for a flag, e.g. run_name's "causal"/"nomask"
 OmegaConf.register_new_resolver("if", lambda flag, then, otherwise: then if flag else otherwise, replace=True)
 
