@@ -27,6 +27,16 @@ from attention_lab.attention.registry import Setting, register
 Parameters = dict[str, torch.Tensor]
 
 
+def alibi_float_mask(
+    module: AttentionBase, num_queries: int, num_keys: int, like: torch.Tensor
+) -> torch.Tensor | None:
+    """What a fused kernel takes as its float mask under ALiBi: the bias, −inf where a key is hidden (the
+    causal mask folded in), (heads, T_q, T_k) or (T_q, T_k) for one head; None without a bias."""
+    bias = module.positions.bias(num_queries, num_keys, module.causal, like)
+    hidden = module.hidden_mask(num_queries, num_keys)
+    return bias if bias is None or hidden is None else bias.masked_fill(hidden, -torch.inf)
+
+
 @register(
     "sdpa",
     section="bonus: scaled_dot_product_attention",
@@ -49,14 +59,12 @@ class SDPAttention(MultiHeadAttention):
             return super().forward(x, cache)
         queries, keys, values = self.kernel_inputs(x, cache)
         num_queries, num_keys = queries.shape[-2], keys.shape[-2]
-        bias = self.positions.bias(num_queries, num_keys, self.causal, queries)
+        mask = alibi_float_mask(self, num_queries, num_keys, queries)  # ALiBi: the bias is the mask
         # is_causal aligns the mask top-left, right only when queries and keys are the same positions; with
         # cached keys the queries are the newest positions, so the mask is passed explicitly (True = see).
-        square = num_queries == num_keys and bias is None and self.use_is_causal  # then is_causal says it all
-        hidden = None if square else self.hidden_mask(num_queries, num_keys)
-        mask = None if hidden is None else ~hidden
-        if bias is not None:  # ALiBi: the bias is the mask, with −inf where a key is hidden
-            mask = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
+        if mask is None and not (num_queries == num_keys and self.use_is_causal):
+            hidden = self.hidden_mask(num_queries, num_keys)
+            mask = None if hidden is None else ~hidden
         context = F.scaled_dot_product_attention(
             queries,
             keys,
@@ -139,7 +147,7 @@ class EinsumAttention(AttentionBase):
     def scores_of(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         # einsum returns a view of its batched matmul; `attend` masks and scales the scores in place, and in
         # place on a view autograd copies the whole (b, heads, T, T) back in backward (CopySlices): one copy
-        # here costs less (fwd + bwd 0.66× mha's speed without it, 0.94× with, benchmarks/attention.py --book)
+        # of the scores here instead (docs/performance.md, the book's notebook)
         return torch.einsum("bhnd,bhmd->bhnm", queries, keys).clone()
 
     def weigh(self, weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -178,20 +186,6 @@ class SDPAExplicitMaskAttention(SDPAttention):
         return dict(mha)
 
 
-def alibi_mask(
-    module: AttentionBase, num_queries: int, num_keys: int, batch: int, like: torch.Tensor
-) -> torch.Tensor | None:
-    """nn.MultiheadAttention's float mask with ALiBi: the bias and, where a key is hidden, −inf (the causal
-    mask folded in), (batch · heads, T_q, T_k); None without a bias."""
-    bias = module.positions.bias(num_queries, num_keys, module.causal, like)
-    if bias is None:
-        return None
-    bias = bias.view(-1, num_queries, num_keys)  # (heads, T_q, T_k), one head included
-    hidden = module.hidden_mask(num_queries, num_keys)
-    bias = bias if hidden is None else bias.masked_fill(hidden, -torch.inf)
-    return bias.expand(batch, -1, -1, -1).reshape(-1, num_queries, num_keys)
-
-
 @register(
     "torch_mha",
     section="bonus: torch.nn.MultiheadAttention",
@@ -217,8 +211,11 @@ class TorchMultiheadAttention(AttentionBase):
         self.check_length(x.shape[1])
         (seen,) = (x,) if cache is None else cache.extend(self, x)  # (b, T_cached + T, d)
         num_queries, num_keys = x.shape[1], seen.shape[1]
-        mask = alibi_mask(self, num_queries, num_keys, x.shape[0], x)
-        if mask is None:
+        mask = alibi_float_mask(self, num_queries, num_keys, x)
+        if mask is not None:  # nn.MultiheadAttention takes a float mask per (sequence, head)
+            heads = mask.view(-1, num_queries, num_keys)  # (heads, T_q, T_k), one head included
+            mask = heads.expand(x.shape[0], -1, -1, -1).reshape(-1, num_queries, num_keys)
+        else:
             mask = self.hidden_mask(num_queries, num_keys)  # True = hidden, as this class reads it
         return_weights = self.need_weights or self.keep_weights  # (b, heads, T_q, T_k) when asked for
         out, weights = self.attention(x, seen, seen, attn_mask=mask, need_weights=return_weights,
