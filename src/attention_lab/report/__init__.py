@@ -25,6 +25,7 @@ __all__ = ["load_runs", "report", "report_tables"]
 
 
 Table = tuple[str, list[str], list[list[str]]]  # title, column headers, rows
+EFFECTS = "effects: differences ±95% t-interval over seeds (Welch's for two cells)"
 
 
 def report_tables(cells: list[Cell], name: str) -> list[Table]:
@@ -41,8 +42,7 @@ def report_tables(cells: list[Cell], name: str) -> list[Table]:
     if has_variants(cells):
         tables.append(variants_table(cells))
     if found := effects(cells):
-        tables.append(("effects: differences ±95% t-interval over seeds (Welch's for two cells)",
-                       *effect_rows(found)))  # fmt: skip
+        tables.append((EFFECTS, *effect_rows(found)))
     return tables
 
 
@@ -52,8 +52,9 @@ def report(log_dir: str | Path, out: str | Path | None = None, fmt: str = "auto"
         fmt = "rich" if sys.stdout.isatty() else "markdown"
     cells = group_cells(load_runs(log_dir))
     name = Path(log_dir).resolve().name
-    for table in report_tables(cells, name):
+    tables = report_tables(cells, name)
+    for table in tables:
         print_table(*table, fmt)
-    if not effects(cells):
+    if tables[-1][0] != EFFECTS:  # the effects come last, where any were found
         print("effects: none (no two cells differ only by the mask, the dropout or the positions)\n")
     return plot_report(cells, Path(out) if out else Path(log_dir) / "report.png", name)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attention_lab.report.runs import Curve
-from attention_lab.report.stats import Cell, pos_note
+from attention_lab.report.stats import Cell, placement, pos_note
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes
@@ -32,7 +32,8 @@ PALETTE = (
     "#9467bd",
     "#8c564b",
 )  # distinct in print and on screen
-# (causal, non-causal) colours per position encoding: blue, red; teal, brown; green, orange; purple, pink
+# (causal, non-causal) colours of the position encodings, in the report's order of them (learned first):
+# blue, red; teal, brown; green, orange; purple, pink
 PAIRS = (("#1f77b4", "#d62728"), ("#17becf", "#8c564b"), ("#2ca02c", "#ff7f0e"), ("#9467bd", "#e377c2"))
 
 
@@ -69,19 +70,20 @@ def draw(
     ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
 
 
-ENCODINGS = ("learned", "none", "rope", "alibi")  # the order of their colours (pairs: causal, non-causal)
+def encodings(cells: list[Cell]) -> list[str]:
+    """The position encodings of `cells` in the report's order (load_runs puts learned first)."""
+    return list(dict.fromkeys(c.pos_emb for c in cells))
 
 
-def colours(pos_emb: str) -> tuple[str, str]:
-    """(causal, non-causal) colours of a position encoding's cells."""
-    place = ENCODINGS.index(pos_emb) if pos_emb in ENCODINGS else len(ENCODINGS)
-    return PAIRS[place % len(PAIRS)]
+def colours(pos_emb: str, cells: list[Cell]) -> tuple[str, str]:
+    """(causal, non-causal) colours of a position encoding's cells, the same in every panel."""
+    return PAIRS[encodings(cells).index(pos_emb) % len(PAIRS)]
 
 
 def mask_panel(ax: Axes, cells: list[Cell]) -> None:
     rates = min({c.rates for c in cells})  # the smallest dropout of the sweep
     for c in (c for c in cells if c.rates == rates):
-        runs, (causal_colour, leak_colour) = c.runs, colours(c.pos_emb)
+        runs, (causal_colour, leak_colour) = c.runs, colours(c.pos_emb, cells)
         where = pos_note(c.pos_emb, cells)
         if c.causal is False:
             draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", leak_colour, "-", "o")
@@ -90,11 +92,7 @@ def mask_panel(ax: Axes, cells: list[Cell]) -> None:
         else:
             label = f"causal{where}: val/loss (= val/loss_causal)"
             draw(ax, [r.val_curve for r in runs], label, causal_colour, "-", "s")
-    ax.set_title(f"mask effect (dropout {cells[0].placement if len(cells) == 1 else placement_of(rates)})")
-
-
-def placement_of(rates: tuple[float, float, float]) -> str:
-    return Cell(None, None, rates[1], (), drop_rate_emb=rates[0], drop_rate_shortcut=rates[2]).placement
+    ax.set_title(f"mask effect (dropout {cells[0].placement if len(cells) == 1 else placement(rates)})")
 
 
 def variant_colour(cell: Cell, cells: list[Cell]) -> str:
@@ -110,8 +108,9 @@ def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
         chosen = [c for c in chosen if c.variant == chosen[0].variant]
     # Cells that differ by position encoding only take the colours of the mask panel.
     by_position = len({c.rates for c in chosen}) == 1 and len({c.pos_emb for c in chosen}) > 1
-    for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, ENCODINGS.index(c.pos_emb)))):
-        colour = colours(c.pos_emb)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
+    order = encodings(cells)
+    for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, order.index(c.pos_emb)))):
+        colour = colours(c.pos_emb, cells)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
         label = f"dropout {c.placement}{pos_note(c.pos_emb, chosen)}"
         if by_variant:
             colour, label = variant_colour(c, cells), str(c.variant)
@@ -140,7 +139,7 @@ def focus_panel(ax: Axes, cells: list[Cell]) -> None:
     rates = sorted({c.rates for c in cells})
     by_dropout = len(rates) > 1 and len({c.pos_emb for c in cells}) == 1  # else coloured by position encoding
     for c in cells:
-        causal_colour, leak_colour = colours(c.pos_emb)
+        causal_colour, leak_colour = colours(c.pos_emb, cells)
         if by_dropout:  # the non-causal cells in the warm colours of the pairs, one per dropout
             leak_colour = PAIRS[rates.index(c.rates) % len(PAIRS)][1]
         mask = "non-causal" if c.causal is False else "causal"

@@ -55,14 +55,20 @@ class Cell:
 
     @property
     def placement(self) -> str:
-        """Where dropout acts, e.g. "none", "all 0.2" (the same rate at all three places), "attention 0.2"."""
-        names = ("embedding", "attention", "shortcut")
-        places = [(name, p) for name, p in zip(names, self.rates, strict=True) if p]
-        if not places:
-            return "none"
-        if len(places) == 3 and len(set(self.rates)) == 1:
-            return f"all {self.rates[0]:g}"
-        return ", ".join(f"{name} {p:g}" for name, p in places)
+        """Where dropout acts in this cell's runs (`placement`)."""
+        return placement(self.rates)
+
+
+def placement(rates: tuple[float, float, float]) -> str:
+    """Where dropout acts, from its rates on the embeddings, the attention weights and the shortcut path:
+    e.g. "none", "all 0.2" (the same rate at all three places), "attention 0.2"."""
+    names = ("embedding", "attention", "shortcut")
+    places = [(name, p) for name, p in zip(names, rates, strict=True) if p]
+    if not places:
+        return "none"
+    if len(places) == 3 and len(set(rates)) == 1:
+        return f"all {rates[0]:g}"
+    return ", ".join(f"{name} {p:g}" for name, p in places)
 
 
 def group_cells(runs: list[RunSummary]) -> list[Cell]:
