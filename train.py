@@ -13,12 +13,12 @@ log = logging.getLogger("attention_lab")
 def main(cfg: DictConfig) -> float:
     from attention_lab.settings import TrainSettings, checked  # imported here: `--help` needs no torch
 
-    checked(TrainSettings, cfg)  # a bad value is reported before Lightning is imported
+    settings = checked(TrainSettings, cfg)  # a bad value is reported before Lightning is imported
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from attention_lab.training import run
 
-    metrics = run(cfg)
+    metrics = run(cfg, settings)
     if rank_zero_only.rank == 0:  # DDP runs this function once per process: report once
         log.info(
             "train loss %.3f · val loss %.3f (best %.3f, causal-mask %.3f) · logs in %s",

@@ -14,8 +14,9 @@ from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.kv_bytes import kv_cache_bytes
 from attention_lab.report.runs import RunSummary, validation_stride
-from attention_lab.report.stats import Cell, effects
+from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import position_rows
+from attention_lab.run_record import RunAxes
 from attention_lab.training.module import LitGPT
 from attention_lab.training.position_loss import PositionMean, logged_positions
 from tests.helpers import VERDICT, compose_config
@@ -119,15 +120,15 @@ def test_the_loss_by_position_averages_back_to_the_val_loss(name: str, tmp_path)
 def run(variant: str, seed: int, losses: dict[int, float]) -> RunSummary:
     nan = float("nan")
     best = sum(losses.values()) / len(losses)
-    return RunSummary(f"{variant}-s{seed}", variant, True, 0.0, seed, nan, nan, best, nan, nan, [], [], [],
-                      loss_by_position=losses)  # fmt: skip
+    axes = RunAxes(variant=variant, causal=True, dropout=0.0, seed=seed)
+    return RunSummary(axes.run_name, axes, nan, nan, best, nan, nan, [], [], [], loss_by_position=losses)
 
 
 def test_the_report_gives_the_loss_by_position_and_what_the_context_gains() -> None:
-    attention = Cell("mha", True, 0.0, (run("mha", 1, {1: 7.0, 2: 6.0, 4: 5.0}),
-                                        run("mha", 2, {1: 7.2, 2: 6.1, 4: 5.1})))  # fmt: skip
-    flat = Cell("none", True, 0.0, (run("none", 1, {1: 7.0, 2: 7.0, 4: 7.0}),
-                                    run("none", 2, {1: 7.1, 2: 7.1, 4: 7.1})))  # fmt: skip
+    [attention, flat] = group_cells([
+        run("mha", 1, {1: 7.0, 2: 6.0, 4: 5.0}), run("mha", 2, {1: 7.2, 2: 6.1, 4: 5.1}),
+        run("none", 1, {1: 7.0, 2: 7.0, 4: 7.0}), run("none", 2, {1: 7.1, 2: 7.1, 4: 7.1}),
+    ])  # fmt: skip
     headers, rows = position_rows([attention, flat])
     assert headers[-4:] == ["best val", "position 1", "position 2", "position 4"]
     assert rows[0][-3].startswith("7.100 ±") and rows[1][-1].startswith("7.050 ±")

@@ -32,10 +32,10 @@ def test_overrides_flow_into_run_name_and_objects(tmp_path):
         "attention=causal", "attention.causal=false", "attention.dropout=0.3", "model=gpt2_124m",
         "data.batch_size=2", log_dir=tmp_path,
     )  # fmt: skip
-    assert cfg.run_name == "causal-nomask-p0.3-s123"
+    assert cfg.run_name == "causal-non-causal-p0.3-s123"
     assert cfg.model.drop_rate == 0.3  # follows the attention dropout unless set
     assert cfg.model.context_length == 256 and cfg.data.max_length == 256
     dm = instantiate(cfg.data)
     assert isinstance(dm, TextDataModule) and dm.batch_size == 2
     logger = instantiate(cfg.logger)
-    assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-nomask-p0.3-s123"
+    assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-non-causal-p0.3-s123"

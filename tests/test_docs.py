@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab.docs import documents
-from attention_lab.docs.settings import bad_example
+from attention_lab.docgen import documents
+from attention_lab.docgen.refusals import bad_example
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def generated() -> dict[Path, str]:
 @pytest.mark.parametrize("name", ["troubleshooting.md", "README.md", "variants.md"])
 def test_generated_document_matches_the_code(generated: dict[Path, str], name: str) -> None:
     path = next(path for path in generated if path.name == name)
-    assert path.read_text(encoding="utf-8") == generated[path], "run `python -m attention_lab.docs`"
+    assert path.read_text(encoding="utf-8") == generated[path], "run `python -m attention_lab.docgen`"
 
 
 def test_a_refused_value_is_derived_from_each_kind_of_rule() -> None:

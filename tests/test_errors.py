@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import CONF_DIR
-from attention_lab.docs.settings import bad_example, leaves
+from attention_lab.docgen.refusals import bad_example, leaves
 from attention_lab.errors import ConfigError, DiskFullError, shown
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import refused_by_lightning
@@ -81,9 +81,10 @@ def refusal_of(cfg, key: str) -> str | None:
 
 
 def free_form(key: str) -> bool:
-    """Under a setting the schema declares free-form (a copy of another group, the HParams labels)."""
+    """Under a setting the schema declares free-form (a copy of another group, the run's axes: a copy of
+    settings checked where they are set)."""
     return any(key == name or key.startswith(f"{name}.") for name in FREE_FORM) or key.startswith(
-        "callbacks.tensorboard_extras.hparams."
+        "callbacks.tensorboard_extras.axes."
     )
 
 

@@ -13,7 +13,7 @@ from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import continue_text, generate
 from attention_lab.training import run
-from attention_lab.training.checkpoints import load_model
+from attention_lab.training.checkpoints import model_from_checkpoint
 from tests.helpers import WITH_CHECKPOINTS, compose_config, run_module
 
 CONTEXT = 16
@@ -73,7 +73,7 @@ def test_an_empty_prompt_is_a_clear_error(model):
 @pytest.mark.slow
 def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     path, cfg = checkpoint
-    loaded = load_model(path)
+    loaded = model_from_checkpoint(path)
     # The same weights in a network built from the run's own config must give identical logits.
     reference = GPTModel(ModelConfig(**cfg.model), AttentionConfig(**cfg.attention)).eval()
     state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]

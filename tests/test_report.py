@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from attention_lab.errors import ConfigError
-from attention_lab.report import load_runs, report
-from attention_lab.report import variants as report_variants
+from attention_lab.report import generation_speed, load_runs, report
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import Effect, effects, group_cells, welch_difference
+from attention_lab.run_record import RunAxes
 from tests.helpers import MICRO, assert_mentions, run_module, run_train_script
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -23,10 +23,7 @@ def run(causal: bool, dropout: float, seed: int, val: float, causal_val: float, 
     """A run with known numbers: best val = val − 0.1, val curve ending at `val`."""
     return RunSummary(
         name=f"r{causal}{dropout}{seed}",
-        variant="mha",
-        causal=causal,
-        dropout=dropout,
-        seed=seed,
+        axes=RunAxes(variant="mha", causal=causal, dropout=dropout, seed=seed),
         final_train_loss=train,
         final_val_loss=val,
         best_val_loss=val - 0.1,
@@ -51,7 +48,7 @@ KNOWN = [
 
 def test_cells_average_over_seeds():
     causal, open_ = group_cells(KNOWN)
-    assert (causal.causal, causal.dropout, len(causal.runs)) == (True, 0.0, 3)
+    assert (causal.axes.causal, causal.axes.dropout, len(causal.runs)) == (True, 0.0, 3)
     assert statistics.fmean(causal.values("final_val_loss")) == pytest.approx(6.1)
     assert statistics.fmean(open_.values("val_loss_causal")) == pytest.approx((8.0 + 8.3 + 8.1) / 3)
     assert statistics.fmean(causal.values("gap")) == pytest.approx((1.0 + 1.1 + 0.8) / 3)
@@ -81,13 +78,13 @@ def test_dropout_effect_is_p_minus_zero_per_mask_setting():
 def test_each_dropout_placement_is_a_cell_compared_with_none():
     from dataclasses import replace
 
-    none = [replace(r, drop_rate_emb=0.0, drop_rate_shortcut=0.0) for r in KNOWN if r.causal]
+    none = [r for r in KNOWN if r.axes.causal]
     places = {"embedding 0.2": (0.2, 0.0, 0.0), "attention 0.2": (0.0, 0.2, 0.0),
               "shortcut 0.2": (0.0, 0.0, 0.2), "all 0.2": (0.2, 0.2, 0.2)}  # fmt: skip
-    placed = [replace(r, drop_rate_emb=emb, dropout=attn, drop_rate_shortcut=res, gap=r.gap - 0.5)
-              for emb, attn, res in places.values() for r in none]  # fmt: skip
+    placed = [replace(r, axes=replace(r.axes, drop_rate_emb=emb, dropout=attn, drop_rate_shortcut=res),
+                      gap=r.gap - 0.5) for emb, attn, res in places.values() for r in none]  # fmt: skip
     cells = group_cells(none + placed)
-    assert [c.placement for c in cells] == ["none", *places]
+    assert [c.axes.placement for c in cells] == ["none", *places]
     found = [e for e in effects(cells) if e.measure == "Δ gap val−train"]
     assert [e.where for e in found] == [f"mha, causal, {place} vs none" for place in places]
     assert [e.difference for e in found] == [pytest.approx(-0.5)] * 4
@@ -96,9 +93,10 @@ def test_each_dropout_placement_is_a_cell_compared_with_none():
 def test_runs_without_position_embeddings_form_cells_of_their_own():
     from dataclasses import replace
 
-    no_positions = [replace(r, pos_emb="none", final_val_loss=r.final_val_loss + 1.0) for r in KNOWN]
-    cells = group_cells(KNOWN + no_positions)
-    assert [(c.causal, c.pos_emb, len(c.runs)) for c in cells] == [
+    no_positions = [replace(r, axes=replace(r.axes, pos_emb="none"), final_val_loss=r.final_val_loss + 1.0)
+                    for r in KNOWN]  # fmt: skip
+    cells = group_cells(sorted(KNOWN + no_positions, key=lambda r: r.axes.sort_key({})))
+    assert [(c.axes.causal, c.axes.pos_emb, len(c.runs)) for c in cells] == [
         (True, "learned", 3), (False, "learned", 3), (True, "none", 3), (False, "none", 3),
     ]  # fmt: skip
     found = [e for e in effects(cells) if e.effect == "positions"]
@@ -107,7 +105,7 @@ def test_runs_without_position_embeddings_form_cells_of_their_own():
     assert [e.difference for e in final] == [pytest.approx(1.0)] * 2
     mask = [e.where for e in effects(cells) if e.effect == "mask"]
     # the mask effect (loss, loss with the mask, attention on the next token) with each kind of positions
-    assert mask == ["mha, pos learned, dropout none"] * 2 + ["mha, pos none, dropout none"] * 2
+    assert mask == ["mha, positions learned, dropout none"] * 2 + ["mha, positions none, dropout none"] * 2
 
 
 def test_verdicts_on_synthetic_numbers():
@@ -122,17 +120,17 @@ def test_verdicts_on_synthetic_numbers():
 @pytest.mark.slow
 def test_grid_runs_form_cells_of_two_seeds(grid_sweep: Path):
     runs = load_runs(grid_sweep)
-    assert [(r.causal, r.dropout, r.seed) for r in runs] == [
+    assert [(r.axes.causal, r.axes.dropout, r.axes.seed) for r in runs] == [
         (c, p, s) for c in (True, False) for p in (0.0, 0.1) for s in (1, 2)
     ]
     for r in runs:
         assert r.best_val_loss == min(v for _, v in r.val_curve)
         assert r.gap == pytest.approx(r.final_val_loss - r.final_train_loss)
-        if r.causal:
+        if r.axes.causal:
             assert r.val_loss_causal == pytest.approx(r.final_val_loss)
     cells = group_cells(runs)
     assert [len(c.runs) for c in cells] == [2, 2, 2, 2]
-    first = [r for r in runs if r.causal and r.dropout == 0.0]
+    first = [r for r in runs if r.axes.causal and r.axes.dropout == 0.0]
     assert statistics.fmean(cells[0].values("final_val_loss")) == pytest.approx(
         (first[0].final_val_loss + first[1].final_val_loss) / 2
     )
@@ -199,7 +197,7 @@ def test_runs_logged_without_the_hparams_row_are_read_from_their_config(tmp_path
         config = f"seed: 7\nattention: {{name: mha, causal: {str(causal).lower()}, dropout: 0.1}}\n"
         (run_dir / "config.yaml").write_text(config + "model: {pos_emb: none}\n")
     runs = load_runs(tmp_path)
-    assert {(r.variant, r.causal, r.dropout, r.seed, r.pos_emb) for r in runs} == {
+    assert {(r.axes.variant, r.axes.causal, r.axes.dropout, r.axes.seed, r.axes.pos_emb) for r in runs} == {
         ("mha", True, 0.1, 7, "none"),
         ("mha", False, 0.1, 7, "none"),
     }
@@ -208,7 +206,7 @@ def test_runs_logged_without_the_hparams_row_are_read_from_their_config(tmp_path
 
 @pytest.mark.slow
 def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path: Path, capsys, monkeypatch):
-    monkeypatch.setattr(report_variants, "TIMED_SECONDS", 0.05)  # timing is not under test: keep it short
+    monkeypatch.setattr(generation_speed, "TIMED_SECONDS", 0.05)  # timing is not under test: keep it short
     log_dir = tmp_path / "logs"
     done = run_train_script(
         "-m",

@@ -18,6 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from attention_lab.attention import VARIANTS
 from attention_lab.attention.positions import ENCODINGS
 from attention_lab.cli import CONF_DIR
+from attention_lab.run_record import MASK, RunAxes
 from attention_lab.training.tensorboard import HPARAM_METRICS
 from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
 
@@ -35,7 +36,7 @@ SCALAR_TAGS = {
     "val_loss_by_position/position_1",
     "val_attention/next_token/layer_0",
 }
-HPARAMS = {"variant", "causal", "dropout", "model", "lr", "seed"}
+HPARAMS = {f.name for f in RunAxes.fields()}  # the run's every axis
 
 
 def compose_with_hydra(*overrides: str):
@@ -92,7 +93,7 @@ def test_mask_pos_emb_sweeps_causal_by_positions_by_seed():
     assert cfg.attention.dropout == 0.0
     assert cfg.experiment_name == "mask_pos_emb_tiny"
     run_name = compose_with_hydra("sweep=mask_pos_emb", "model.pos_emb=none", "seed=3").run_name
-    assert run_name == "mha-causal-pos_none-s3"
+    assert run_name == "mha-pos_none-causal-p0.0-s3"
 
 
 def test_dropout_placement_sweeps_one_place_at_a_time_by_seed():
@@ -100,13 +101,17 @@ def test_dropout_placement_sweeps_one_place_at_a_time_by_seed():
     assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.attention.causal is True
     assert sweep_values(cfg, "dropout") == ["none", "embedding", "attention", "shortcut", "all"]
     assert sweep_values(cfg, "seed") == ["1", "2", "3"]
-    rates = {}
+    rates, names = {}, {}
     for place in sweep_values(cfg, "dropout"):
         placed = compose_with_hydra("sweep=dropout_placement", f"dropout={place}", "seed=1")
         rates[place] = (placed.model.drop_rate_emb, placed.attention.dropout, placed.model.drop_rate_shortcut)
-        assert placed.run_name == "mha-emb{}-attn{}-res{}-s1".format(*rates[place])
+        names[place] = placed.run_name
     assert rates == {"none": (0.0, 0.0, 0.0), "embedding": (0.2, 0.0, 0.0), "attention": (0.0, 0.2, 0.0),
                      "shortcut": (0.0, 0.0, 0.2), "all": (0.2, 0.2, 0.2)}  # fmt: skip
+    # the attention dropout always, the other two rates where they differ from it
+    assert names == {"none": "mha-causal-p0.0-s1", "embedding": "mha-causal-p0.0-emb0.2-s1",
+                     "attention": "mha-causal-p0.2-emb0.0-res0.0-s1", "shortcut": "mha-causal-p0.0-res0.2-s1",
+                     "all": "mha-causal-p0.2-s1"}  # fmt: skip
 
 
 def test_variants_sweeps_every_variant_with_the_mask_on():
@@ -125,7 +130,7 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
     run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
     assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
         f"mha-{mask}-p{dropout}-s{seed}/version_0"
-        for mask in ("causal", "nomask")
+        for mask in MASK.values()
         for dropout in ("0.0", "0.1")
         for seed in (1, 2)
     ]
@@ -150,7 +155,7 @@ def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
         hparams = start.session_start_info.hparams
         assert not HPARAMS - set(hparams)
         assert hparams["variant"].string_value == "mha"
-        mask = "causal" if hparams["causal"].string_value == "true" else "nomask"
+        mask = MASK[hparams["causal"].string_value == "true"]
         assert (
             f"-{mask}-p{hparams['dropout'].number_value}-s{hparams['seed'].number_value:g}"
             in run_dir.parent.name

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import torch
 
 from attention_lab.training import run
-from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
+from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
 from tests.helpers import MICRO
 
@@ -76,13 +76,6 @@ def test_a_reused_heatmap_figure_renders_what_a_fresh_one_does():
     assert later.shape == earlier.shape and later.dtype.name == "uint8" and later.shape[-1] == 3
     assert (later == fresh).all()  # nothing of the earlier maps or title is left behind
     assert (later != earlier).any()
-
-
-def test_heatmap_title_names_variant_mask_dropout_and_epoch():
-    title = heatmap_title({"variant": "mha", "causal": False, "dropout": 0.2}, layer=1, epoch=4, step=90)
-    assert "mha" in title and "causal mask OFF" in title and "dropout 0.2" in title
-    assert "layer 1" in title and "epoch 4" in title
-    assert "causal mask on" in heatmap_title({"causal": True}, 0, 0, 0)
 
 
 def test_logger_writes_no_epoch_scalar(tmp_path: Path):

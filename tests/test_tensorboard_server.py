@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from attention_lab.run_record import MASK
 from attention_lab.training.tensorboard import HPARAM_METRICS, SHOWN_HPARAMS
 
 START_TIMEOUT_S = 120  # the server's first scan of the logs on a busy machine
@@ -135,7 +136,7 @@ def test_hparams_table_shows_the_sweep_axes_and_both_val_losses(server: TensorBo
     assert {g["sessions"][0]["name"] for g in groups} == runs
     for group in groups:
         name, hparams = group["name"], group["hparams"]
-        mask = "causal" if hparams["causal"] == "true" else "nomask"
+        mask = MASK[hparams["causal"] == "true"]
         assert name.startswith(f"{hparams['variant']}-{mask}-p{hparams['dropout']}-s{hparams['seed']:g}/"), (
             name
         )

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from attention_lab import tags
 from attention_lab.cli import compose, project_root
 from attention_lab.errors import AttentionLabError, ConfigError, refusal
+from attention_lab.run_record import CONFIG_FILE, checkpoint_path
 
 if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs them
     from matplotlib.figure import Figure
@@ -82,7 +83,7 @@ class TrainResult:
     @property
     def checkpoint(self) -> Path | None:
         """The run's last.ckpt (None with callbacks.checkpoints=null)."""
-        path = self.log_dir / "checkpoints" / "last.ckpt"
+        path = checkpoint_path(self.log_dir)
         return path if path.is_file() else None
 
 
@@ -115,14 +116,14 @@ def load_model(ckpt: str | Path | None = "last", log_dir: str | Path | None = No
     newest checkpoint under `log_dir` (default: the project's logs/), as for `python -m
     attention_lab.generate ckpt=last`. None (`TrainResult.checkpoint` of a run without checkpoints) is
     refused in one line."""
-    from attention_lab.training.checkpoints import load_model as load
+    from attention_lab.training.checkpoints import model_from_checkpoint
     from attention_lab.training.resume import resolve_checkpoint
 
     if ckpt is None:
         reason = "it must be a .ckpt file or last; a run trained with callbacks.checkpoints=null wrote none"
         raise ConfigError(refusal("ckpt", None, reason))
     where = compose("ckpt=last", config_name="generate").log_dir if log_dir is None else log_dir
-    return load(resolve_checkpoint(str(ckpt), where))
+    return model_from_checkpoint(resolve_checkpoint(str(ckpt), where))
 
 
 def generate(model: GPTModel, prompt: str | None = None, max_new_tokens: int = 50, temperature: float = 0.0,
@@ -142,7 +143,7 @@ def attention_figure(model: GPTModel, text: str | None = None, title: str | None
     are queries, columns are keys."""
     from attention_lab.data.tokenizer import ids_to_text, text_to_ids
     from attention_lab.model.generation import BOOK_SENTENCE
-    from attention_lab.training.heatmaps import attention_figure as draw
+    from attention_lab.training.heatmaps import heatmap_figure
 
     idx = text_to_ids(text or BOOK_SENTENCE)[:, : model.context_length]
     maps = [weights[0] for weights in model.attention_maps(idx)]  # (heads, T, T) per layer
@@ -150,7 +151,7 @@ def attention_figure(model: GPTModel, text: str | None = None, title: str | None
         raise ValueError(f"attention={model.attention_config.name} has no attention weights to show")
     mask = "causal mask on" if model.attention_config.causal else "causal mask OFF"
     title = title or f"{model.attention_config.name} · {mask}"
-    return draw(maps, [ids_to_text(token) for token in idx[0]], title)
+    return heatmap_figure(maps, [ids_to_text(token) for token in idx[0]], title)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def landing_url(base: str, n_layers: int = 2) -> str:
     """TensorBoard's address `base` opening on the experiment: val/loss, val/loss_causal and the attention
     on the next token of layers 0 … n_layers − 1 pinned above every other card (Time Series sorts the rest
     by tag)."""
-    next_token = [tags.FOCUS.format("next_token", layer) for layer in range(n_layers)]
+    next_token = [tags.FOCUS.format(tags.NEXT_TOKEN, layer) for layer in range(n_layers)]
     pinned = [tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, *next_token]
     cards = json.dumps([{"plugin": "scalars", "tag": tag} for tag in pinned], separators=(",", ":"))
     return f"{base.rstrip('/')}/?pinnedCards={cards}#timeseries"
@@ -205,7 +206,7 @@ def layers_of_runs(log_dir: str | Path) -> int:
     """The most layers a run under `log_dir` has, from the config.yaml each run saves (2 without any)."""
     from omegaconf import OmegaConf
 
-    layers = [OmegaConf.load(path).model.n_layers for path in runs_folder(log_dir).rglob("config.yaml")]
+    layers = [OmegaConf.load(path).model.n_layers for path in runs_folder(log_dir).rglob(CONFIG_FILE)]
     return max(layers, default=2)
 
 

@@ -51,8 +51,24 @@ def variants_that_train_here() -> str:
 
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 OmegaConf.register_new_resolver("variants_that_train_here", variants_that_train_here, replace=True)
-# ${if:<bool>,<then>,<else>}: a word for a flag, e.g. run_name's "causal"/"nomask"
-OmegaConf.register_new_resolver("if", lambda flag, then, otherwise: then if flag else otherwise, replace=True)
+
+
+def run_axes(*, _root_: DictConfig) -> dict[str, Any]:
+    """The run's axes (attention_lab.run_record.RunAxes) as its HParams row: `${run_axes:}`."""
+    from attention_lab.settings.run_axes import run_axes as read  # imports torch: only when resolved
+
+    return read(_root_).hparams()
+
+
+def run_name(*, _root_: DictConfig) -> str:
+    """The run's name from its axes, e.g. mha-causal-p0.1-s123: `${run_name:}` (conf/config.yaml)."""
+    from attention_lab.settings.run_axes import run_axes as read
+
+    return read(_root_).run_name
+
+
+OmegaConf.register_new_resolver("run_axes", run_axes, replace=True)
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
 
 
 def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:

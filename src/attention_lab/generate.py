@@ -19,10 +19,10 @@ def generate_text(cfg: DictConfig) -> str:
     settings = checked(GenerateSettings, cfg)  # before Lightning's import and the checkpoint's load
     from attention_lab.data.tokenizer import text_to_ids
     from attention_lab.model.generation import continue_text
-    from attention_lab.training.checkpoints import load_model
+    from attention_lab.training.checkpoints import model_from_checkpoint
     from attention_lab.training.resume import resolve_checkpoint
 
-    model = load_model(resolve_checkpoint(settings.ckpt, settings.log_dir))
+    model = model_from_checkpoint(resolve_checkpoint(settings.ckpt, settings.log_dir))
     n_prompt = text_to_ids(settings.prompt).shape[1]
     if n_prompt > model.context_length:
         print(f"note: the prompt has {n_prompt} tokens; the model sees the last {model.context_length}",

@@ -5,6 +5,8 @@ Time Series sorts cards by tag, so the groups read: train/, val/ (the experiment
 beside val/loss and val/loss_causal), validate/ (Lightning's throughput of validation).
 """
 
+from dataclasses import dataclass
+
 TRAIN_LOSS = "train/loss"  # every step
 TOKENS_SEEN = "train/tokens_seen"
 TRAIN_TIME = "train/time"  # Lightning's ThroughputMonitor: seconds spent in training steps
@@ -17,8 +19,29 @@ VAL_LOSS_CAUSAL = "val/loss_causal"  # the validation loss with the causal mask 
 BEST_VAL_LOSS = "val_summary/loss_best"
 EPOCH_TRAIN_LOSS = "val_summary/train_loss"  # the mean train loss of the epoch, at each validation
 GAP = "val_summary/gap"  # val/loss − val_summary/train_loss
-FOCUS = "val_attention/{}/layer_{}"  # where attention looks: next_token, self, previous_token, first_token
+FOCUS = "val_attention/{}/layer_{}"  # where attention looks (a FOCUS_KINDS name), per layer
 HEATMAP = "val_attention/layer_{}"
 POSITION = "val_loss_by_position/position_{}"  # the val loss at position p of the window
 POSITION_CURVE = "val_loss_by_position/curve"  # all positions, as an image
 SAMPLE = "samples/every_effort"
+BOOK_TRAIN_LOSS = "book/train_loss"  # callbacks=book: the book's evaluate_model
+BOOK_VAL_LOSS = "book/val_loss"
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A kind of where attention looks: the mean weight a query puts on the key `offset` tokens from itself
+    (None: on the first token of the window), logged as FOCUS.format(name, layer) and shown as `label`."""
+
+    name: str
+    offset: int | None
+    label: str
+
+
+FOCUS_KINDS = (
+    Focus("next_token", 1, "next token"),  # the token it must predict: 0 under the mask, the leak without it
+    Focus("self", 0, "itself"),
+    Focus("previous_token", -1, "previous token"),
+    Focus("first_token", None, "first token"),
+)
+NEXT_TOKEN = FOCUS_KINDS[0].name

@@ -25,6 +25,7 @@ class TextDataModule(L.LightningDataModule):
     def __init__(
         self,
         path: str,
+        name: str = "text",
         url: str | None = None,
         sha256: str | None = None,
         max_length: int = 64,
@@ -37,7 +38,7 @@ class TextDataModule(L.LightningDataModule):
         shuffle: str = "seeded",
     ) -> None:
         super().__init__()
-        self.path, self.url, self.sha256 = path, url, sha256
+        self.path, self.name, self.url, self.sha256 = path, name, url, sha256  # name: a run axis
         self.max_length, self.stride, self.batch_size = max_length, stride, batch_size
         self.train_ratio, self.num_workers, self.seed = train_ratio, num_workers, seed
         self.shuffle = shuffle

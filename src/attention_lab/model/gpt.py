@@ -24,6 +24,7 @@ from torch import nn
 from attention_lab.attention import AttentionBase, KVCache, build_attention, variant
 from attention_lab.attention.positions import Positions, positions_for
 from attention_lab.model.config import AttentionConfig, ModelConfig
+from attention_lab.tags import FOCUS_KINDS
 
 
 class FeedForward(nn.Module):
@@ -175,15 +176,10 @@ class GPTModel(nn.Module):
             self.train(was_training)
 
 
-FOCUS = {  # what a query attends to: the weight on the key at this offset from it
-    "next_token": 1,  # the token it must predict: 0 under the causal mask, the leak without it
-    "self": 0,
-    "previous_token": -1,
-}
-
-
 def attention_focus(weights: torch.Tensor) -> dict[str, float]:
-    """The mean weight (over sequences, heads and queries) a query puts on the next token, itself, the
-    previous token and the first token (queries after the first): weights (b, heads, T, T) of one layer."""
-    focus = {name: float(weights.diagonal(offset, -2, -1).mean()) for name, offset in FOCUS.items()}
-    return focus | {"first_token": float(weights[..., 1:, 0].mean())}
+    """The mean weight (over sequences, heads and queries) a query puts on each of tags.FOCUS_KINDS: the next
+    token, itself, the previous token and the first token (queries after the first): weights (b, heads, T,
+    T) of one layer."""
+    return {kind.name: float(weights[..., 1:, 0].mean() if kind.offset is None
+                             else weights.diagonal(kind.offset, -2, -1).mean())
+            for kind in FOCUS_KINDS}  # fmt: skip

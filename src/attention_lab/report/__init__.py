@@ -15,11 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from attention_lab.report.generation_speed import compares_variants, variant_speed_table
 from attention_lab.report.plot import plot_report
 from attention_lab.report.runs import load_runs
 from attention_lab.report.stats import Cell, effects, group_cells
 from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, position_rows, print_table
-from attention_lab.report.variants import has_variants, variants_table
 
 __all__ = ["load_runs", "report", "report_tables"]
 
@@ -39,8 +39,8 @@ def report_tables(cells: list[Cell], name: str) -> list[Table]:
     if (by_position := position_rows(cells)) is not None:
         where = "val loss by position in the window (at the best validation), mean ±95% t-interval over seeds"
         tables.append((where, *by_position))
-    if has_variants(cells):
-        tables.append(variants_table(cells))
+    if compares_variants(cells):
+        tables.append(variant_speed_table(cells))
     if found := effects(cells):
         tables.append((EFFECTS, *effect_rows(found)))
     return tables

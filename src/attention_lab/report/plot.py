@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attention_lab.report.runs import Curve
-from attention_lab.report.stats import Cell, placement, pos_note
+from attention_lab.report.stats import Cell
+from attention_lab.run_record import MASK, placement
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes
@@ -70,9 +71,14 @@ def draw(
     ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
 
 
+def pos_note(pos_emb: str, cells: list[Cell]) -> str:
+    """", <encoding>" in a label where the encoding tells cells apart or is not the book's (learned)."""
+    return f", {pos_emb}" if pos_emb != "learned" or len({c.axes.pos_emb for c in cells}) > 1 else ""
+
+
 def encodings(cells: list[Cell]) -> list[str]:
     """The position encodings of `cells` in the report's order (load_runs puts learned first)."""
-    return list(dict.fromkeys(c.pos_emb for c in cells))
+    return list(dict.fromkeys(c.axes.pos_emb for c in cells))
 
 
 def colours(pos_emb: str, cells: list[Cell]) -> tuple[str, str]:
@@ -81,50 +87,51 @@ def colours(pos_emb: str, cells: list[Cell]) -> tuple[str, str]:
 
 
 def mask_panel(ax: Axes, cells: list[Cell]) -> None:
-    rates = min({c.rates for c in cells})  # the smallest dropout of the sweep
-    for c in (c for c in cells if c.rates == rates):
-        runs, (causal_colour, leak_colour) = c.runs, colours(c.pos_emb, cells)
-        where = pos_note(c.pos_emb, cells)
-        if c.causal is False:
-            draw(ax, [r.val_curve for r in runs], f"non-causal{where}: val/loss", leak_colour, "-", "o")
-            label = f"non-causal{where}: val/loss_causal"
+    rates = min({c.axes.rates for c in cells})  # the smallest dropout of the sweep
+    for c in (c for c in cells if c.axes.rates == rates):
+        runs, (causal_colour, leak_colour) = c.runs, colours(c.axes.pos_emb, cells)
+        where = pos_note(c.axes.pos_emb, cells)
+        if c.axes.causal is False:
+            draw(ax, [r.val_curve for r in runs], f"{c.axes.mask}{where}: val/loss", leak_colour, "-", "o")
+            label = f"{c.axes.mask}{where}: val/loss_causal"
             draw(ax, [r.val_causal_curve for r in runs], label, leak_colour, "--", "^")
         else:
-            label = f"causal{where}: val/loss (= val/loss_causal)"
+            label = f"{c.axes.mask}{where}: val/loss (= val/loss_causal)"
             draw(ax, [r.val_curve for r in runs], label, causal_colour, "-", "s")
-    ax.set_title(f"mask effect (dropout {cells[0].placement if len(cells) == 1 else placement(rates)})")
+    ax.set_title(f"mask effect (dropout {cells[0].axes.placement if len(cells) == 1 else placement(rates)})")
 
 
 def variant_colour(cell: Cell, cells: list[Cell]) -> str:
     """One colour per variant, the same in every panel of a sweep over variants."""
-    variants = list(dict.fromkeys(c.variant or "" for c in cells))  # in the report's (the chapter's) order
-    return PALETTE[variants.index(cell.variant or "") % len(PALETTE)]
+    variants = list(dict.fromkeys(c.axes.variant or "" for c in cells))  # in the report's (chapter's) order
+    return PALETTE[variants.index(cell.axes.variant or "") % len(PALETTE)]
 
 
 def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
-    chosen = [c for c in cells if c.causal is True] or cells
-    by_variant = len({c.variant for c in chosen}) > 1 and len({(c.rates, c.pos_emb) for c in chosen}) == 1
+    chosen = [c for c in cells if c.axes.causal is True] or cells
+    by_variant = len({c.axes.variant for c in chosen}) > 1
+    by_variant &= len({(c.axes.rates, c.axes.pos_emb) for c in chosen}) == 1
     if not by_variant:  # one variant's cells: what else they differ by
-        chosen = [c for c in chosen if c.variant == chosen[0].variant]
+        chosen = [c for c in chosen if c.axes.variant == chosen[0].axes.variant]
     # Cells that differ by position encoding only take the colours of the mask panel.
-    by_position = len({c.rates for c in chosen}) == 1 and len({c.pos_emb for c in chosen}) > 1
+    by_position = len({c.axes.rates for c in chosen}) == 1 and len({c.axes.pos_emb for c in chosen}) > 1
     order = encodings(cells)
-    for i, c in enumerate(sorted(chosen, key=lambda c: (c.rates, order.index(c.pos_emb)))):
-        colour = colours(c.pos_emb, cells)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
-        label = f"dropout {c.placement}{pos_note(c.pos_emb, chosen)}"
+    for i, c in enumerate(sorted(chosen, key=lambda c: (c.axes.rates, order.index(c.axes.pos_emb)))):
+        colour = colours(c.axes.pos_emb, cells)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
+        label = f"dropout {c.axes.placement}{pos_note(c.axes.pos_emb, chosen)}"
         if by_variant:
-            colour, label = variant_colour(c, cells), str(c.variant)
+            colour, label = variant_colour(c, cells), str(c.axes.variant)
         train = [r.train_curve for r in c.runs]
         smooth = max(1, min(len(t) for t in train) // 25) if all(train) else 1
         draw(ax, train, f"{label}: train/loss (smoothed)", colour, ":", None, smooth)
         draw(ax, [r.val_curve for r in c.runs], f"{label}: val/loss", colour, "-", "o")
-    mask = "causal" if chosen and chosen[0].causal else "all"
+    mask = MASK[True] if chosen and chosen[0].axes.causal else "all"
     # Named after what the plotted cells differ by: dropout (mask_dropout, dropout_placement), positions.
     if by_variant:
         effect = "variants"
     elif by_position:
         effect = "position encodings"
-    elif len({c.rates for c in chosen}) > 1:
+    elif len({c.axes.rates for c in chosen}) > 1:
         effect = "dropout effect"
     else:
         effect = "train and val loss"
@@ -136,16 +143,16 @@ def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
 
 def focus_panel(ax: Axes, cells: list[Cell]) -> None:
     """The leak as a curve: the weight a query puts on the token it must predict, mean over layers."""
-    rates = sorted({c.rates for c in cells})
-    by_dropout = len(rates) > 1 and len({c.pos_emb for c in cells}) == 1  # else coloured by position encoding
+    rates = sorted({c.axes.rates for c in cells})
+    by_dropout = len(rates) > 1 and len({c.axes.pos_emb for c in cells}) == 1  # else by position encoding
     for c in cells:
-        causal_colour, leak_colour = colours(c.pos_emb, cells)
+        causal_colour, leak_colour = colours(c.axes.pos_emb, cells)
         if by_dropout:  # the non-causal cells in the warm colours of the pairs, one per dropout
-            leak_colour = PAIRS[rates.index(c.rates) % len(PAIRS)][1]
-        mask = "non-causal" if c.causal is False else "causal"
-        label = f"{mask}, dropout {c.placement}{pos_note(c.pos_emb, cells)}"
-        style = "--" if c.causal is False else "-"
-        colour, marker = (leak_colour, "o") if c.causal is False else (causal_colour, "s")
+            leak_colour = PAIRS[rates.index(c.axes.rates) % len(PAIRS)][1]
+        mask = c.axes.mask
+        label = f"{mask}, dropout {c.axes.placement}{pos_note(c.axes.pos_emb, cells)}"
+        style = "--" if c.axes.causal is False else "-"
+        colour, marker = (leak_colour, "o") if c.axes.causal is False else (causal_colour, "s")
         draw(ax, [r.next_token_curve for r in c.runs], label, colour, style, marker)
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("attention on the next token (the answer; 0 under the mask)")
@@ -163,15 +170,15 @@ def position_panel(ax: Axes, cells: list[Cell]) -> None:
         gains = [[r.loss_by_position[p] - r.loss_by_position[first] for r in c.runs] for p in positions]
         means = [statistics.fmean(g) for g in gains]
         stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in gains]
-        several = len({cell.variant for cell in cells}) > 1
+        several = len({cell.axes.variant for cell in cells}) > 1
         colour = variant_colour(c, cells) if several else PALETTE[i % len(PALETTE)]
-        style = "--" if c.causal is False else "-"
-        parts = [str(c.variant)]  # and what else tells the cells apart
-        if len({cell.causal for cell in cells}) > 1:
-            parts.append("non-causal" if c.causal is False else "causal")
-        if len({cell.rates for cell in cells}) > 1:
-            parts.append(f"dropout {c.placement}")
-        label = ", ".join(parts) + pos_note(c.pos_emb, cells)
+        style = "--" if c.axes.causal is False else "-"
+        parts = [str(c.axes.variant)]  # and what else tells the cells apart
+        if len({cell.axes.causal for cell in cells}) > 1:
+            parts.append(c.axes.mask)
+        if len({cell.axes.rates for cell in cells}) > 1:
+            parts.append(f"dropout {c.axes.placement}")
+        label = ", ".join(parts) + pos_note(c.axes.pos_emb, cells)
         ax.plot(positions, means, linestyle=style, color=colour, marker="o", linewidth=1.8,
                 label=f"{label} (n={len(c.runs)})")  # fmt: skip
         low = [m - s for m, s in zip(means, stds, strict=True)]
@@ -190,7 +197,7 @@ def report_figure(cells: list[Cell], title: str) -> Figure:
     logged it); the dropout (or positions) panel always; the loss by position where the runs logged it."""
     from matplotlib.figure import Figure
 
-    open_cells = [c for c in cells if c.causal is False]
+    open_cells = [c for c in cells if c.axes.causal is False]
     panels = [(mask_panel, "cross-entropy loss (nats)")] if open_cells else []
     panels.append((dropout_panel, "cross-entropy loss (nats)"))
     if any(r.next_token_curve for c in open_cells for r in c.runs):

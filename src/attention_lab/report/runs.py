@@ -1,10 +1,11 @@
 """The runs of a sweep, read back: every directory under the report's `log_dir` that holds TensorBoard event
-files is one run; its settings (variant, causal, dropout, seed, positions) come from the HParams data
-TensorBoardExtras writes (or the run's config.yaml), its losses from the scalars, both read with
-tensorboard's EventAccumulator."""
+files is one run; its axes (attention_lab.run_record.RunAxes) come from the HParams row TensorBoardExtras
+writes (or the run's config.yaml), its losses from the scalars, both read with tensorboard's
+EventAccumulator."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,23 +13,20 @@ from typing import TYPE_CHECKING
 
 from attention_lab import tags
 from attention_lab.errors import ConfigError, refusal
+from attention_lab.run_record import CONFIG_FILE, EVENTS_GLOB, RunAxes
 
 if TYPE_CHECKING:  # tensorboard is imported where events are read
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-EVENT_FILE_GLOB = "events.out.tfevents.*"
 Curve = list[tuple[int, float]]  # (global step, value)
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One run's numbers and the curves behind them. Losses are NaN where the run logged none."""
+    """One run's axes, numbers and the curves behind them. Losses are NaN where the run logged none."""
 
     name: str  # the run directory relative to the report's root, e.g. mha-causal-p0.1-s1/version_0
-    variant: str | None
-    causal: bool | None
-    dropout: float | None
-    seed: int | None
+    axes: RunAxes
     final_train_loss: float  # mean train loss of the last epoch (dropout active, as it trained)
     final_val_loss: float
     best_val_loss: float
@@ -37,25 +35,25 @@ class RunSummary:
     train_curve: Curve
     val_curve: Curve
     val_causal_curve: Curve
-    pos_emb: str = "learned"  # model.pos_emb: learned, none (word order only through the mask), rope, alibi
-    drop_rate_emb: float | None = None  # the dropout on the embeddings and on the shortcut path
-    drop_rate_shortcut: float | None = None
     train_tokens_per_sec: float = math.nan  # over the time in training steps
-    run_dir: Path | None = None  # where the events (and checkpoints/) are
-    # Where attention looked at the last validation, mean over layers (NaN where the run logged none):
-    attention_next: float = math.nan  # on the token each query must predict: the leak
-    attention_self: float = math.nan
-    attention_previous: float = math.nan
-    attention_first: float = math.nan
-    next_token_curve: Curve = field(default_factory=list)  # attention_next at every validation
+    version_dir: Path | None = None  # where the events (and checkpoints/) are
+    # Where attention looked at the last validation, mean over layers, per tags.FOCUS_KINDS name (none where
+    # the run logged none), and the weight on the next token (the leak) at every validation.
+    attention: dict[str, float] = field(default_factory=dict)
+    next_token_curve: Curve = field(default_factory=list)
     # The val loss at positions 1, 2, 4, … of the window at the best validation; empty where not logged or
     # where the validation windows' stride was not 1 (then each position predicts other tokens).
     loss_by_position: dict[int, float] = field(default_factory=dict)
 
+    @property
+    def attention_next(self) -> float:
+        """The weight a query put on the token it must predict at the last validation (NaN: not logged)."""
+        return self.attention.get(tags.NEXT_TOKEN, math.nan)
+
 
 def find_run_dirs(log_dir: Path) -> list[Path]:
     """Directories under (or equal to) `log_dir` that contain TensorBoard event files, sorted."""
-    return sorted({path.parent for path in log_dir.rglob(EVENT_FILE_GLOB) if path.is_file()})
+    return sorted({path.parent for path in log_dir.rglob(EVENTS_GLOB) if path.is_file()})
 
 
 def read_hparams(accumulator: EventAccumulator) -> dict[str, object]:
@@ -72,49 +70,24 @@ def read_hparams(accumulator: EventAccumulator) -> dict[str, object]:
     return {name: getattr(value, value.WhichOneof("kind")) for name, value in start.hparams.items()}
 
 
-def as_bool(value: object) -> bool | None:
-    """A causal flag as the HParams plugin stores it: a bool, a number 0/1 or a string "true"/"false"."""
-    if value is None:
-        return None
-    return value.lower() == "true" if isinstance(value, str) else bool(value)
-
-
-# The settings a run is grouped by: their name in the HParams row → their key in the run's config.yaml.
-SETTINGS = {
-    "variant": "attention.name",
-    "causal": "attention.causal",
-    "dropout": "attention.dropout",
-    "seed": "seed",
-    "pos_emb": "model.pos_emb",
-    "drop_rate_emb": "model.embedding_dropout",  # a ModelConfig property: drop_rate_emb, else drop_rate
-    "drop_rate_shortcut": "model.shortcut_dropout",
-}
-
-
-def read_settings(hparams: dict[str, object], run_dir: Path) -> dict[str, object]:
-    """The run's SETTINGS from its HParams row, those missing there (a run without the HParams callback,
-    or whose row lacks some) from the config.yaml train.py saves beside the events."""
-    settings = {name: hparams[name] for name in SETTINGS if name in hparams}
-    saved = run_dir / "config.yaml"
-    if len(settings) < len(SETTINGS) and saved.is_file():
+def read_axes(hparams: dict[str, object], version_dir: Path) -> RunAxes:
+    """The run's axes from its HParams row; those missing there (a run without the HParams callback, or
+    whose row lacks some) from the config.yaml train.py saves beside the events, else their defaults."""
+    found = RunAxes.from_hparams(hparams)
+    saved = version_dir / CONFIG_FILE
+    if len(found) < len(RunAxes.fields()) and saved.is_file():
         from omegaconf import OmegaConf
 
-        from attention_lab.model.config import ModelConfig  # imports torch: only for such runs
+        from attention_lab.settings.run_axes import run_axes  # imports torch: only for such runs
 
-        config = OmegaConf.load(saved)
-        model = ModelConfig(**{k: v for k, v in config.model.items() if k in ModelConfig.model_fields})
-        for name, key in SETTINGS.items():
-            if name not in settings and key.startswith("model."):
-                settings[name] = getattr(model, key.removeprefix("model."))
-            elif name not in settings:
-                settings[name] = OmegaConf.select(config, key, default=None)
-    return settings
+        found = dataclasses.asdict(run_axes(OmegaConf.to_container(OmegaConf.load(saved)))) | found
+    return RunAxes(**found)
 
 
-def load_run(run_dir: Path, root: Path) -> RunSummary:
+def load_run(version_dir: Path, root: Path) -> RunSummary:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # 0 = keep every point
+    accumulator = EventAccumulator(str(version_dir), size_guidance={"scalars": 0})  # 0 = keep every point
     accumulator.Reload()
     scalar_tags = set(accumulator.Tags()["scalars"])
 
@@ -128,15 +101,10 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
     epoch_train = curve(tags.EPOCH_TRAIN_LOSS)
     final_train = last(epoch_train) if epoch_train else last(train)
-    settings = read_settings(read_hparams(accumulator), run_dir)
-    dropout, seed = settings.get("dropout"), settings.get("seed")
-    focus = {kind: layer_mean(accumulator, scalar_tags, kind) for kind in FOCUS}
+    focus = {kind.name: layer_mean(accumulator, scalar_tags, kind.name) for kind in tags.FOCUS_KINDS}
     return RunSummary(
-        name=run_dir.relative_to(root).as_posix() if run_dir != root else run_dir.name,
-        variant=settings.get("variant"),
-        causal=as_bool(settings.get("causal")),
-        dropout=None if dropout is None else float(dropout),
-        seed=None if seed is None else int(seed),
+        name=version_dir.relative_to(root).as_posix() if version_dir != root else version_dir.name,
+        axes=read_axes(read_hparams(accumulator), version_dir),
         final_train_loss=final_train,
         final_val_loss=last(val),
         best_val_loss=min((v for _, v in val), default=math.nan),
@@ -145,22 +113,15 @@ def load_run(run_dir: Path, root: Path) -> RunSummary:
         train_curve=train,
         val_curve=val,
         val_causal_curve=val_causal,
-        pos_emb=str(settings.get("pos_emb") or "learned"),
-        drop_rate_emb=as_float(settings.get("drop_rate_emb")),
-        drop_rate_shortcut=as_float(settings.get("drop_rate_shortcut")),
         train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), curve(tags.TRAIN_TIME)),
-        run_dir=run_dir,
-        **{f"attention_{FOCUS[kind]}": last(curve_) for kind, curve_ in focus.items()},
-        next_token_curve=focus["next_token"],
+        version_dir=version_dir,
+        attention={name: last(points) for name, points in focus.items() if points},
+        next_token_curve=focus[tags.NEXT_TOKEN],
         # Only windows of stride 1 put the same tokens at every position: else the curve compares tokens too.
         loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val))
-        if validation_stride(run_dir) == 1
+        if validation_stride(version_dir) == 1
         else {},
     )
-
-
-# The tags TensorBoardExtras writes where attention looks (val_attention/<kind>/layer_<i>) → field suffix.
-FOCUS = {"next_token": "next", "self": "self", "previous_token": "previous", "first_token": "first"}
 
 
 def loss_by_position(
@@ -176,10 +137,10 @@ def loss_by_position(
     return {p: values[-1] for p, values in sorted(at_best.items()) if values}
 
 
-def validation_stride(run_dir: Path) -> int | None:
+def validation_stride(version_dir: Path) -> int | None:
     """The step between the run's validation windows (data.val_stride, else data.stride), from the
     config.yaml train.py saves beside the events; None without it."""
-    saved = run_dir / "config.yaml"
+    saved = version_dir / CONFIG_FILE
     if not saved.is_file():
         return None
     from omegaconf import OmegaConf
@@ -204,10 +165,6 @@ def layer_mean(accumulator: EventAccumulator, scalar_tags: set[str], kind: str) 
     return [(step, sum(values) / len(values)) for step, values in sorted(by_step.items())]
 
 
-def as_float(value: object) -> float | None:
-    return None if value is None else float(value)
-
-
 def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
     """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/time`
     (Lightning's ThroughputMonitor, which counts training steps only, not validation); NaN without them."""
@@ -228,8 +185,8 @@ def chapter_order(variants: set[str | None]) -> dict[str, int]:
 
 
 def load_runs(log_dir: str | Path) -> list[RunSummary]:
-    """Every run under `log_dir`, sorted by variant (in the chapter's order), causal first, then dropout,
-    then seed."""
+    """Every run under `log_dir`, in the order of their axes (RunAxes.sort_key: the variants in the
+    chapter's order, causal first, then by dropout, ..., seed)."""
     root = Path(log_dir)
     if not root.is_dir():
         reason = "it must be an existing directory, the folder of a sweep, e.g. logs/mask_dropout_tiny"
@@ -237,23 +194,9 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
     run_dirs = find_run_dirs(root)
     if not run_dirs:
         raise ConfigError(
-            f"log_dir={str(root)!r} holds no TensorBoard runs: no {EVENT_FILE_GLOB} files found. "
+            f"log_dir={str(root)!r} holds no TensorBoard runs: no {EVENTS_GLOB} files found. "
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
-    runs = [load_run(run_dir, root) for run_dir in run_dirs]
-    order = chapter_order({r.variant for r in runs})
-    return sorted(
-        runs,
-        key=lambda r: (
-            order.get(r.variant, len(order)),
-            r.variant or "",
-            r.pos_emb != "learned",
-            r.pos_emb,
-            not r.causal,
-            r.dropout or 0.0,
-            r.drop_rate_emb or 0.0,
-            r.drop_rate_shortcut or 0.0,
-            r.seed or 0,
-            r.name,
-        ),
-    )
+    runs = [load_run(version_dir, root) for version_dir in run_dirs]
+    order = chapter_order({r.axes.variant for r in runs})
+    return sorted(runs, key=lambda r: (r.axes.sort_key(order), r.name))

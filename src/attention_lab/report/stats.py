@@ -1,15 +1,18 @@
-"""The report's statistics: runs that differ only by seed form a cell; the effects of the mask, of dropout
-(at each place it acts) and of the position encoding are differences of cell means with a 95% Welch
-t-interval over the seeds; the effect of the context (the val loss at the window's last position minus
-its first) is a mean of per-run differences with a 95% t-interval."""
+"""The report's statistics: runs that differ only by seed form a cell (their RunAxes equal but the seed); the
+effects of the mask, of dropout (at each place it acts) and of the position encoding are differences of cell
+means with a 95% Welch t-interval over the seeds; the effect of the context (the val loss at the window's
+last position minus its first) is a mean of per-run differences with a 95% t-interval."""
 
 from __future__ import annotations
 
 import math
+import operator
 import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from attention_lab.report.runs import RunSummary
+from attention_lab.run_record import RunAxes
 
 # (column title, RunSummary field) of the losses a cell averages over its seeds.
 METRICS = (
@@ -23,20 +26,16 @@ METRICS = (
 
 @dataclass(frozen=True)
 class Cell:
-    """The runs of one setting (variant, causal, dropout at its three places, position encoding) that differ
-    only by seed. `dropout` is the attention weights'; `drop_rate_emb` and `drop_rate_shortcut` the others."""
+    """The runs that differ only by seed: their shared axes (`axes`, seed None) and the runs."""
 
-    variant: str | None
-    causal: bool | None
-    dropout: float | None
+    axes: RunAxes
     runs: tuple[RunSummary, ...]
-    pos_emb: str = "learned"
-    drop_rate_emb: float | None = None
-    drop_rate_shortcut: float | None = None
 
-    def values(self, field: str) -> list[float]:
-        """The per-seed values of a RunSummary field, NaNs left out."""
-        return [v for v in (getattr(r, field) for r in self.runs) if not math.isnan(v)]
+    def values(self, measure: str | Callable[[RunSummary], float]) -> list[float]:
+        """The per-seed values of a RunSummary field or property (or of a function of the run), NaNs left
+        out."""
+        get = measure if callable(measure) else operator.attrgetter(measure)
+        return [v for v in map(get, self.runs) if not math.isnan(v)]
 
     def at_position(self, position: int) -> list[float]:
         """The per-seed val losses at `position` of the window (runs that logged it)."""
@@ -48,36 +47,13 @@ class Cell:
         common = set.intersection(*(set(r.loss_by_position) for r in self.runs)) if self.runs else set()
         return sorted(common)
 
-    @property
-    def rates(self) -> tuple[float, float, float]:
-        """Dropout on the embeddings, the attention weights and the shortcut path (unknown: 0)."""
-        return self.drop_rate_emb or 0.0, self.dropout or 0.0, self.drop_rate_shortcut or 0.0
-
-    @property
-    def placement(self) -> str:
-        """Where dropout acts in this cell's runs (`placement`)."""
-        return placement(self.rates)
-
-
-def placement(rates: tuple[float, float, float]) -> str:
-    """Where dropout acts, from its rates on the embeddings, the attention weights and the shortcut path:
-    e.g. "none", "all 0.2" (the same rate at all three places), "attention 0.2"."""
-    names = ("embedding", "attention", "shortcut")
-    places = [(name, p) for name, p in zip(names, rates, strict=True) if p]
-    if not places:
-        return "none"
-    if len(places) == 3 and len(set(rates)) == 1:
-        return f"all {rates[0]:g}"
-    return ", ".join(f"{name} {p:g}" for name, p in places)
-
 
 def group_cells(runs: list[RunSummary]) -> list[Cell]:
-    """Cells in the order of `runs` (load_runs sorts them: causal first, then by dropout)."""
-    cells: dict[tuple, list[RunSummary]] = {}
+    """Cells in the order of `runs` (load_runs sorts them by their axes)."""
+    cells: dict[RunAxes, list[RunSummary]] = {}
     for run in runs:
-        key = (run.variant, run.causal, run.dropout, run.pos_emb, run.drop_rate_emb, run.drop_rate_shortcut)
-        cells.setdefault(key, []).append(run)
-    return [Cell(v, c, p, tuple(runs), pos, emb, res) for (v, c, p, pos, emb, res), runs in cells.items()]
+        cells.setdefault(run.axes.cell, []).append(run)
+    return [Cell(axes, tuple(members)) for axes, members in cells.items()]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -138,50 +114,50 @@ def welch_difference(a: list[float], b: list[float]) -> tuple[float, float]:
     return difference, t_975(df) * se
 
 
-def pos_note(pos_emb: str, cells: list[Cell]) -> str:
-    """", pos <encoding>" in a label where the encoding tells cells apart or is not the book's (learned)."""
-    return f", pos {pos_emb}" if pos_emb != "learned" or len({c.pos_emb for c in cells}) > 1 else ""
+def where(axes: RunAxes, cells: list[Cell], compared: str = "") -> str:
+    """What an effect holds fixed: the variant, the mask, the dropout and each other axis the cells differ
+    by, but the `compared` one, e.g. "mha, positions rope, causal, dropout all 0.2"."""
+    names = [name for name in axes.differing([c.axes for c in cells]) if name != compared]
+    return ", ".join(axes.shown(n) if n in ("variant", "causal") else f"{axes.title_of(n)} {axes.shown(n)}"
+                     for n in names)  # fmt: skip
 
 
 def effects(cells: list[Cell]) -> list[Effect]:
-    """The mask effect per (variant, positions, dropout), the dropout effect per (variant, positions, mask)
-    and placement against no dropout at all, the context's per cell (where runs logged the loss by position)
-    and the effect of each position encoding against learned per (variant, mask, dropout)."""
-    by_key = {(c.variant, c.pos_emb, c.causal, c.rates): c for c in cells}
+    """Each cell against its twin that differs by one axis: the mask (non-causal − causal), dropout (each
+    placement against none), the position encoding (against learned); and the context's effect per cell
+    (where runs logged the loss by position)."""
+    by_axes = {c.axes: c for c in cells}
     found: list[Effect] = []
 
-    def add(effect: str, where: str, measure: str, a: Cell, b: Cell, field: str) -> None:
-        if a.values(field) and b.values(field):
-            found.append(Effect(effect, where, measure, *welch_difference(a.values(field), b.values(field))))
+    def add(effect: str, at: str, measure: str, a: Cell, b: Cell, values: str) -> None:
+        if a.values(values) and b.values(values):
+            found.append(Effect(effect, at, measure, *welch_difference(a.values(values), b.values(values))))
 
-    for (variant, pos_emb, causal, rates), cell in by_key.items():
-        other = by_key.get((variant, pos_emb, False, rates))
-        if causal is True and other is not None:
-            where = f"{variant}{pos_note(pos_emb, cells)}, dropout {cell.placement}"
-            add("mask", where, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
-            add("mask", where, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
-            add("mask", where, "Δ attention on the next token", other, cell, "attention_next")
-    for (variant, pos_emb, causal, rates), cell in by_key.items():
-        baseline = by_key.get((variant, pos_emb, causal, (0.0, 0.0, 0.0)))
-        if any(rates) and baseline is not None:
-            mask = "causal" if causal else "non-causal"
-            where = f"{variant}{pos_note(pos_emb, cells)}, {mask}, {cell.placement} vs none"
-            add("dropout", where, "Δ best val", cell, baseline, "best_val_loss")
-            add("dropout", where, "Δ final val", cell, baseline, "final_val_loss")
-            add("dropout", where, "Δ gap val−train", cell, baseline, "gap")
+    for cell in cells:
+        other = by_axes.get(replace(cell.axes, causal=False))
+        if cell.axes.causal is True and other is not None:
+            at = where(cell.axes, cells, "causal")
+            add("mask", at, "Δ val loss (non-causal − causal)", other, cell, "final_val_loss")
+            add("mask", at, "Δ val causal-mask (non-causal − causal)", other, cell, "val_loss_causal")
+            add("mask", at, "Δ attention on the next token", other, cell, "attention_next")
+    for cell in cells:
+        baseline = by_axes.get(replace(cell.axes, dropout=0.0, drop_rate_emb=0.0, drop_rate_shortcut=0.0))
+        if any(cell.axes.rates) and baseline is not None:
+            at = f"{where(cell.axes, cells, 'dropout')}, {cell.axes.placement} vs none"
+            add("dropout", at, "Δ best val", cell, baseline, "best_val_loss")
+            add("dropout", at, "Δ final val", cell, baseline, "final_val_loss")
+            add("dropout", at, "Δ gap val−train", cell, baseline, "gap")
     for cell in cells:  # what the context gives: the loss at the last position against the first
         if len(cell.positions) > 1:
             first, last = cell.positions[0], cell.positions[-1]
             gains = [r.loss_by_position[last] - r.loss_by_position[first] for r in cell.runs]
-            mask = "causal" if cell.causal else "non-causal"
-            where = f"{cell.variant}{pos_note(cell.pos_emb, cells)}, {mask}, dropout {cell.placement}"
             measure = f"Δ val loss (position {last} − {first})"
-            found.append(Effect("context", where, measure, *mean_interval(gains)))
-    for (variant, pos_emb, causal, rates), cell in by_key.items():
-        learned = by_key.get((variant, "learned", causal, rates))
-        if pos_emb != "learned" and learned is not None:
-            where = f"{variant}, {'causal' if causal else 'non-causal'}, dropout {cell.placement}"
+            found.append(Effect("context", where(cell.axes, cells, ""), measure, *mean_interval(gains)))
+    for cell in cells:
+        learned = by_axes.get(replace(cell.axes, pos_emb="learned"))
+        if cell.axes.pos_emb != "learned" and learned is not None:
+            at = where(cell.axes, cells, "pos_emb")
             for measure, field in (("best val", "best_val_loss"), ("final val", "final_val_loss"),
                                    ("val causal-mask", "val_loss_causal")):  # fmt: skip
-                add("positions", where, f"Δ {measure} ({pos_emb} − learned)", cell, learned, field)
+                add("positions", at, f"Δ {measure} ({cell.axes.pos_emb} − learned)", cell, learned, field)
     return found

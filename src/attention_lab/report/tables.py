@@ -4,8 +4,12 @@ effects, printed as Markdown, plain columns or a rich table."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import METRICS, Cell, Effect, mean_interval, mean_std
+from attention_lab.run_record import RunAxes
+from attention_lab.tags import FOCUS_KINDS
 
 
 def mean_std_text(values: list[float], digits: int = 3) -> str:
@@ -17,16 +21,12 @@ def mean_std_text(values: list[float], digits: int = 3) -> str:
 
 
 def setting_columns(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    """What tells the cells apart: variant, positions (where runs differ by them), mask, dropout, seeds."""
-    with_positions = any(c.pos_emb != "learned" for c in cells)  # a column only where runs differ by it
-    headers = ["variant", *(["positions"] if with_positions else []), "mask", "dropout", "n"]
-    rows = []
-    for c in cells:
-        mask = "—" if c.causal is None else "causal" if c.causal else "none"
-        dropout = "—" if c.dropout is None else c.placement
-        positions = [c.pos_emb] if with_positions else []
-        rows.append([c.variant or "—", *positions, mask, dropout, str(len(c.runs))])
-    return headers, rows
+    """What tells the cells apart (RunAxes.differing: variant, mask, dropout, and any other axis where the
+    cells differ by it), then the number of seeds."""
+    axes = cells[0].axes if cells else RunAxes()
+    names = list(axes.differing([c.axes for c in cells]))
+    headers = [*map(axes.title_of, names), "n"]
+    return headers, [[*map(c.axes.shown, names), str(len(c.runs))] for c in cells]
 
 
 def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
@@ -35,17 +35,19 @@ def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     return headers + [title for title, _ in METRICS], [row + v for row, v in zip(rows, losses, strict=True)]
 
 
-FOCUS = (("next token", "attention_next"), ("itself", "attention_self"),
-         ("previous token", "attention_previous"), ("first token", "attention_first"))  # fmt: skip
-
-
 def focus_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
     """Where attention looked at the last validation (mean over layers), per cell; None: no run logged it."""
     if not any(c.values("attention_next") for c in cells):
         return None
     headers, rows = setting_columns(cells)
-    values = [[mean_std_text(c.values(field)) for _, field in FOCUS] for c in cells]
-    return headers + [title for title, _ in FOCUS], [row + v for row, v in zip(rows, values, strict=True)]
+    values = [[mean_std_text(c.values(focus_on(kind.name))) for kind in FOCUS_KINDS] for c in cells]
+    titles = [kind.label for kind in FOCUS_KINDS]
+    return headers + titles, [row + v for row, v in zip(rows, values, strict=True)]
+
+
+def focus_on(kind: str) -> Callable[[RunSummary], float]:
+    """A run's weight on the `kind` of tags.FOCUS_KINDS at its last validation (NaN: not logged)."""
+    return lambda run: run.attention.get(kind, math.nan)
 
 
 def interval_text(values: list[float], digits: int = 3) -> str:

@@ -98,6 +98,7 @@ class Module(Target):
 
 
 class Data(Target):
+    name: Name = Field(description="the data set's name: an axis of the run's report")
     path: TextFile = Field(description="the training text; downloaded from data.url when missing")
     url: Url | None = Field(description="where a missing text is downloaded from")
     sha256: Sha256 | None = Field(description="the expected hash of the download; null = not checked")

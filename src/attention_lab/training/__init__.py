@@ -3,7 +3,7 @@
 runner.py      run(cfg): logger, callbacks and trainer (Lightning's own checks first), data, model, fit
 module.py      LitGPT: training and validation steps, metrics, optimizer and schedule
 callbacks.py   RNG states in checkpoints, event flush, lr after resume, NaN guard, the book's evaluation
-checkpoints.py last.ckpt every few minutes and after the last epoch, written atomically; load_model
+checkpoints.py last.ckpt every few minutes and after the last epoch, written atomically; model_from_checkpoint
 resume.py      ckpt_path=<file|last>: find, check and continue a run in its own directory
 tensorboard.py the logger, the HParams row, text samples and attention heatmaps
 heatmaps.py    the heatmap figures, rendered fast

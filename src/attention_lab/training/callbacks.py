@@ -109,7 +109,7 @@ class NonFiniteLossGuard(L.Callback):
 
     @staticmethod
     def _stop(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, value: float) -> None:
-        lr = pl_module.hparams.optimizer["lr"]
+        lr = pl_module.optimizer_settings.lr
         last = [
             Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
             for callback in trainer.checkpoint_callbacks
@@ -145,7 +145,7 @@ class ConfiguredLRAfterResume(L.Callback):
             return
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = pl_module.hparams.optimizer["lr"]
+                group["lr"] = pl_module.optimizer_settings.lr
 
 
 class BookEvaluation(L.Callback):
@@ -177,8 +177,9 @@ class BookEvaluation(L.Callback):
         with torch.no_grad():
             train_loss, val_loss = self._mean_loss(pl_module, train), self._mean_loss(pl_module, val)
         pl_module.train()
+        losses = {tags.BOOK_TRAIN_LOSS: train_loss, tags.BOOK_VAL_LOSS: val_loss}
         for logger in trainer.loggers:
-            logger.log_metrics({"book/train_loss": train_loss, "book/val_loss": val_loss}, step=book_step)
+            logger.log_metrics(losses, step=book_step)
         if trainer.is_global_zero:
             log.info(
                 f"Ep {trainer.current_epoch + 1} ({self.label} {book_step:06d}): "

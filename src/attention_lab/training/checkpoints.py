@@ -9,7 +9,7 @@ AtomicCheckpointIO  every write goes to a temporary file in the same directory, 
                     CheckpointWriteError naming the file and the space it needs.
 
 A killed run loses at most the epochs trained since its last write: `every_minutes` of training plus the
-epoch in progress. `load_model` reads the network back from any of them.
+epoch in progress. `model_from_checkpoint` reads the network back from any of them.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 from pydantic import Field
 
+from attention_lab import tags
 from attention_lab.errors import AttentionLabError, ConfigError
 from attention_lab.model import GPTModel
+from attention_lab.run_record import checkpoint_path
 from attention_lab.training.callbacks import is_final_epoch
 from attention_lab.training.module import LitGPT
 
@@ -98,9 +100,9 @@ class TimedCheckpoint(Checkpoint):
         every_minutes: Annotated[float, Field(ge=0, description="minutes between last.ckpt writes")] = 10.0,
         save_best: Annotated[bool, Field(description="also keep best.ckpt, the best weights")] = False,
         monitor: Annotated[
-            Literal["val/loss", "val/loss_causal", "val/ppl", "train/loss"],
+            Literal[tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, tags.VAL_PPL, tags.TRAIN_LOSS],
             Field(description="the metric that picks best.ckpt (lower is better)"),
-        ] = "val/loss",
+        ] = tags.VAL_LOSS,
     ) -> None:
         self.every_minutes = every_minutes
         self.save_best = save_best
@@ -119,7 +121,7 @@ class TimedCheckpoint(Checkpoint):
         return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_BEST}{self.FILE_EXTENSION}"
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.dirpath = Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+        self.dirpath = checkpoint_path(trainer.log_dir or trainer.default_root_dir).parent
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # a configured plugin is kept
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         self._last_write = time.monotonic()
@@ -156,7 +158,7 @@ class TimedCheckpoint(Checkpoint):
             self._last_write = time.monotonic()
 
 
-def load_model(path: str | Path) -> GPTModel:
+def model_from_checkpoint(path: str | Path) -> GPTModel:
     """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
     try:
         module = LitGPT.load_from_checkpoint(path, map_location="cpu")

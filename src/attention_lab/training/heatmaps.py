@@ -3,7 +3,7 @@ fast enough to log after every validation (TensorBoardExtras)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: it is not n
     from matplotlib.figure import Figure
 
 
-def attention_figure(layers: torch.Tensor | list[torch.Tensor], tokens: list[str], title: str) -> Figure:
+def heatmap_figure(layers: torch.Tensor | list[torch.Tensor], tokens: list[str], title: str) -> Figure:
     """A matplotlib Figure of attention weights, (heads, T, T) for one layer or a list of them (a row per
     layer): in each map rows are queries, columns are keys.
 
@@ -53,7 +53,7 @@ class HeatmapFigure:
         """`title` is laid out as the first one; later titles should have as many lines."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        self.figure = attention_figure(weights, tokens, title)
+        self.figure = heatmap_figure(weights, tokens, title)
         self.canvas = FigureCanvasAgg(self.figure)
         self.title = next(text for text in self.figure.texts if text.get_text() == title)
         self.axes = [ax for ax in self.figure.axes if ax.images]  # one per head; the colorbar has none
@@ -78,13 +78,3 @@ class HeatmapFigure:
         self.title.set_text(title)
         self.figure.draw_artist(self.title)
         return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
-
-
-def heatmap_title(hparams: dict[str, Any], layer: int | None, epoch: int, step: int) -> str:
-    """E.g. "mha · causal mask on · dropout 0.1 · layer 0 · epoch 3 (step 120)" (no layer: the model's)."""
-    mask = {True: "causal mask on", False: "causal mask OFF"}.get(hparams.get("causal"), "mask ?")
-    where = "" if layer is None else f"layer {layer} · "
-    return (
-        f"{hparams.get('variant', '?')} · {mask} · dropout {hparams.get('dropout', '?')}\n"
-        f"{where}epoch {epoch} (step {step})"
-    )

@@ -21,6 +21,7 @@ from torchmetrics import MeanMetric
 from attention_lab import tags
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.loss import linear_cross_entropy, token_losses
+from attention_lab.settings.schema import Optimizer
 from attention_lab.training.position_loss import PositionMean, logged_positions
 
 
@@ -104,25 +105,30 @@ class LitGPT(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
 
+    @property
+    def optimizer_settings(self) -> Optimizer:
+        """conf/optimizer as its settings model types it (checked again: a checkpoint's may be older)."""
+        return Optimizer.model_validate(self.hparams.optimizer)
+
     def configure_optimizers(self) -> dict[str, Any]:
-        settings = self.hparams.optimizer
+        settings = self.optimizer_settings
         optimizer = torch.optim.AdamW(
             self.parameters(),
-            lr=settings["lr"],
-            weight_decay=settings["weight_decay"],
-            fused=settings["fused"],  # one kernel for all parameters: the same update
+            lr=settings.lr,
+            weight_decay=settings.weight_decay,
+            fused=settings.fused,  # one kernel for all parameters: the same update
         )
-        if not settings.get("warmup_steps") and settings.get("min_lr") is None:
+        if not settings.warmup_steps and settings.min_lr is None:
             return {"optimizer": optimizer}  # a constant learning rate
         schedule = warmup_cosine_schedule(
-            peak_lr=settings["lr"],
+            peak_lr=settings.lr,
             total_steps=int(self.trainer.estimated_stepping_batches),
-            warmup_steps=settings.get("warmup_steps") or 0,
-            initial_lr=settings.get("initial_lr"),
-            min_lr=settings.get("min_lr"),
+            warmup_steps=settings.warmup_steps,
+            initial_lr=settings.initial_lr,
+            min_lr=settings.min_lr,
         )
         # LambdaLR scales the peak rate: the factor for optimizer step s is schedule(s) / peak.
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / settings["lr"])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / settings.lr)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(
@@ -133,7 +139,7 @@ class LitGPT(L.LightningModule):
     ) -> None:
         """`trainer.gradient_clip_val` clips from the end of the warmup on, as Appendix D does: during the
         warmup the small learning rate already keeps the updates small."""
-        if self.global_step < (self.hparams.optimizer.get("warmup_steps") or 0):
+        if self.global_step < self.optimizer_settings.warmup_steps:
             return
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 

@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.errors import ConfigError
+from attention_lab.run_record import EVENTS_GLOB, checkpoint_path
 
 log = logging.getLogger("attention_lab")
 
@@ -35,7 +36,7 @@ def run_dir(cfg: DictConfig) -> Path:
 
 
 def find_last_checkpoint(
-    directory: Path, pattern: str = "version_*/checkpoints/last.ckpt", setting: str = "ckpt_path"
+    directory: Path, pattern: str = checkpoint_path("version_*").as_posix(), setting: str = "ckpt_path"
 ) -> Path | None:
     """The most recently written checkpoint matching `pattern` under `directory` that can be read (by
     default the last.ckpt of one of a run's versions: best.ckpt holds the weights only and cannot be
@@ -156,7 +157,7 @@ def wait_to_sort_after_event_files(version_dir: Path) -> None:
     the clock has passed that second (at most one second, and only then)."""
     seconds = [
         int(part)
-        for p in version_dir.glob("events.out.tfevents.*")
+        for p in version_dir.glob(EVENTS_GLOB)
         if (part := p.name.split(".")[3]).isdigit()
     ]
     if seconds:

@@ -30,6 +30,7 @@ from attention_lab import tags
 from attention_lab.attention import variant
 from attention_lab.errors import ConfigError, DiskFullError, refusal
 from attention_lab.model.leak_probe import refuse_leaks
+from attention_lab.run_record import CONFIG_FILE
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import check_arguments, refused_by_lightning
 from attention_lab.training.resume import Resume, resolve_resume, run_dir, wait_to_sort_after_event_files
@@ -166,31 +167,33 @@ def refusals_at_fit_start_reported(cfg: DictConfig, started: TrainingStarted, ne
         raise refused from None
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train as `cfg` says; return the final metrics and where the run was logged.
+def run(cfg: DictConfig, settings: TrainSettings | None = None) -> dict[str, Any]:
+    """Train as `cfg` says; return the final metrics and where the run was logged. `settings`: `cfg` as
+    `checked(TrainSettings, cfg)` returned it, where the caller checked it already (train.py, before
+    Lightning is imported); else it is checked here.
 
     Keys: train_loss (mean of the last epoch), val_loss, val_loss_causal (last validation), best_val_loss
-    (inf when no validation ran), log_dir.
+    (inf when no validation ran), log_dir (the run's version directory: events, config.yaml, checkpoints/).
     """
-    checked(TrainSettings, cfg)
+    settings = settings or checked(TrainSettings, cfg)
     resume = resolve_resume(cfg)
     quiet_lightning_logging()
     logger, started = build_logger(cfg, resume), TrainingStarted()
     trainer = build_trainer(cfg, logger, (started,))  # Lightning's checks of its settings, before any build
-    record, device = variant(cfg.attention.name), trainer.strategy.root_device.type
+    record, device = variant(settings.attention.name), trainer.strategy.root_device.type
     if (problem := record.cannot_train_on(device)) is not None:  # e.g. flex on the CPU
         raise ConfigError(refusal("attention.name", record.name, problem, f"the {device} this run trains on"))
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = built("data", cfg.data)
     datamodule.setup("fit")  # text and split problems surface before the model is built
     module = built("module", cfg.module)
-    if cfg.attention.causal:
+    if settings.attention.causal:
         refuse_leaks(module.model, record.name)  # before anything is logged
     log_dir = Path(logger.log_dir)
     new_dir = None if log_dir.exists() else log_dir  # made by this run: removed again on a refusal
     if trainer.is_global_zero:
         log_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, log_dir / "config.yaml", resolve=True)
+        OmegaConf.save(cfg, log_dir / CONFIG_FILE, resolve=True)
     with warnings.catch_warnings():
         if resume is not None:  # going on in its own checkpoint directory is the point of resuming
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

@@ -22,8 +22,9 @@ from attention_lab import tags
 from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.model.generation import BOOK_PROMPT, BOOK_SENTENCE, generate
 from attention_lab.model.gpt import attention_focus
+from attention_lab.run_record import RunAxes
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
-from attention_lab.training.heatmaps import HeatmapFigure, heatmap_title
+from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.position_loss import position_image
 
 if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where they are used
@@ -39,8 +40,8 @@ HPARAM_METRICS = {
     tags.EPOCH_TRAIN_LOSS: "train loss (last epoch)",
     tags.GAP: "gap val−train (last)",
 }
-# The settings the HParams table shows without ticking: the axes of the sweeps. The others are listed
-# (and can be ticked on) but start hidden.
+# The axes the HParams table shows without ticking: those of the sweeps. The others are listed (and can be
+# ticked on) but start hidden.
 SHOWN_HPARAMS = ("variant", "causal", "dropout", "seed", "lr")
 # TensorBoard's Custom Scalars tab: val/loss and val/loss_causal of every run in one chart, so a run trained
 # without the mask shows its leak (the gap between its two curves) at a glance.
@@ -52,7 +53,7 @@ MASK_LAYOUT = {
         ],
         "the weight a query puts on the token it must predict, per layer (0 under the mask)": [
             "Multiline",
-            [f"^{tags.FOCUS.format('next_token', '')}"],
+            [f"^{tags.FOCUS.format(tags.NEXT_TOKEN, '')}"],
         ],
         "train loss": ["Multiline", [f"^{tags.TRAIN_LOSS}$"]],
     }
@@ -76,6 +77,11 @@ def show_in_hparams_table(experiment_summary: Summary) -> None:
     plugin_data.content = content.SerializeToString()
 
 
+def when(trainer: L.Trainer) -> str:
+    """Where in training an image was logged, for its title: "epoch 3 (step 120)"."""
+    return f"epoch {trainer.current_epoch} (step {trainer.global_step})"
+
+
 class TensorBoardLogger(LightningTensorBoardLogger):
     """Lightning's TensorBoardLogger without the `epoch` scalar Lightning adds to every log call: Time Series
     sorts cards by tag and `epoch` would open the page. The x-axis (step) already orders epochs."""
@@ -85,10 +91,11 @@ class TensorBoardLogger(LightningTensorBoardLogger):
 
 
 class TensorBoardExtras(L.Callback):
-    """Registers the run in the HParams tab with `hparams` (the settings a learner compares runs by) and the
-    mask chart in Custom Scalars; after every validation, with `attention_focus`, logs where attention
-    looks on the first validation batch; after a validation logs a greedy sample of `sample_tokens` tokens
-    (0 = none), with `attention_maps` the attention heatmaps, and the val loss by position as a curve.
+    """Registers the run in the HParams tab with its `axes` (attention_lab.run_record.RunAxes: the settings a
+    learner compares runs by) and the mask chart in Custom Scalars; after every validation, with
+    `attention_focus`, logs where attention looks on the first validation batch; after a validation logs a
+    greedy sample of `sample_tokens` tokens (0 = none), with `attention_maps` the attention heatmaps, and the
+    val loss by position as a curve.
 
     Cadence of the sample and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
     more call and the last epoch's call keep their time within `max_time_share` of the fit's wall time so
@@ -97,7 +104,7 @@ class TensorBoardExtras(L.Callback):
 
     def __init__(
         self,
-        hparams: Annotated[dict[str, Any], Field(description="the run's row in the HParams tab")],
+        axes: Annotated[dict[str, Any], Field(description="the run's axes: its row in the HParams tab")],
         sample_tokens: Annotated[int, Field(ge=0, description="greedy tokens sampled per validation")] = 25,
         attention_maps: Annotated[bool, Field(description="log attention heatmaps")] = True,
         attention_focus: Annotated[bool, Field(description="log where attention looks (validations)")] = True,
@@ -106,7 +113,7 @@ class TensorBoardExtras(L.Callback):
             float | None, Field(gt=0, le=1, description="the most of the run's time they may take; null: all")
         ] = 0.05,
     ) -> None:
-        self.hparams, self.sample_tokens, self.attention_maps = dict(hparams), sample_tokens, attention_maps
+        self.axes, self.sample_tokens, self.attention_maps = RunAxes(**axes), sample_tokens, attention_maps
         self.attention_focus, self.focus = attention_focus, []  # per layer: {next_token: weight, ...}
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
         self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
@@ -128,11 +135,10 @@ class TensorBoardExtras(L.Callback):
         writer = self.writer(trainer)
         if writer is None or trainer.ckpt_path is not None:  # fit_start comes before the restore: step 0
             return
-        model = pl_module.model.config  # the embeddings' and the shortcut's dropout, as the model has them
-        self.hparams |= dict(drop_rate_emb=model.embedding_dropout, drop_rate_shortcut=model.shortcut_dropout)
-        trainer.logger.hparams.update(self.hparams)  # also saved as hparams.yaml beside the events
+        row = self.axes.hparams()
+        trainer.logger.hparams.update(row)  # also saved as hparams.yaml beside the events
         # torch's hparams() would store a bool as the number 1.0/0.0: the tab shows "true"/"false".
-        shown = {k: str(v).lower() if isinstance(v, bool) else v for k, v in self.hparams.items()}
+        shown = {k: str(v).lower() if isinstance(v, bool) else v for k, v in row.items()}
         # Declares the metric tags without placeholder values: the tab shows the scalars logged under them.
         summaries = hparams(shown, dict.fromkeys(HPARAM_METRICS, 0.0))
         show_in_hparams_table(summaries[0])
@@ -184,7 +190,7 @@ class TensorBoardExtras(L.Callback):
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
         if pl_module.loss_by_position is not None:
-            title = heatmap_title(self.hparams, None, trainer.current_epoch, trainer.global_step)
+            title = self.axes.title(when(trainer))
             image = position_image(pl_module.loss_by_position, f"val loss by position · {title}")
             writer.add_image(tags.POSITION_CURVE, image, trainer.global_step, dataformats="HWC")
         self.last_call_seconds = time.perf_counter() - started
@@ -205,7 +211,7 @@ class TensorBoardExtras(L.Callback):
         tokens = [ids_to_text(token) for token in idx[0]]
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             weights = weights[0]  # (heads, T, T) of the one sentence
-            title = heatmap_title(self.hparams, layer, trainer.current_epoch, trainer.global_step)
+            title = self.axes.title(f"layer {layer} · {when(trainer)}")
             if self.heatmap is None:
                 self.heatmap = HeatmapFigure(weights, tokens, title)
             image = self.heatmap.render(weights, title)

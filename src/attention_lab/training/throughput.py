@@ -69,8 +69,8 @@ class TokenThroughput(ThroughputMonitor):
         self.matmul_weights = sum(
             m.weight.numel() for m in pl_module.modules() if isinstance(m, torch.nn.Linear)
         )
-        model = pl_module.hparams.get("model", {})
-        self.layers_times_width = model.get("n_layers", 0) * model.get("emb_dim", 0)
+        sizes = pl_module.model.config  # LitGPT's ModelConfig
+        self.layers_times_width = sizes.n_layers * sizes.emb_dim
         if self.available_flops is None and self.peak_flops is not None and trainer.is_global_zero:
             measure = self.peak_flops == "measure"
             self.own_peak = measured_matmul_flops() if measure else float(self.peak_flops)

@@ -1,4 +1,4 @@
-"""`python -m attention_lab.docs` writes the parts of the documentation that follow from the code, so that
+"""`python -m attention_lab.docgen` writes the parts of the documentation that follow from the code, so that
 they cannot drift from it: docs/troubleshooting.md whole, and the variant tables of README.md and
 docs/variants.md (between their `<!-- variants ... -->` markers). tests/test_docs.py regenerates and compares.
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from attention_lab.docs.problems import troubleshooting
-from attention_lab.docs.settings import ROOT
-from attention_lab.docs.variants import kv_table, variants_table
+from attention_lab.docgen.problems import troubleshooting
+from attention_lab.docgen.refusals import ROOT
+from attention_lab.docgen.variant_tables import kv_table, variants_table
 
 TROUBLESHOOTING, README, VARIANTS_DOC = (ROOT / "docs/troubleshooting.md", ROOT / "README.md",
                                          ROOT / "docs/variants.md")  # fmt: skip

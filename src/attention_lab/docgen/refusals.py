@@ -47,7 +47,7 @@ def bad_example(prop: dict) -> Any:
     return None
 
 
-def refused(check: Callable[[], Any]) -> str:
+def printed_refusal(check: Callable[[], Any]) -> str:
     """The line `check` raises, as Markdown code; an AssertionError where `check` accepts what it should not."""
     try:
         check()
@@ -74,7 +74,7 @@ def settings_table(title: str, schema: type, cfg: DictConfig, extra_rows: list[s
             check = partial(built, group, OmegaConf.select(changed, group))
         else:
             check = partial(checked, schema, changed)
-        rows.append(f"| `{key}` | {meaning} | {refused(check)} |")
+        rows.append(f"| `{key}` | {meaning} | {printed_refusal(check)} |")
     return "\n".join([*rows, *extra_rows]) + "\n"
 
 
@@ -88,7 +88,7 @@ def signature_rows(setting: str, target: type) -> Iterator[str]:
         bad = bad_example(TypeAdapter(hint).json_schema())
         meaning = " ".join(m.description for m in hint.__metadata__ if m.description)
         if bad is not None:
-            printed = refused(lambda n=name, b=bad: check_arguments(setting, {n: b}, target))
+            printed = printed_refusal(lambda n=name, b=bad: check_arguments(setting, {n: b}, target))
             yield f"| `{setting}.{name}` | {meaning} | {printed} |"
 
 
@@ -101,7 +101,7 @@ def train_rows() -> list[str]:
     for name, record in VARIANTS.items():
         for setting, meaning in record.settings.items():
             cfg = compose(f"attention={name}", f"attention.{setting}=0")
-            rows.append(f"| `attention.{setting}` ({name}) | {meaning.meaning} | {refused(lambda c=cfg: checked(TrainSettings, c))} |")
+            rows.append(f"| `attention.{setting}` ({name}) | {meaning.meaning} | {printed_refusal(lambda c=cfg: checked(TrainSettings, c))} |")
     across = {  # the rules across settings: the variant's record, then the schema's own
         "model.emb_dim=63": "a multi-head variant's heads divide the width",
         "attention=gqa attention.num_kv_groups=3": "key/value groups divide the heads",
@@ -112,7 +112,7 @@ def train_rows() -> list[str]:
         "trainer.max_epochs=-1 optimizer.min_lr=1e-5": "a learning-rate schedule needs a run with an end",
     }
     for overrides, rule in across.items():
-        rows.append(f"| `{overrides}` | {rule} | {refused(lambda o=overrides: checked(TrainSettings, compose(*o.split())))} |")
+        rows.append(f"| `{overrides}` | {rule} | {printed_refusal(lambda o=overrides: checked(TrainSettings, compose(*o.split())))} |")
     for config in ("default", "book"):
         for entry, node in compose(f"callbacks={config}").callbacks.items():
             if node is not None and (config == "default" or entry == "book_eval"):
@@ -120,6 +120,6 @@ def train_rows() -> list[str]:
                 rows += signature_rows(f"callbacks.{entry}", getattr(__import__(module, fromlist=[name]), name))
     for overrides in (["trainer.max_epochs=-2"], ["trainer.devices=0"]):
         cfg = compose(*overrides)
-        rule = refused(lambda c=cfg: build_trainer(c, logger=False))
+        rule = printed_refusal(lambda c=cfg: build_trainer(c, logger=False))
         rows.append(f"| `{' '.join(overrides)}` | checked by Lightning | {rule} |")
     return rows

@@ -11,9 +11,11 @@ from typing import Any
 
 import torch
 
+from attention_lab import tags
 from attention_lab.cli import compose
-from attention_lab.docs.settings import ROOT, refused, settings_table, train_rows
+from attention_lab.docgen.refusals import ROOT, printed_refusal, settings_table, train_rows
 from attention_lab.errors import AttentionLabError, CausalityError
+from attention_lab.run_record import checkpoint_path
 from attention_lab.settings import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings
 
 
@@ -52,9 +54,9 @@ def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "`ckpt_path` holds a finished run", resume(f"{tmp}/done.ckpt")
     yield "`ckpt_path=last` finds no checkpoint", resume("last")
     yield "generate's `ckpt=last` finds no checkpoint", lambda: resolve_checkpoint("last", tmp / "logs")
-    yield "the loss becomes NaN (the NaN guard)", lambda: _raise(diverged("train/loss", float("nan"), 40, 4, 0.5, tmp / "last.ckpt"))
+    yield "the loss becomes NaN (the NaN guard)", lambda: _raise(diverged(tags.TRAIN_LOSS, float("nan"), 40, 4, 0.5, checkpoint_path(tmp)))
     yield "a causal variant's mask lets a position see ahead (the leak probe)", lambda: _raise(leak_message("my_variant", 0), CausalityError)
-    yield "the disk fills up while a checkpoint is written", lambda: _raise(no_room(tmp / "last.ckpt", 2**30, 2**20), CheckpointWriteError)
+    yield "the disk fills up while a checkpoint is written", lambda: _raise(no_room(checkpoint_path(tmp), 2**30, 2**20), CheckpointWriteError)
 
 
 def _raise(message: str, kind: type[Exception] = AttentionLabError) -> None:
@@ -66,14 +68,14 @@ def problems_table() -> str:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for what, check in problem_rows(tmp):
-            rows.append(f"| {what} | {refused(check).replace(str(tmp.resolve()), '<dir>').replace(str(tmp), '<dir>')} |")
+            rows.append(f"| {what} | {printed_refusal(check).replace(str(tmp.resolve()), '<dir>').replace(str(tmp), '<dir>')} |")
     return "\n".join(rows) + "\n"
 
 
 INTRO = """\
 # Troubleshooting
 
-<!-- Written by `python -m attention_lab.docs` from the settings schema, the variant registry and the messages the code raises; do not edit by hand. -->
+<!-- Written by `python -m attention_lab.docgen` from the settings schema, the variant registry and the messages the code raises; do not edit by hand. -->
 
 Every command line checks its settings before it builds anything (attention_lab.settings: a pydantic
 model per config group). A refused value prints one line and the command exits with status 1:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from attention_lab.report.stats import Cell
 from attention_lab.report.tables import mean_std_text
+from attention_lab.run_record import checkpoint_path
 
 if TYPE_CHECKING:  # annotations only: the model (and torch) are imported once a table is measured
     from attention_lab.model import GPTModel
@@ -42,10 +43,8 @@ class GenerationSpeed:
 
 def checkpoint_of(cell: Cell) -> Path | None:
     """`checkpoints/last.ckpt` of the cell's first run that has one."""
-    for run in cell.runs:
-        if run.run_dir is not None and (run.run_dir / "checkpoints" / "last.ckpt").is_file():
-            return run.run_dir / "checkpoints" / "last.ckpt"
-    return None
+    found = (checkpoint_path(r.version_dir) for r in cell.runs if r.version_dir is not None)
+    return next((path for path in found if path.is_file()), None)
 
 
 def tokens_per_second(generate_once: Callable[[], object], new_tokens: int, min_seconds: float) -> float:
@@ -91,24 +90,24 @@ def number(value: float, digits: int = 0) -> str:
     return "—" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], list[list[str]]]:
+def variant_speed_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], list[list[str]]]:
     """Title, headers and one row per cell; the generation and KV columns need the run's checkpoint."""
     from attention_lab.model.kv_bytes import model_kv_bytes, short_bytes
-    from attention_lab.training.checkpoints import load_model
+    from attention_lab.training.checkpoints import model_from_checkpoint
 
     headers = ["variant", "n", "val", "best val", "train tokens/s", "generate tokens/s uncached",
                "cached", "cached ×", "KV bytes/token", "KV cache, full context"]  # fmt: skip
     rows, new_tokens = [], set()
     for cell in cells:
         train_speed = [r.train_tokens_per_sec for r in cell.runs if not math.isnan(r.train_tokens_per_sec)]
-        row = [cell.variant or "—", str(len(cell.runs)), mean_std_text(cell.values("final_val_loss")),
+        row = [cell.axes.variant or "—", str(len(cell.runs)), mean_std_text(cell.values("final_val_loss")),
                mean_std_text(cell.values("best_val_loss")),
                mean_std_text(train_speed, digits=0)]  # fmt: skip
         checkpoint = checkpoint_of(cell)
         if checkpoint is None:
             rows.append(row + ["—"] * 5)
             continue
-        model = load_model(checkpoint)
+        model = model_from_checkpoint(checkpoint)
         speed = generation_speed(model, rounds)
         new_tokens.add(speed.new_tokens)
         per_token, full = model_kv_bytes(model)
@@ -124,6 +123,6 @@ def variants_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], 
     return title, headers, rows
 
 
-def has_variants(cells: list[Cell]) -> bool:
+def compares_variants(cells: list[Cell]) -> bool:
     """Whether the sweep compares attention variants (more than one among its cells)."""
-    return len({c.variant for c in cells}) > 1
+    return len({c.axes.variant for c in cells}) > 1

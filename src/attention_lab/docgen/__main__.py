@@ -1,6 +1,6 @@
-"""`python -m attention_lab.docs`: write the generated documents."""
+"""`python -m attention_lab.docgen`: write the generated documents."""
 
-from attention_lab.docs import ROOT, documents
+from attention_lab.docgen import ROOT, documents
 
 for path, text in documents().items():
     path.write_text(text, encoding="utf-8")
