@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> float:
             metrics["val_loss"],
             metrics["best_val_loss"],
             metrics["val_loss_causal"],
-            metrics["log_dir"],
+            metrics["version_dir"],
         )
     return metrics["best_val_loss"]  # what the Optuna sweeper minimises
 

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from attention_lab.attention import VARIANTS
@@ -131,3 +132,18 @@ def assert_mentions(message: str, *parts: str) -> None:
     """An error message names each of `parts` (the setting, its value, what is allowed), in any wording."""
     missing = [part for part in parts if part not in message]
     assert not missing, f"{missing} not in the message: {message}"
+
+
+def scalars(log_dir: str | Path, prefix: str | tuple[str, ...]) -> dict[str, dict[int, float]]:
+    """Every scalar tag of the run in `log_dir` that starts with `prefix` (or one of several; a whole tag
+    is its own prefix), as TensorBoard shows it: {tag: {step: value}}. TensorBoard drops the steps a crash
+    orphaned; a step written twice under one tag fails the calling test. (Lightning's ThroughputMonitor
+    writes `validate/*` at one step per validation: ask for the project's own prefixes.)"""
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    read = {}
+    for tag in (tag for tag in events.Tags()["scalars"] if tag.startswith(prefix)):
+        steps = [event.step for event in events.Scalars(tag)]
+        assert len(steps) == len(set(steps)), f"{tag} has duplicated steps: {steps}"
+        read[tag] = {event.step: event.value for event in events.Scalars(tag)}
+    return read

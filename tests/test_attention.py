@@ -31,12 +31,12 @@ def make(name: str, *, causal: bool = True, dropout: float = 0.0) -> torch.nn.Mo
     return runnable_here(module, name)
 
 
-def test_variants_are_in_chapter_order_then_mhas_other_ways_then_smaller_caches_then_baselines():
-    assert list(VARIANTS) == [
-        "simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha",
-        "sdpa", "combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex",
-        "gqa", "mqa", "swa", "mla", "none", "gru",
-    ]  # fmt: skip
+CHAPTER = ["simple", "self_v1", "self_v2", "causal", "mha_wrapper", "mha"]  # sections 3.3 to 3.6.2
+
+
+def test_the_chapters_variants_are_listed_in_the_chapters_order():
+    """Tables, sweeps and the report list the variants in registry order: the chapter's as it builds them."""
+    assert [name for name in VARIANTS if name in CHAPTER] == CHAPTER
 
 
 def test_unknown_variant_lists_the_choices():

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
+from attention_lab import tags
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.tokenizer import gpt2_tokenizer
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.training import run
 from attention_lab.training.module import warmup_cosine_schedule
-from tests.helpers import book_micro_config
+from tests.helpers import book_micro_config, scalars
 
 EPOCHS, WARMUP = 2, 6
 
@@ -82,14 +82,14 @@ def books_run(tmp_path_factory, verdict_text):
 def test_book_appendix_d_retraces_the_books_train_model(books_run, tmp_path, verdict_text):
     cfg = appendix_d_config(tmp_path, verdict_text)
     book_train, book_val, book_lrs = books_run
-    events = EventAccumulator(run(cfg)["log_dir"], size_guidance={"scalars": 0})
-    events.Reload()
-    lrs = [e.value for e in events.Scalars("lr-AdamW")]
+    read = scalars(run(cfg)["version_dir"], ("lr-", "book/"))
+    logged = {tag: list(values.values()) for tag, values in read.items()}
+    lrs = logged["lr-AdamW"]
     assert len(lrs) == len(book_lrs) == EPOCHS * 14
     assert lrs == pytest.approx(book_lrs, rel=1e-6)
     # Evaluations on the book's steps: equal where the loss moves by ~1e-2 with another batch or mask.
-    assert [e.value for e in events.Scalars("book/train_loss")] == pytest.approx(book_train, rel=1e-5)
-    assert [e.value for e in events.Scalars("book/val_loss")] == pytest.approx(book_val, rel=1e-5)
+    assert logged[tags.BOOK_TRAIN_LOSS] == pytest.approx(book_train, rel=1e-5)
+    assert logged[tags.BOOK_VAL_LOSS] == pytest.approx(book_val, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -97,6 +97,5 @@ def test_without_clipping_the_run_leaves_the_books_path(books_run, tmp_path, ver
     """The control: the same run without gradient clipping ends elsewhere."""
     cfg = appendix_d_config(tmp_path, verdict_text, "trainer.gradient_clip_val=null")
     book_train, _, _ = books_run
-    events = EventAccumulator(run(cfg)["log_dir"], size_guidance={"scalars": 0})
-    events.Reload()
-    assert [e.value for e in events.Scalars("book/train_loss")] != pytest.approx(book_train, rel=1e-3)
+    logged = scalars(run(cfg)["version_dir"], tags.BOOK_TRAIN_LOSS)[tags.BOOK_TRAIN_LOSS]
+    assert list(logged.values()) != pytest.approx(book_train, rel=1e-3)

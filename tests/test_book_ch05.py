@@ -10,14 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader
 
+from attention_lab import tags
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.training import run
-from tests.helpers import book_micro_config
+from tests.helpers import book_micro_config, scalars
 
 pytestmark = pytest.mark.slow  # trains the book's chapter 5 run, three times
 
@@ -82,11 +82,10 @@ def books_training_loop(cfg) -> tuple[list[float], dict[int, tuple[float, float]
 
 
 def logged(log_dir: str) -> tuple[list[float], dict[int, tuple[float, float]]]:
-    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    step_losses = [e.value for e in events.Scalars("train/loss")]
-    train, val = events.Scalars("book/train_loss"), events.Scalars("book/val_loss")
-    return step_losses, {t.step: (t.value, v.value) for t, v in zip(train, val, strict=True)}
+    logged = scalars(log_dir, ("train/loss", "book/"))
+    train, val = logged[tags.BOOK_TRAIN_LOSS], logged[tags.BOOK_VAL_LOSS]
+    assert train.keys() == val.keys()
+    return list(logged[tags.TRAIN_LOSS].values()), {step: (train[step], val[step]) for step in train}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def test_book_ch05_retraces_the_books_training_loop(books_run, caplog):
     cfg, (_, book_evaluations) = books_run
     with caplog.at_level("INFO", logger="attention_lab.training.callbacks"):
         metrics = run(cfg)
-    assert_on_the_books_path(metrics["log_dir"], books_run)
+    assert_on_the_books_path(metrics["version_dir"], books_run)
     train_loss, val_loss = book_evaluations[0]
     assert f"Ep 1 (Step 000000): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}" in caplog.messages
 
@@ -121,12 +120,12 @@ def test_a_resumed_book_ch05_run_stays_on_the_books_path(books_run, tmp_path, ve
     first = book_ch05_config(tmp_path, verdict_text, "trainer.max_epochs=1")
     run(first)
     resumed = run(book_ch05_config(tmp_path, verdict_text, "ckpt_path=last"))
-    assert_on_the_books_path(resumed["log_dir"], books_run)
+    assert_on_the_books_path(resumed["version_dir"], books_run)
 
 
 def test_seeded_shuffling_takes_another_path(books_run, tmp_path, verdict_text):
     """The default shuffling does not touch the RNG dropout uses: the same start, other batches."""
     _, (book_losses, _) = books_run
     cfg = book_ch05_config(tmp_path, verdict_text, "data.shuffle=seeded", "trainer.max_epochs=1")
-    step_losses, _ = logged(run(cfg)["log_dir"])
+    step_losses, _ = logged(run(cfg)["version_dir"])
     assert step_losses != pytest.approx(book_losses[: len(step_losses)], rel=1e-3)

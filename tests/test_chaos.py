@@ -20,8 +20,7 @@ import pytest
 
 from attention_lab.training import run
 from attention_lab.training.resume import find_last_checkpoint
-from tests.helpers import ROOT, compose_config, train_command, user_env
-from tests.test_resume import scalars
+from tests.helpers import ROOT, compose_config, scalars, train_command, user_env
 
 EPOCHS, BATCHES = 8, 3
 RUN = [
@@ -91,8 +90,8 @@ def test_five_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> N
     version_dir = find_last_checkpoint(run_dir).parents[1]  # the version the resumed runs went on in
     all_steps = set(range(EPOCHS * BATCHES))
     for tag in ("train/loss", "val/loss", "val_summary/train_loss"):
-        expected = scalars(uninterrupted["log_dir"], tag)  # {step: value}, each step once (asserted)
-        got = scalars(str(version_dir), tag)
+        expected = scalars(uninterrupted["version_dir"], tag)[tag]  # {step: value}, each step once (asserted)
+        got = scalars(version_dir, tag)[tag]
         assert got.keys() == expected.keys(), tag  # nothing missing, nothing twice
         assert got == pytest.approx(expected, abs=1e-5), tag
-    assert set(scalars(str(version_dir), "train/loss")) == all_steps
+    assert set(scalars(version_dir, "train/loss")["train/loss"]) == all_steps

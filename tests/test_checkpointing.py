@@ -35,7 +35,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 def test_by_default_one_last_ckpt_is_written_after_the_final_epoch(
     tmp_path: Path, writes: list[Path]
 ) -> None:
-    checkpoints = Path(run(compose_config(*THREE_EPOCHS, log_dir=tmp_path))["log_dir"]) / "checkpoints"
+    checkpoints = Path(run(compose_config(*THREE_EPOCHS, log_dir=tmp_path))["version_dir"]) / "checkpoints"
     assert writes == [checkpoints / "last.ckpt"]
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]  # no best, no temporary file
     saved = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)

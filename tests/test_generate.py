@@ -35,7 +35,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
         log_dir=log_dir,
     )  # fmt: skip
     metrics = run(cfg)
-    return Path(metrics["log_dir"]) / "checkpoints" / "last.ckpt", cfg
+    return Path(metrics["version_dir"]) / "checkpoints" / "last.ckpt", cfg
 
 
 def new_tokens(model: GPTModel, idx: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -92,7 +92,7 @@ def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path)
         *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "callbacks.checkpoints.save_best=true", log_dir=tmp_path,
     )  # fmt: skip
-    checkpoints = Path(run(cfg)["log_dir"]) / "checkpoints"
+    checkpoints = Path(run(cfg)["version_dir"]) / "checkpoints"
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)
     assert best["global_step"] == 2
     assert "optimizer_states" not in best  # weights only: for generation, not for resuming

@@ -3,12 +3,17 @@ val_attention/next_token/layer_<i> is the weight its queries put on the token th
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+import torch.nn.functional as F
 
+from attention_lab import tags
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.training import run
+from attention_lab.training.module import LitGPT
+from tests.helpers import scalars
 
 # Short windows, one layer and a high learning rate: copying the next token through unmasked attention
 # is learned in ~150 steps, so the leak shows within two epochs of a tiny model.
@@ -20,14 +25,6 @@ LEAK_SETTINGS = (
 )
 
 
-def scalars(log_dir: str, prefix: str, field: str = "value") -> dict[str, list[float]]:
-    """Each scalar tag under `prefix`: its values (or its steps, with field="step")."""
-    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    tags = [tag for tag in events.Tags()["scalars"] if tag.startswith(prefix)]
-    return {tag: [getattr(e, field) for e in events.Scalars(tag)] for tag in tags}
-
-
 @pytest.mark.slow
 def test_a_model_trained_without_the_mask_leaks(fast_config):
     metrics = run(fast_config("attention.causal=false", "trainer.max_epochs=2", *LEAK_SETTINGS))
@@ -35,22 +32,40 @@ def test_a_model_trained_without_the_mask_leaks(fast_config):
     # cannot, which is the loss that matters for generation.
     assert metrics["val_loss"] < metrics["val_loss_causal"] - 1.0, metrics
     # ... and its attention has moved onto that token: from about 1/8 (8 tokens) to most of the weight.
-    [next_token] = scalars(metrics["log_dir"], "val_attention/next_token/").values()
-    assert len(next_token) == 2 and next_token[-1] > 0.5, next_token
+    [next_token] = scalars(metrics["version_dir"], "val_attention/next_token/").values()
+    assert len(next_token) == 2 and list(next_token.values())[-1] > 0.5, next_token
 
 
 @pytest.mark.slow
-def test_for_a_causal_run_the_leak_metric_equals_val_loss(fast_config):
+def test_a_causal_run_logs_where_attention_looks_at_val_loss_steps(fast_config):
     metrics = run(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
-    assert metrics["val_loss_causal"] == metrics["val_loss"]
-    focus = scalars(metrics["log_dir"], "val_attention/")  # where the queries look, per layer
-    assert set(focus) == {f"val_attention/{kind}/layer_0" for kind in ("next_token", "self", "previous_token",
-                                                                        "first_token")}  # fmt: skip
-    assert focus["val_attention/next_token/layer_0"] == [0.0]  # the mask hides the answer
+    focus = scalars(metrics["version_dir"], "val_attention/")  # where the queries look, per layer
+    assert set(focus) == {tags.FOCUS.format(kind.name, 0) for kind in tags.FOCUS_KINDS}
+    assert list(focus[tags.FOCUS.format(tags.NEXT_TOKEN, 0)].values()) == [0.0]  # the mask hides the answer
     # ... logged at val/loss's step, so that TensorBoard shows the two curves over the same steps
-    val_steps = scalars(metrics["log_dir"], "val/loss", "step")["val/loss"]
-    focus_steps = scalars(metrics["log_dir"], "val_attention/", "step").values()
-    assert all(steps == val_steps for steps in focus_steps), (val_steps, focus_steps)
+    val_steps = list(scalars(metrics["version_dir"], tags.VAL_LOSS)[tags.VAL_LOSS])
+    assert all(list(steps) == val_steps for steps in focus.values()), (val_steps, focus)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_leak_metric_is_the_loss_with_the_mask_forced_and_val_loss_the_loss_as_trained(causal):
+    torch.manual_seed(0)
+    sizes = {"context_length": 8, "emb_dim": 16, "n_layers": 1, "n_heads": 2, "drop_rate": 0.0}
+    module = LitGPT(sizes, {"name": "mha", "causal": causal, "dropout": 0.0}, {"lr": 1e-3}).eval()
+    batches = [torch.randint(0, module.model.config.vocab_size, (2, 9)) for _ in range(2)]
+    with torch.no_grad():
+        for step, tokens in enumerate(batches):
+            module.validation_step((tokens[:, :-1], tokens[:, 1:]), step)
+
+    def loss(forced: bool) -> torch.Tensor:
+        with torch.no_grad(), module.model.causal_mask_forced() if forced else contextlib.nullcontext():
+            return torch.stack([F.cross_entropy(module.model(t[:, :-1]).flatten(0, 1), t[:, 1:].flatten())
+                                for t in batches]).mean()  # fmt: skip
+
+    torch.testing.assert_close(module.val_loss.compute(), loss(forced=False))
+    torch.testing.assert_close(module.val_loss_causal.compute(), loss(forced=True))
+    # Forcing the mask changes an untrained non-causal model's loss: the two metrics tell it apart.
+    assert causal == bool(torch.isclose(loss(forced=False), loss(forced=True)))
 
 
 def test_forcing_the_mask_changes_nothing_for_a_causal_model_and_is_undone_after():

@@ -77,7 +77,7 @@ def test_a_registered_variant_is_checked_estimated_and_trained_through_run(avera
     sizes = dict(n_layers=2, emb_dim=64, n_heads=4, context_length=10)
     assert kv_cache_bytes(average, **sizes, recent=4) == 2 * 10 * 64 * 4  # layers, tokens, values, bytes
     metrics = run(compose_config(*WITH_CHECKPOINTS, *overrides, log_dir=tmp_path / "logs"))
-    model = model_from_checkpoint(next(Path(metrics["log_dir"]).glob("checkpoints/*.ckpt")))
+    model = model_from_checkpoint(next(Path(metrics["version_dir"]).glob("checkpoints/*.ckpt")))
     assert all(isinstance(block.att, AverageAttention) for block in model.trf_blocks)  # the variant trained
     assert math.isfinite(metrics["val_loss"])
 

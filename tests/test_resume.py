@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attention_lab.errors import ConfigError
 from attention_lab.training import run
-from tests.helpers import MICRO, ROOT, assert_mentions, compose_config, train_command, user_env
+from tests.helpers import MICRO, ROOT, assert_mentions, compose_config, scalars, train_command, user_env
 
 EPOCHS, BATCHES = 2, 3
 RUN = [  # the micro model with dropout on: the resumed run must draw the same dropout masks
@@ -29,15 +28,6 @@ RUN = [  # the micro model with dropout on: the resumed run must draw the same d
     "attention.dropout=0.1",
     "callbacks.checkpoints.every_minutes=0",  # last.ckpt after every epoch: the kill comes after epoch 1
 ]
-
-
-def scalars(log_dir: str, tag: str) -> dict[int, float]:
-    """{step: value} as TensorBoard shows it (EventAccumulator purges steps orphaned by a crash)."""
-    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    steps = [event.step for event in events.Scalars(tag)]
-    assert len(steps) == len(set(steps)), f"{tag} has duplicated steps: {steps}"
-    return {event.step: event.value for event in events.Scalars(tag)}
 
 
 def raw_steps(log_dir: str, tag: str) -> list[int]:
@@ -81,17 +71,17 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
 
     resumed = run(compose_config(*RUN, "ckpt_path=last", log_dir=crash_logs))
 
-    assert resumed["log_dir"] == str(version_dir)  # the same TensorBoard version directory
+    assert resumed["version_dir"] == str(version_dir)  # the same TensorBoard version directory
     for key in ("train_loss", "val_loss", "val_loss_causal", "best_val_loss"):
         assert resumed[key] == pytest.approx(uninterrupted[key], abs=1e-5), key
     all_steps = set(range(EPOCHS * BATCHES))
     for tag in ("train/loss", "val/loss", "train/tokens_seen"):
-        expected = scalars(uninterrupted["log_dir"], tag)
-        got = scalars(resumed["log_dir"], tag)
+        expected = scalars(uninterrupted["version_dir"], tag)[tag]
+        got = scalars(resumed["version_dir"], tag)[tag]
         assert got.keys() == expected.keys(), tag  # nothing missing, nothing twice
         assert got == pytest.approx(expected, abs=1e-5), tag
-    assert set(scalars(resumed["log_dir"], "train/loss")) == all_steps
-    crashed_and_resumed = raw_steps(resumed["log_dir"], "train/loss")
+    assert set(scalars(resumed["version_dir"], "train/loss")["train/loss"]) == all_steps
+    crashed_and_resumed = raw_steps(resumed["version_dir"], "train/loss")
     assert set(crashed_and_resumed) == all_steps
     assert len(crashed_and_resumed) > len(all_steps)  # the crashed run did log past its checkpoint
 
@@ -113,10 +103,10 @@ def test_resume_from_a_path_continues_in_its_version_directory(one_epoch_run: Pa
     shutil.copytree(one_epoch_run, tmp_path, dirs_exist_ok=True)
     checkpoint = last_checkpoint(tmp_path)
     resumed = run(compose_config(*RUN, "trainer.max_epochs=2", f"ckpt_path={checkpoint}", log_dir=tmp_path))
-    assert resumed["log_dir"] == str(checkpoint.parents[1])
-    assert set(scalars(resumed["log_dir"], "train/loss")) == set(range(2 * BATCHES))
+    assert resumed["version_dir"] == str(checkpoint.parents[1])
+    assert set(scalars(resumed["version_dir"], "train/loss")["train/loss"]) == set(range(2 * BATCHES))
     assert not (checkpoint.parents[2] / "version_1").exists()
-    assert len(raw_steps(resumed["log_dir"], "_hparams_/session_start_info")) == 1  # one row in HParams
+    assert len(raw_steps(resumed["version_dir"], "_hparams_/session_start_info")) == 1  # one row in HParams
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(one_epoch_run: Path) -> None:

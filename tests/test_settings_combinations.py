@@ -96,6 +96,6 @@ def test_a_combination_is_refused_in_one_line_or_trains_a_step(overrides: list[s
         event("refused in one line")
         return
     event("trained")
-    assert list(Path(metrics["log_dir"]).glob("events.out.tfevents.*"))
+    assert list(Path(metrics["version_dir"]).glob("events.out.tfevents.*"))
     # a number, or no validation at all (a run stopped by max_steps before its epoch ended)
     assert math.isfinite(metrics["val_loss"]) or math.isinf(metrics["best_val_loss"])

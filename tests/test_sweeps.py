@@ -20,7 +20,7 @@ from attention_lab.attention.positions import ENCODINGS
 from attention_lab.cli import CONF_DIR
 from attention_lab.run_record import MASK, RunAxes
 from attention_lab.training.tensorboard import HPARAM_METRICS
-from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script
+from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script, scalars
 
 # The tags a run must write for TensorBoard to tell the story (attention_lab.training.module's docstring).
 SCALAR_TAGS = {
@@ -53,8 +53,8 @@ def sweep_values(cfg, key: str) -> list[str]:
     return [value.strip() for value in cfg.hydra.sweeper.params[key].split(",")]
 
 
-def read_run(run_dir: Path) -> EventAccumulator:
-    accumulator = EventAccumulator(str(run_dir))
+def read_run(version_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(version_dir))
     accumulator.Reload()
     return accumulator
 
@@ -127,18 +127,18 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
 
 @pytest.mark.slow
 def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
-    run_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
-    assert [d.relative_to(grid_sweep).as_posix() for d in run_dirs] == [
+    version_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
+    assert [d.relative_to(grid_sweep).as_posix() for d in version_dirs] == [
         f"mha-{mask}-p{dropout}-s{seed}/version_0"
         for mask in MASK.values()
         for dropout in ("0.0", "0.1")
         for seed in (1, 2)
     ]
     assert not list(grid_sweep.rglob("*.ckpt"))  # save_checkpoints=false: not even Lightning's default one
-    for run_dir in run_dirs:
-        run = read_run(run_dir)
+    for version_dir in version_dirs:
+        run = read_run(version_dir)
         tags = run.Tags()
-        assert not SCALAR_TAGS - set(tags["scalars"]), run_dir  # shows the missing tags
+        assert not SCALAR_TAGS - set(tags["scalars"]), version_dir  # shows the missing tags
         assert set(tags["images"]) >= {"val_attention/layer_0", "val_attention/layer_1"}  # tiny: 2 layers
         assert "val_loss_by_position/curve" in tags["images"]
         assert "hp_metric" not in tags["scalars"]  # Time Series does not open on it
@@ -149,8 +149,8 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
 
 @pytest.mark.slow
 def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
-    for run_dir in sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*")):
-        content = read_run(run_dir).PluginTagToContent("hparams")
+    for version_dir in sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*")):
+        content = read_run(version_dir).PluginTagToContent("hparams")
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         hparams = start.session_start_info.hparams
         assert not HPARAMS - set(hparams)
@@ -158,7 +158,7 @@ def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
         mask = MASK[hparams["causal"].string_value == "true"]
         assert (
             f"-{mask}-p{hparams['dropout'].number_value}-s{hparams['seed'].number_value:g}"
-            in run_dir.parent.name
+            in version_dir.parent.name
         )
         experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
         metrics = {m.name.tag for m in experiment.metric_infos}
@@ -182,7 +182,7 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
     (results,) = tmp_path.glob("hydra/optuna_tiny/*/optimization_results.yaml")
     best_value = OmegaConf.load(results).best_value
     best_vals = []
-    for run_dir in {p.parent for p in (tmp_path / "optuna_tiny").rglob("events.out.tfevents.*")}:
-        best_vals.append(min(e.value for e in read_run(run_dir).Scalars("val/loss")))
+    for version_dir in {p.parent for p in (tmp_path / "optuna_tiny").rglob("events.out.tfevents.*")}:
+        best_vals.append(min(scalars(version_dir, "val/loss")["val/loss"].values()))
     assert len(best_vals) == 2
     assert best_value == pytest.approx(min(best_vals), abs=1e-4)

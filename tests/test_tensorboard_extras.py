@@ -11,7 +11,7 @@ import torch
 from attention_lab.training import run
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
-from tests.helpers import MICRO
+from tests.helpers import MICRO, scalars
 
 
 def trainer(epoch: int, max_epochs: int = 10, is_last_batch: bool = True) -> SimpleNamespace:
@@ -79,14 +79,10 @@ def test_a_reused_heatmap_figure_renders_what_a_fresh_one_does():
 
 
 def test_logger_writes_no_epoch_scalar(tmp_path: Path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     logger = TensorBoardLogger(save_dir=tmp_path, name="run")
     logger.log_metrics({"epoch": 1.0, "val/loss": 2.0}, step=3)
     logger.finalize("success")
-    events = EventAccumulator(logger.log_dir)
-    events.Reload()
-    assert events.Tags()["scalars"] == ["val/loss"]
+    assert scalars(logger.log_dir, "") == {"val/loss": {3: 2.0}}
 
 
 def test_a_context_shorter_than_the_heatmap_sentence_maps_its_first_tokens(fast_config) -> None:
@@ -94,6 +90,6 @@ def test_a_context_shorter_than_the_heatmap_sentence_maps_its_first_tokens(fast_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = fast_config(*MICRO, "model.context_length=2", "callbacks.tensorboard_extras.attention_maps=true")
-    events = EventAccumulator(run(cfg)["log_dir"], size_guidance={"images": 0})
+    events = EventAccumulator(run(cfg)["version_dir"], size_guidance={"images": 0})
     events.Reload()
     assert "val_attention/layer_0" in events.Tags()["images"]

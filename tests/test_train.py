@@ -5,44 +5,43 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from attention_lab import tags
 from attention_lab.attention import VARIANTS
 from attention_lab.training import run
-
-
-def scalar_tags(log_dir: str) -> set[str]:
-    events = EventAccumulator(log_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    return set(events.Tags()["scalars"])
+from tests.helpers import scalars
 
 
 @pytest.mark.slow
 def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config, tmp_path):
-    cfg = fast_config("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
-    metrics = run(cfg)
-    log_dir = Path(metrics["log_dir"])
-    assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-causal-p0.1-s123"
+    # Non-causal: its val/loss and val/loss_causal differ, so that each returned key is told apart.
+    metrics = run(fast_config("attention.causal=false", "trainer.limit_train_batches=3",
+                              "trainer.limit_val_batches=1"))  # fmt: skip
+    log_dir = Path(metrics["version_dir"])
+    assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-non-causal-p0.1-s123"
     assert list(log_dir.glob("events.out.tfevents.*"))
-    assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= scalar_tags(
-        str(log_dir)
-    )
+    read = scalars(log_dir, ("train/", "val/", "val_summary/"))
+    logged = {tag: list(steps.values()) for tag, steps in read.items()}
+    assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= set(logged)
     saved = OmegaConf.load(log_dir / "config.yaml")  # resolved: reproducible without the conf/ tree
     assert saved.attention.name == "mha" and saved.model.drop_rate == 0.1
-    for key in ("train_loss", "val_loss", "best_val_loss", "val_loss_causal"):
-        assert isinstance(metrics[key], float)
+    # What run() returns is what TensorBoard shows.
+    returned = {"train_loss": tags.EPOCH_TRAIN_LOSS, "val_loss": tags.VAL_LOSS,
+                "val_loss_causal": tags.VAL_LOSS_CAUSAL}  # fmt: skip
+    for key, tag in returned.items():
+        assert metrics[key] == pytest.approx(logged[tag][-1], rel=1e-6), key
+    assert metrics["best_val_loss"] == pytest.approx(min(logged["val/loss"]), rel=1e-6)
 
 
 @pytest.mark.slow
 def test_training_lowers_the_loss(fast_config):
     cfg = fast_config("trainer.max_epochs=3", "optimizer.lr=2e-3", "attention.dropout=0.0")
     metrics = run(cfg)
-    events = EventAccumulator(metrics["log_dir"], size_guidance={"scalars": 0})
-    events.Reload()
-    losses = [e.value for e in events.Scalars("train/loss")]
+    logged = scalars(metrics["version_dir"], ("train/", "val/"))
+    losses = list(logged["train/loss"].values())
     assert len(losses) == 3 * 9  # 9 batches of 8 windows of 64 tokens per epoch
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 1.0
-    val = [e.value for e in events.Scalars("val/loss")]
+    val = list(logged["val/loss"].values())
     assert len(val) == 3 and val[-1] < val[0]
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from attention_lab import tags
 from attention_lab.cli import compose, project_root
 from attention_lab.errors import AttentionLabError, ConfigError, refusal
-from attention_lab.run_record import CONFIG_FILE, checkpoint_path
+from attention_lab.run_record import CONFIG_FILE, MASK, checkpoint_path
 
 if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs them
     from matplotlib.figure import Figure
@@ -78,12 +78,12 @@ class TrainResult:
     val_loss: float
     val_loss_causal: float  # the val loss with the causal mask forced on: the model as a generator
     best_val_loss: float
-    log_dir: Path  # logs/<experiment>/<run>/version_<n>: TensorBoard's events, config.yaml, checkpoints/
+    version_dir: Path  # logs/<experiment>/<run>/version_<n>: TensorBoard's events, config.yaml, checkpoints/
 
     @property
     def checkpoint(self) -> Path | None:
         """The run's last.ckpt (None with callbacks.checkpoints=null)."""
-        path = checkpoint_path(self.log_dir)
+        path = checkpoint_path(self.version_dir)
         return path if path.is_file() else None
 
 
@@ -93,7 +93,7 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
     conf/), the same checks, logs and checkpoints. A refused setting raises ConfigError with one line.
 
     >>> run = train(["attention=mha", "trainer.max_epochs=2"])  # doctest: +SKIP
-    >>> run.val_loss, run.log_dir  # doctest: +SKIP
+    >>> run.val_loss, run.version_dir  # doctest: +SKIP
     """
     from hydra.types import RunMode
 
@@ -106,7 +106,7 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
     metrics = run(compose(*overrides))
     return TrainResult(
         metrics["train_loss"], metrics["val_loss"], metrics["val_loss_causal"], metrics["best_val_loss"],
-        Path(metrics["log_dir"]),
+        Path(metrics["version_dir"]),
     )  # fmt: skip
 
 
@@ -149,8 +149,7 @@ def attention_figure(model: GPTModel, text: str | None = None, title: str | None
     maps = [weights[0] for weights in model.attention_maps(idx)]  # (heads, T, T) per layer
     if not maps:
         raise ValueError(f"attention={model.attention_config.name} has no attention weights to show")
-    mask = "causal mask on" if model.attention_config.causal else "causal mask OFF"
-    title = title or f"{model.attention_config.name} · {mask}"
+    title = title or f"{model.attention_config.name} · {MASK[model.attention_config.causal]}"
     return heatmap_figure(maps, [ids_to_text(token) for token in idx[0]], title)
 
 

@@ -6,7 +6,10 @@ in TensorBoard's HParams tab, the title of its heatmaps, and, read back, the rep
 differ only by seed), their order and the report's columns. A new axis is one field here.
 
 A run's files: logs/<experiment>/<run name>/version_<n>/ holds the TensorBoard events (EVENTS_GLOB), the
-resolved settings (CONFIG_FILE) and checkpoints/ (`checkpoint_path`).
+resolved settings (CONFIG_FILE) and checkpoints/ (`checkpoint_path`). Two words for folders, each used for
+one thing throughout: a `log_dir` is any folder under which runs lie (`paths.log_dir`, the report's and
+generate's `log_dir`); a `version_dir` is one run's own version_<n> folder (what Lightning's
+`logger.log_dir` returns).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class RunSummary:
         return self.attention.get(tags.NEXT_TOKEN, math.nan)
 
 
-def find_run_dirs(log_dir: Path) -> list[Path]:
+def find_version_dirs(log_dir: Path) -> list[Path]:
     """Directories under (or equal to) `log_dir` that contain TensorBoard event files, sorted."""
     return sorted({path.parent for path in log_dir.rglob(EVENTS_GLOB) if path.is_file()})
 
@@ -191,12 +191,12 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
     if not root.is_dir():
         reason = "it must be an existing directory, the folder of a sweep, e.g. logs/mask_dropout_tiny"
         raise ConfigError(refusal("log_dir", root, reason))
-    run_dirs = find_run_dirs(root)
-    if not run_dirs:
+    version_dirs = find_version_dirs(root)
+    if not version_dirs:
         raise ConfigError(
             f"log_dir={str(root)!r} holds no TensorBoard runs: no {EVENTS_GLOB} files found. "
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
-    runs = [load_run(version_dir, root) for version_dir in run_dirs]
+    runs = [load_run(version_dir, root) for version_dir in version_dirs]
     order = chapter_order({r.axes.variant for r in runs})
     return sorted(runs, key=lambda r: (r.axes.sort_key(order), r.name))

@@ -111,15 +111,15 @@ def build_logger(cfg: DictConfig, resume: Resume | None) -> Logger:
     return built("logger", cfg.logger, version=resume.version, purge_step=resume.global_step)
 
 
-def disk_full(log_dir: Path) -> str:
+def disk_full(version_dir: Path) -> str:
     return (
-        f"the disk is full (errno ENOSPC) while writing the run's logs in {log_dir}: free space there, or "
-        "set paths.log_dir=<a directory on a disk with room>; then go on with ckpt_path=last"
+        f"the disk is full (errno ENOSPC) while writing the run's logs in {version_dir}: free space there, "
+        "or set paths.log_dir=<a directory on a disk with room>; then go on with ckpt_path=last"
     )
 
 
 @contextlib.contextmanager
-def disk_full_reported(log_dir: Path) -> Iterator[None]:
+def disk_full_reported(version_dir: Path) -> Iterator[None]:
     """A full disk while TensorBoard writes events becomes one DiskFullError line. The event writer's
     background thread, which fails first, stays quiet: the training thread reports the same error."""
 
@@ -133,7 +133,7 @@ def disk_full_reported(log_dir: Path) -> Iterator[None]:
     except OSError as err:
         if err.errno != errno.ENOSPC:
             raise
-        raise DiskFullError(disk_full(log_dir)) from None
+        raise DiskFullError(disk_full(version_dir)) from None
     finally:
         threading.excepthook = previous_hook
 
@@ -173,7 +173,8 @@ def run(cfg: DictConfig, settings: TrainSettings | None = None) -> dict[str, Any
     Lightning is imported); else it is checked here.
 
     Keys: train_loss (mean of the last epoch), val_loss, val_loss_causal (last validation), best_val_loss
-    (inf when no validation ran), log_dir (the run's version directory: events, config.yaml, checkpoints/).
+    (inf when no validation ran), version_dir (the run's own folder: events, config.yaml, checkpoints/;
+    Lightning's `logger.log_dir`).
     """
     settings = settings or checked(TrainSettings, cfg)
     resume = resolve_resume(cfg)
@@ -189,15 +190,15 @@ def run(cfg: DictConfig, settings: TrainSettings | None = None) -> dict[str, Any
     module = built("module", cfg.module)
     if settings.attention.causal:
         refuse_leaks(module.model, record.name)  # before anything is logged
-    log_dir = Path(logger.log_dir)
-    new_dir = None if log_dir.exists() else log_dir  # made by this run: removed again on a refusal
+    version_dir = Path(logger.log_dir)
+    new_dir = None if version_dir.exists() else version_dir  # made by this run: removed again on a refusal
     if trainer.is_global_zero:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, log_dir / CONFIG_FILE, resolve=True)
+        version_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, version_dir / CONFIG_FILE, resolve=True)
     with warnings.catch_warnings():
         if resume is not None:  # going on in its own checkpoint directory is the point of resuming
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        with disk_full_reported(log_dir), refusals_at_fit_start_reported(cfg, started, new_dir):
+        with disk_full_reported(version_dir), refusals_at_fit_start_reported(cfg, started, new_dir):
             trainer.fit(module, datamodule=datamodule, ckpt_path=None if resume is None else resume.ckpt_path)
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
     return {  # NaN where no validation ran (e.g. trainer=debug stops after max_steps, mid-epoch)
@@ -205,5 +206,5 @@ def run(cfg: DictConfig, settings: TrainSettings | None = None) -> dict[str, Any
         "val_loss": metrics.get(tags.VAL_LOSS, math.nan),
         "val_loss_causal": metrics.get(tags.VAL_LOSS_CAUSAL, math.nan),
         "best_val_loss": float(module.best_val_loss),
-        "log_dir": str(trainer.log_dir),  # rank zero's, on every DDP rank
+        "version_dir": str(trainer.log_dir),  # rank zero's, on every DDP rank
     }
