@@ -90,8 +90,7 @@ def run_names(grid_sweep: Path) -> set[str]:
 @pytest.mark.slow
 def test_every_run_is_listed_under_its_short_name(server: TensorBoard, grid_sweep: Path):
     expected = run_names(grid_sweep)
-    assert set(server.request("/data/runs")) == expected
-    assert all(len(name.split("/")[0]) <= 18 for name in expected)  # what a chart legend shows whole
+    assert set(server.request("/data/runs")) == expected  # the names' form: tests/test_run_record.py
 
 
 @pytest.mark.slow
