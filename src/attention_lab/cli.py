@@ -49,8 +49,16 @@ def variants_that_train_here() -> str:
     return ",".join(name for name, record in VARIANTS.items() if record.cannot_train_on(device) is None)
 
 
+def recall_length(num_pairs: int) -> int:
+    """data=recall's sequence length for `num_pairs` pairs: `${recall_length:${data.num_pairs}}`."""
+    from attention_lab.data.recall import sequence_length
+
+    return sequence_length(int(num_pairs))
+
+
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 OmegaConf.register_new_resolver("variants_that_train_here", variants_that_train_here, replace=True)
+OmegaConf.register_new_resolver("recall_length", recall_length, replace=True)
 
 
 def run_axes(*, _root_: DictConfig) -> dict[str, Any]:

@@ -51,7 +51,9 @@ class RunAxes:
     chapter's `attention.dropout`) and the shortcut path."""
 
     data: str = axis("data.name", "data", str, "verdict", optional=True)
+    pairs: int | None = axis("data.num_pairs", "pairs", int, part="k{}", optional=True)  # data=recall
     model: str | None = axis("model.name", "model", str, part="")
+    layers: int | None = axis("model.n_layers", "layers", int, part="")
     variant: str | None = axis("attention.name", "variant", str)
     pos_emb: str = axis("model.pos_emb", "positions", str, "learned", part="pos_{}", optional=True)
     causal: bool | None = axis("attention.causal", "mask", bool, True)

@@ -104,7 +104,8 @@ command then prints the first such error and exits with status 1.
 def troubleshooting() -> str:
     return "\n".join([
         INTRO,
-        settings_table("Settings of train.py (conf/config.yaml)", TrainSettings, compose(), train_rows()),
+        settings_table("Settings of train.py (conf/config.yaml)", TrainSettings, compose(), train_rows(),
+                       others=[compose("data=recall")]),  # fmt: skip
         settings_table("Settings of `python -m attention_lab.generate` (conf/generate.yaml)", GenerateSettings,
                        compose("ckpt=last", config_name="generate")),
         settings_table("Settings of `python -m attention_lab.report` (conf/report.yaml)", ReportSettings,

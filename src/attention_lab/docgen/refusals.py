@@ -22,11 +22,14 @@ ROOT = CONF_DIR.parent
 
 
 def leaves(schema: dict, defs: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
-    """(dotted setting, its JSON schema) for every leaf of a settings model's JSON schema."""
+    """(dotted setting, its JSON schema) for every leaf of a settings model's JSON schema; a setting of
+    several models (data: a text's or recall's) gives the leaves of each, in order."""
     for name, prop in schema.get("properties", {}).items():
-        nested = [defs[o["$ref"].split("/")[-1]] for o in [prop, *prop.get("anyOf", [])] if "$ref" in o]
+        options = [prop, *prop.get("anyOf", []), *prop.get("oneOf", [])]
+        nested = [defs[o["$ref"].split("/")[-1]] for o in options if "$ref" in o]
         if nested and "properties" in nested[0]:
-            yield from leaves(nested[0], defs, f"{prefix}{name}.")
+            for model in nested:
+                yield from leaves(model, defs, f"{prefix}{name}.")
         else:
             yield f"{prefix}{name}", prop
 
@@ -57,17 +60,22 @@ def printed_refusal(check: Callable[[], Any]) -> str:
     raise AssertionError(f"{check} passed: a value meant to be refused was accepted")
 
 
-def settings_table(title: str, schema: type, cfg: DictConfig, extra_rows: list[str] = ()) -> str:
+def settings_table(
+    title: str, schema: type, cfg: DictConfig, extra_rows: list[str] = (), others: list[DictConfig] = ()
+) -> str:
+    """A row per setting of `schema`: its meaning and the line a refused value prints, on `cfg`, or on the
+    first of `others` that has the setting (a setting of another data set: data=recall's)."""
     from attention_lab.training.runner import built  # checks a _target_ as it is built
 
     rows = [f"## {title}", "", "| setting | what it is | a refused value prints |", "|---|---|---|"]
     json_schema = schema.model_json_schema()
-    for key, prop in leaves(json_schema, json_schema.get("$defs", {})):
+    for key, prop in dict(leaves(json_schema, json_schema.get("$defs", {}))).items():
         bad, meaning = bad_example(prop), prop.get("description", "")
         if bad is None:
             rows.append(f"| `{key}` | {meaning} | free-form |")
             continue
-        changed = copy.deepcopy(cfg)
+        has_key = [c for c in (cfg, *others) if OmegaConf.select(c, key, default="absent") != "absent"]
+        changed = copy.deepcopy(has_key[0] if has_key else cfg)
         OmegaConf.update(changed, key, bad, merge=False, force_add=True)
         group = key.rpartition(".")[0]
         if key.endswith("._target_"):  # importable: checked as the node is built
@@ -108,6 +116,10 @@ def train_rows() -> list[str]:
         "attention=mha +attention.window=8": "a variant's own setting, given to another variant",
         "attention=simple attention.qkv_bias=true": "a bias for a variant without projections",
         "data.max_length=100": "a window fits the model's context",
+        "model.vocab_size=100": "a row for each token id of the data (GPT-2's 50257 for a text)",
+        "data=recall data.num_pairs=9 data.seq_len=32": "a recall sequence holds its pairs and questions",
+        "data=recall data.num_pairs=17": "a recall sequence's keys are distinct",
+        "data=recall data.val_seed=0": "the validation sequences are not the training ones",
         "+model.n_head=2": "a setting no group has",
         "trainer.max_epochs=-1 optimizer.min_lr=1e-5": "a learning-rate schedule needs a run with an end",
     }

@@ -16,7 +16,7 @@ def main(cfg: DictConfig) -> None:
     from attention_lab.settings import ReportSettings, checked  # here: `--help` imports no torch
 
     settings = checked(ReportSettings, cfg)
-    print(f"loss curves: {report(settings.log_dir, settings.out, settings.format)}")
+    print(f"figure: {report(settings.log_dir, settings.out, settings.format)}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -217,8 +218,10 @@ def report_figure(cells: list[Cell], title: str) -> Figure:
     return fig
 
 
-def plot_report(cells: list[Cell], path: Path, title: str) -> Path:
-    """Write `report_figure` of `cells` to `path` (PNG)."""
+def plot_report(
+    cells: list[Cell], path: Path, title: str, figure: Callable[[list[Cell], str], Figure] = report_figure
+) -> Path:
+    """Write `figure` (the report's curves, or recall.py's trade-off) of `cells` to `path` (PNG)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    report_figure(cells, title).savefig(path, dpi=110)
+    figure(cells, title).savefig(path, dpi=110)
     return path

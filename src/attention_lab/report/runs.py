@@ -36,6 +36,7 @@ class RunSummary:
     val_curve: Curve
     val_causal_curve: Curve
     train_tokens_per_sec: float = math.nan  # over the time in training steps
+    recall_accuracy: float = math.nan  # data=recall: the share of questions answered right, last validation
     version_dir: Path | None = None  # where the events (and checkpoints/) are
     # Where attention looked at the last validation, mean over layers, per tags.FOCUS_KINDS name (none where
     # the run logged none), and the weight on the next token (the leak) at every validation.
@@ -114,6 +115,7 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
         val_curve=val,
         val_causal_curve=val_causal,
         train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), curve(tags.TRAIN_TIME)),
+        recall_accuracy=last(curve(tags.RECALL_ACCURACY)),
         version_dir=version_dir,
         attention={name: last(points) for name, points in focus.items() if points},
         next_token_curve=focus[tags.NEXT_TOKEN],

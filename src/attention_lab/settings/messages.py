@@ -60,10 +60,11 @@ def first_line(errors: list[ErrorDetails], schema: type[BaseModel], values: Any)
         return first["ctx"]["line"]
     setting, value = setting_of(first, values)
     *path, name = setting.split(".")
-    for part in path:  # down to the model (config group) that declares the setting
+    for depth, part in enumerate(path, 1):  # down to the model (config group) that declares the setting
         field = schema.model_fields.get(part) if schema else None
-        kinds = typing.get_args(field.annotation) or (field.annotation,) if field else ()
-        schema = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+        kinds = models_in(field.annotation) if field else []
+        below = path[depth] if depth < len(path) else name  # of a union (data), the member that has it
+        schema = next((k for k in kinds if below in k.model_fields), kinds[0] if kinds else None)
     fields = schema.model_fields if schema else {}
     if first["type"] == "extra_forbidden":
         group = ".".join(path) or "the config"
@@ -72,6 +73,13 @@ def first_line(errors: list[ErrorDetails], schema: type[BaseModel], values: Any)
     meaning = f" ({field.description})" if field and field.description else ""
     same = [e for e in errors if setting_of(e, values)[0] == setting]  # one per member of a union
     return refusal(setting, value, reason(same) + meaning)
+
+
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The settings models an annotation names: itself, or the members of a union (Annotated or not)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in models_in(arg)]
 
 
 def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) -> None:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from attention_lab.attention import VARIANTS, variant
+from attention_lab.data.recall import recall_problem
 from attention_lab.data.shuffle import SHUFFLE_MODES
 from attention_lab.data.text import text_path_problem
 from attention_lab.data.tokenizer import VOCAB_SIZE
@@ -76,7 +77,7 @@ class Attention(AttentionConfig):
 
 class Model(ModelConfig):
     name: Name = Field(description=LOGS)
-    vocab_size: int = Field(ge=VOCAB_SIZE, description=f"a row for each of GPT-2's {VOCAB_SIZE} token ids")
+    vocab_size: int = Field(ge=1, description="a row for each token id of the data (GPT-2's for a text)")
 
 
 class Optimizer(Group):
@@ -97,19 +98,73 @@ class Module(Target):
     compile: bool = Field(description="torch.compile the network")
 
 
-class Data(Target):
+class Batches(Target):  # what every data set has: its name and how its batches are drawn
     name: Name = Field(description="the data set's name: an axis of the run's report")
+    batch_size: int = Field(ge=1, description="the windows (sequences) in one batch")
+    num_workers: int = Field(ge=0, description="DataLoader worker processes; 0 loads in the main process")
+    seed: Seed = Field(description="fixes each epoch's order")
+    shuffle: Literal[tuple(SHUFFLE_MODES)] = Field(description="where each epoch's order comes from")
+
+
+class Data(Batches):  # conf/data/verdict.yaml: a text, tokenized and cut into windows
     path: TextFile = Field(description="the training text; downloaded from data.url when missing")
     url: Url | None = Field(description="where a missing text is downloaded from")
     sha256: Sha256 | None = Field(description="the expected hash of the download; null = not checked")
     max_length: int = Field(ge=1, description="the tokens in one training window")
     stride: int = Field(ge=1, description="the step between window starts, in tokens")
     val_stride: int | None = Field(ge=1, description="the step between validation windows; null: stride")
-    batch_size: int = Field(ge=1, description="the windows in one batch")
     train_ratio: float = Field(gt=0, le=1, description="the share of the text used to train")
-    num_workers: int = Field(ge=0, description="DataLoader worker processes; 0 loads in the main process")
-    seed: Seed = Field(description="fixes each epoch's order")
-    shuffle: Literal[tuple(SHUFFLE_MODES)] = Field(description="where each epoch's order comes from")
+
+    @property
+    def vocabulary(self) -> int:
+        """The token ids the model needs a row for: GPT-2's."""
+        return VOCAB_SIZE
+
+    @property
+    def tokens(self) -> tuple[str, int]:
+        """The setting of the tokens the model reads at once, and its value."""
+        return "data.max_length", self.max_length
+
+
+RECALL = "attention_lab.data.datamodule.RecallDataModule"
+
+
+class RecallData(Batches):  # conf/data/recall.yaml: associative-recall sequences, generated (data/recall.py)
+    target: Literal[RECALL] = Field(alias="_target_", description="the class built")
+    num_pairs: int = Field(ge=1, description="key-value pairs per sequence, each asked for once")
+    seq_len: int = Field(ge=4, description="the tokens of one sequence")
+    vocab_size: int = Field(ge=3, description="token ids: 0 the filler, then as many keys as values")
+    train_size: int = Field(ge=1, description="training sequences")
+    val_size: int = Field(ge=1, description="validation sequences")
+    train_seed: Seed = Field(description="generates the training sequences")
+    val_seed: Seed = Field(description="generates the validation sequences; differs from train_seed")
+
+    @property
+    def vocabulary(self) -> int:
+        return self.vocab_size
+
+    @property
+    def tokens(self) -> tuple[str, int]:
+        return "data.seq_len", self.seq_len
+
+    @model_validator(mode="after")
+    def sequences_can_be_made(self) -> RecallData:
+        if (problem := recall_problem(self.num_pairs, self.seq_len, self.vocab_size)) is not None:
+            raise refused(*problem)
+        if self.val_seed == self.train_seed:
+            reason = "the validation sequences must not be the training ones: give another seed"
+            raise refused("data.val_seed", self.val_seed, reason, f"data.train_seed={self.train_seed}")
+        return self
+
+
+def data_kind(values: Any) -> str:
+    """Which data model checks a data node: recall for RecallDataModule's, text for any other."""
+    return "recall" if isinstance(values, dict) and values.get("_target_") == RECALL else "text"
+
+
+AnyData = Annotated[
+    Annotated[Data, Tag("text")] | Annotated[RecallData, Tag("recall")], Discriminator(data_kind)
+]
 
 
 class Trainer(LightningTarget):  # the rules Lightning lacks, whose breach would crash a run later
@@ -141,17 +196,20 @@ class TrainSettings(Network):
     paths: Paths
     optimizer: Optimizer
     module: Module
-    data: Data
+    data: AnyData
     callbacks: dict[str, Callback] = Field(description="one entry per callback, built by its _target_")
     trainer: Trainer
     logger: LightningTarget
 
     @model_validator(mode="after")
     def across_groups(self) -> TrainSettings:
-        context = self.model.context_length
-        if self.data.max_length > context:
+        context, (setting, tokens) = self.model.context_length, self.data.tokens
+        if tokens > context:
             reason = f"it must be <= {context}, the most tokens the model takes"
-            raise refused("data.max_length", self.data.max_length, reason, f"model.context_length={context}")
+            raise refused(setting, tokens, reason, f"model.context_length={context}")
+        if self.model.vocab_size < self.data.vocabulary:
+            reason = f"it must be >= {self.data.vocabulary}, a row for each token id of data={self.data.name}"
+            raise refused("model.vocab_size", self.model.vocab_size, reason)
         scheduled = {key: getattr(self.optimizer, key) for key in ("warmup_steps", "min_lr")}
         scheduled = " and ".join(f"optimizer.{key}={value}" for key, value in scheduled.items() if value)
         trainer = self.trainer.model_extra or {}

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
 from attention_lab import tags
+from attention_lab.data.recall import NO_ANSWER
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.loss import linear_cross_entropy, token_losses
 from attention_lab.settings.schema import Optimizer
@@ -75,6 +76,7 @@ class LitGPT(L.LightningModule):
         self.val_loss = MeanMetric()
         self.val_loss_causal = MeanMetric()
         self.val_loss_by_position = PositionMean(self.model.context_length)
+        self.val_recall_accuracy = MeanMetric()  # recall tasks: the share of questions answered right
         self.loss_by_position: torch.Tensor | None = None  # (T,) of the last validation
         # Saved in checkpoints, so a resumed run continues these counts.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
@@ -84,8 +86,11 @@ class LitGPT(L.LightningModule):
         return self.model(idx)
 
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean next-token cross-entropy, the book's `calc_loss_batch`."""
+        """Mean next-token cross-entropy, the book's `calc_loss_batch`, over the scored targets: all of a
+        text's, the answers of a recall task (the others are NO_ANSWER)."""
         hidden = self.features(inputs)  # (b, T, emb)
+        if not (scored := targets != NO_ANSWER).all():
+            hidden, targets = hidden[scored], targets[scored]  # (answers, emb), (answers,)
         if self.hparams.fused_loss:
             return linear_cross_entropy(hidden, self.model.out_head.weight, targets)
         logits = self.model.out_head(hidden)  # (b, T, vocab)
@@ -146,28 +151,39 @@ class LitGPT(L.LightningModule):
     # --- validation ---------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, targets = batch
-        losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)  # (b, T)
-        self.val_loss.update(losses.mean(), weight=inputs.shape[0])
+        scored = targets != NO_ANSWER  # (b, T): all of a text's targets, the answers of a recall task
+        answers = int(scored.sum())
+        hidden = self.features(inputs)
+        losses = token_losses(hidden, self.model.out_head.weight, targets)  # (b, T); 0 where not scored
+        self.val_loss.update(losses.sum() / answers, weight=answers)
+        if not scored.all():  # a recall task: the share of questions answered right, as trained
+            hits = self.model.out_head(hidden[scored]).argmax(-1) == targets[scored]
+            self.val_recall_accuracy.update(hits.float().mean(), weight=answers)
         if not self.causal:  # judge the model as it generates: later tokens hidden
             with self.model.causal_mask_forced():
                 losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)
-        self.val_loss_causal.update(losses.mean(), weight=inputs.shape[0])
-        self.val_loss_by_position.update(losses)  # as it generates: no position reads its answer
+        self.val_loss_causal.update(losses.sum() / answers, weight=answers)
+        if scored.all():  # as it generates: no position reads its answer
+            self.val_loss_by_position.update(losses)
 
     def on_validation_epoch_end(self) -> None:
         val_loss, val_loss_causal = self.val_loss.compute(), self.val_loss_causal.compute()
-        by_position = self.val_loss_by_position.curve()
+        by_position = self.val_loss_by_position.curve()  # empty for a recall task
+        recall = self.val_recall_accuracy.compute() if self.val_recall_accuracy.update_count else None
         for metric in (self.val_loss, self.val_loss_causal, self.val_loss_by_position):
             metric.reset()
+        self.val_recall_accuracy.reset()
         if self.trainer.sanity_checking:
             return
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss)
-        self.loss_by_position = by_position
+        self.loss_by_position = by_position if len(by_position) else None  # None: a recall task
         # compute() already combined all DDP processes, so every rank holds the same values: sync_dist
         # averages equal numbers (single process: a no-op) and tells Lightning they are global.
         self.log(tags.VAL_LOSS, val_loss, prog_bar=True, sync_dist=True)
         metrics = {tags.VAL_PPL: torch.exp(val_loss), tags.VAL_LOSS_CAUSAL: val_loss_causal}
         metrics |= {tags.POSITION.format(p): by_position[p - 1] for p in logged_positions(len(by_position))}
+        if recall is not None:
+            metrics[tags.RECALL_ACCURACY] = recall
         metrics[tags.BEST_VAL_LOSS] = self.best_val_loss
         if self.train_loss.update_count:  # no training batch yet when validating before fitting
             train_loss = self.train_loss.compute()

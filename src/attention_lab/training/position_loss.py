@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 def logged_positions(context_length: int) -> list[int]:
-    """1, 2, 4, 8, … up to the context, and the context itself: the positions logged as scalars."""
+    """1, 2, 4, 8, … up to the context, and the context itself: the positions logged as scalars (none
+    for a context of 0: a recall task, whose loss is taken at its answers only)."""
     positions = [2**i for i in range(context_length.bit_length()) if 2**i <= context_length]
-    return positions if positions[-1] == context_length else [*positions, context_length]
+    return positions if positions[-1:] == [context_length] or not positions else [*positions, context_length]
 
 
 class PositionMean(Metric):

@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardL
 from pydantic import Field
 
 from attention_lab import tags
+from attention_lab.data.datamodule import RecallDataModule
 from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.model.generation import BOOK_PROMPT, BOOK_SENTENCE, generate
 from attention_lab.model.gpt import attention_focus
@@ -185,7 +186,8 @@ class TensorBoardExtras(L.Callback):
         if writer is None or trainer.sanity_checking or not self.is_due(trainer):
             return
         started = time.perf_counter()
-        if self.sample_tokens:
+        recall = isinstance(trainer.datamodule, RecallDataModule)
+        if self.sample_tokens and not recall:  # a text sample; a recall model's output is its accuracy
             writer.add_text(tags.SAMPLE, self.sample(pl_module), trainer.global_step)
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
@@ -206,9 +208,15 @@ class TensorBoardExtras(L.Callback):
     def log_attention_maps(
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
     ) -> None:
-        """One heatmap figure per layer for the chapter 3 sentence (its first context_length tokens)."""
-        idx = text_to_ids(BOOK_SENTENCE)[:, : pl_module.model.context_length].to(pl_module.device)
-        tokens = [ids_to_text(token) for token in idx[0]]
+        """One heatmap figure per layer for the chapter 3 sentence (its first context_length tokens), or for
+        data=recall a validation sequence up to its second question."""
+        context = pl_module.model.context_length
+        if isinstance(trainer.datamodule, RecallDataModule):
+            idx, tokens = trainer.datamodule.heatmap_example(context)
+        else:
+            idx = text_to_ids(BOOK_SENTENCE)[:, :context]
+            tokens = [ids_to_text(token) for token in idx[0]]
+        idx = idx.to(pl_module.device)
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             weights = weights[0]  # (heads, T, T) of the one sentence
             title = self.axes.title(f"layer {layer} · {when(trainer)}")
