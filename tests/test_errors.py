@@ -109,7 +109,7 @@ def test_free_form_settings_say_why() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.vocab_size=100", "model.vocab_size=100 is not allowed: it must be greater than or equal to 50257"),
+        ("model.vocab_size=100", "model.vocab_size=100 is not allowed: it must be >= 50257, a row for each token id"),
         ("model.emb_dim=abc", "model.emb_dim=abc is not allowed: it must be a valid integer (the width of"),
         ("model.emb_dim=63", "model.emb_dim=63 is not allowed with model.n_heads=4: it must be a multiple of"),
         ("data.max_length=100", "data.max_length=100 is not allowed with model.context_length=64: it must be <= 64"),

@@ -19,8 +19,10 @@ from tests.helpers import compose_config
 
 def test_every_axis_is_read_from_the_composed_config():
     axes = run_axes(compose_config("model.pos_emb=rope", "seed=7"))
-    unread = [f.name for f in RunAxes.fields() if getattr(axes, f.name) is None]
-    assert not unread, f"RunAxes fields whose key the composed config lacks: {unread}"
+    recall = run_axes(compose_config("data=recall"))  # the axes of another data set: pairs
+    unread = [f.name for f in RunAxes.fields() if getattr(axes, f.name) is None is getattr(recall, f.name)]
+    assert not unread, f"RunAxes fields whose key no composed config has: {unread}"
+    assert (axes.pairs, recall.pairs, recall.data) == (None, 8, "recall")
     assert (axes.data, axes.model, axes.variant, axes.pos_emb) == ("verdict", "tiny", "mha", "rope")
     assert (axes.seed, axes.lr) == (7, 4e-3)
     # model.drop_rate follows attention.dropout; the embedding and shortcut rates follow model.drop_rate
