@@ -148,3 +148,18 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
     assert table[("gru", "2")]["Δ vs mha"].startswith("-0.020")
     assert table[("mha", "8")]["Δ vs mha"] == "—"
     assert table[("mha", "8")]["recall accuracy"].startswith("0.980")
+
+
+def test_without_the_mask_the_answer_is_in_view_and_the_leak_metric_sees_it():
+    """A non-causal model on recall batches: val/loss_causal is its loss with the mask forced, as on text."""
+    torch.manual_seed(0)
+    module = LitGPT({"vocab_size": VOCAB, "context_length": LENGTH, "emb_dim": 16, "n_layers": 1,
+                     "n_heads": 2, "drop_rate": 0.0}, {"name": "mha", "causal": False, "dropout": 0.0},
+                    {"lr": 1e-3}).eval()  # fmt: skip
+    inputs, targets = recall_sequences(8, PAIRS, LENGTH, VOCAB, seed=0)
+    with torch.no_grad():
+        module.validation_step((inputs, targets), 0)
+        with module.model.causal_mask_forced():
+            forced = module.loss(inputs, targets)
+    torch.testing.assert_close(module.val_loss_causal.compute(), forced)
+    assert not torch.isclose(module.val_loss.compute(), forced)
