@@ -36,7 +36,7 @@ SCALAR_TAGS = {
     "val_loss_by_position/position_1",
     "val_attention/next_token/layer_0",
 }
-HPARAMS = {f.name for f in RunAxes.fields()}  # the run's every axis
+HPARAMS = {f.name for f in RunAxes.fields()} - {"pairs"}  # every axis a text run has (pairs: data=recall)
 
 
 def compose_with_hydra(*overrides: str):
