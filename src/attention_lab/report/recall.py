@@ -7,7 +7,9 @@ the BASED paper's Figure 1 (Arora et al. 2024) for the book's variants."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from attention_lab.report.stats import Cell, Effect, mean_interval, welch_difference
@@ -30,12 +32,19 @@ def memory_bytes(cell: Cell) -> int | None:
     run = cell.runs[0]
     if run.version_dir is None or not (run.version_dir / CONFIG_FILE).is_file():
         return None
+    return saved_run_bytes(run.version_dir / CONFIG_FILE)
+
+
+@functools.cache
+def saved_run_bytes(config_file: Path) -> int:
+    """memory_bytes of the run whose resolved settings are `config_file`: read once per report, though the
+    table and the figure both ask."""
     from omegaconf import OmegaConf
 
     from attention_lab.model.config import AttentionConfig
     from attention_lab.model.kv_bytes import kv_cache_bytes
 
-    saved = OmegaConf.to_container(OmegaConf.load(run.version_dir / CONFIG_FILE), resolve=True)
+    saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
     model, attention = saved["model"], AttentionConfig(**saved["attention"])
     sizes = {key: model[key] for key in ("n_layers", "emb_dim", "n_heads", "context_length")}
     return kv_cache_bytes(attention.name, **sizes, **attention.own_settings)
