@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
 from tests.helpers import FAST, TWO_BATCHES, VERDICT, compose_config, run_train_script
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory) -> Iterator[Path]:
+    """The suite's own cache folder (XDG_CACHE_HOME, inherited by the command lines it starts): the token ids
+    of its little test texts stay out of the user's ~/.cache, and no test reads ids an earlier session left.
+    The tokenizer's verified ranks file is copied in, so nothing is rebuilt."""
+    from attention_lab.data.tokenizer import mergeable_ranks, ranks_cache_path
+
+    mergeable_ranks()  # the verified ranks file exists in the user's cache from here on
+    user_ranks, before = ranks_cache_path(), os.environ.get("XDG_CACHE_HOME")
+    cache = tmp_path_factory.mktemp("cache")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    if user_ranks.is_file():
+        ranks_cache_path().parent.mkdir(parents=True)
+        shutil.copy(user_ranks, ranks_cache_path())
+    yield cache
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME")
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture(scope="session")

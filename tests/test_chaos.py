@@ -1,6 +1,6 @@
-"""Chaos: one run SIGKILLed at five seeded random moments (in the first epoch, while a checkpoint is being
-written, during validation, and two more anywhere), each time started again with the same command and
-ckpt_path=last, ends with the losses of an uninterrupted run, and TensorBoard shows every step once.
+"""Chaos: one run SIGKILLed at three seeded random moments (in the first epoch, while a checkpoint is being
+written, during validation), each time started again with the same command and ckpt_path=last, ends with
+the losses of an uninterrupted run, and TensorBoard shows every step once.
 
 A kill before the first checkpoint leaves nothing to resume: the command is then started again as it
 was (a new version directory). A kill while last.ckpt is being written may leave it cut short:
@@ -67,14 +67,13 @@ def kill_at(process: subprocess.Popen, phase: str, epochs: range, occurrence: in
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_five_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> None:
+def test_three_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> None:
     rng = random.Random(14)
     crash_logs = tmp_path / "crash"
     run_dir = crash_logs / "tiny" / "mha-causal-p0.1-s123"
     # The first kill falls in the first epoch; the others after it, once there is a checkpoint to go on from.
     later = range(1, EPOCHS - 1)
     moments = [("train", range(1)), ("checkpoint", later), ("validation", later)]
-    moments += [(rng.choice(["train", "validation", "checkpoint"]), later) for _ in range(2)]
     for phase, epochs in moments:
         resumable = find_last_checkpoint(run_dir) is not None
         process = start(crash_logs, *(["ckpt_path=last"] if resumable else []))

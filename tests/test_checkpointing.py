@@ -32,6 +32,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return written
 
 
+@pytest.mark.slow
 def test_by_default_one_last_ckpt_is_written_after_the_final_epoch(
     tmp_path: Path, writes: list[Path]
 ) -> None:
@@ -42,6 +43,7 @@ def test_by_default_one_last_ckpt_is_written_after_the_final_epoch(
     assert saved["global_step"] == 3 * 2 and "optimizer_states" in saved
 
 
+@pytest.mark.slow
 def test_every_minutes_zero_writes_last_ckpt_after_every_epoch(tmp_path: Path, writes: list[Path]) -> None:
     run(compose_config(*THREE_EPOCHS, "callbacks.checkpoints.every_minutes=0", log_dir=tmp_path))
     assert [path.name for path in writes] == ["last.ckpt"] * 3
@@ -69,6 +71,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch, er
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # the temporary file is gone
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_training_with_one_line_naming_the_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(checkpointing.torch, "save", failing_save(OSError(errno.ENOSPC, "No space left")))
     with pytest.raises(CheckpointWriteError) as error:

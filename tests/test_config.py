@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from hydra.utils import instantiate
 
 from attention_lab.attention import VARIANTS
@@ -20,6 +21,7 @@ def test_default_config_is_tiny_mha_on_the_verdict():
     assert cfg.run_name == "mha-causal-p0.1-s123"
 
 
+@pytest.mark.slow
 def test_one_attention_config_per_variant():
     assert {p.stem for p in (CONF_DIR / "attention").glob("*.yaml")} == set(VARIANTS)
     for name in VARIANTS:

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import urllib.request
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_documents_joined_by_end_of_text_become_its_token(tmp_path: Path):
     text = tmp_path / "two.txt"
     text.write_text("The first story ends here.<|endoftext|>A second one begins.")
     train_ids, val_ids = TextDataModule(path=str(text), train_ratio=0.9).split_token_ids()
-    assert 50256 in train_ids + val_ids  # one token, as the book's section 2.4 encodes it
+    assert 50256 in torch.cat([train_ids, val_ids]).tolist()  # one token, as the book encodes it (2.4)
 
 
 def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
@@ -142,19 +143,26 @@ def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path):
     assert [p.name for p in target.parent.iterdir()] == ["text.txt"]
 
 
-def test_a_file_that_appears_during_the_download_is_not_overwritten(tmp_path: Path, monkeypatch):
+def test_a_file_that_appears_during_the_download_is_kept_and_checked(tmp_path: Path, monkeypatch):
+    """Another run's download (two jobs of a parallel sweep) or the user's own copy: never overwritten; read
+    when its hash is right, refused when it is not."""
     source = tmp_path / "source.txt"
     source.write_text("downloaded")
     target = tmp_path / "text.txt"
     real_urlopen = urllib.request.urlopen
+    meanwhile = {"text": "downloaded"}
 
-    def urlopen_while_the_user_writes(*args, **kwargs):
-        target.write_text("the user's own text")
+    def urlopen_while_another_writes(*args, **kwargs):
+        target.write_text(meanwhile["text"])
         return real_urlopen(*args, **kwargs)
 
-    monkeypatch.setattr("urllib.request.urlopen", urlopen_while_the_user_writes)
-    with pytest.raises(ConfigError, match="a file appeared at .* it was left as it is"):
-        load_text(target, url=source.as_uri())
+    monkeypatch.setattr("urllib.request.urlopen", urlopen_while_another_writes)
+    sha256 = hashlib.sha256(b"downloaded").hexdigest()
+    assert load_text(target, url=source.as_uri(), sha256=sha256) == "downloaded"  # the other run's copy
+    target.unlink()
+    meanwhile["text"] = "the user's own text"
+    with pytest.raises(ConfigError, match=r"\(a truncated or altered copy\): delete it to download it again"):
+        load_text(target, url=source.as_uri(), sha256=sha256)
     assert target.read_text() == "the user's own text"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.txt", "text.txt"]
 

@@ -15,6 +15,7 @@ def generated() -> dict[Path, str]:
     return documents()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["troubleshooting.md", "README.md", "variants.md"])
 def test_generated_document_matches_the_code(generated: dict[Path, str], name: str) -> None:
     path = next(path for path in generated if path.name == name)

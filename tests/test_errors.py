@@ -88,6 +88,7 @@ def free_form(key: str) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_every_setting_is_refused_when_wrong_or_declared_free_form(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # trainer=gpu passes where there is one
     first_seen: dict[str, tuple[str, ...]] = {}  # each setting, in the first option that has it

@@ -63,6 +63,7 @@ def test_the_estimate_is_what_a_full_kv_cache_holds(name):
     assert cache.nbytes() == expected
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_total_and_per_token_bytes():
     result = subprocess.run(
         [sys.executable, "-m", "attention_lab.kv_memory", *BOOK_GQA, "attention=mqa"],

@@ -129,7 +129,7 @@ def test_a_recall_run_logs_its_accuracy_beside_the_loss_and_its_heatmaps(tmp_pat
 
 
 def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs():
-    from attention_lab.report.recall import recall_rows
+    from attention_lab.report.memory import memory_rows
     from attention_lab.report.runs import RunSummary
     from attention_lab.report.stats import group_cells
     from attention_lab.run_record import RunAxes
@@ -141,7 +141,7 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
     runs = [summary("mha", pairs, seed, 1.0 - 0.01 * seed) for pairs in (2, 8) for seed in (1, 2, 3)]
     runs += [summary("gru", 2, seed, 0.98 - 0.01 * seed) for seed in (1, 2, 3)]
     runs += [summary("gru", 8, seed, 0.30 + 0.01 * seed) for seed in (1, 2, 3)]
-    headers, rows = recall_rows(group_cells(runs))
+    headers, rows = memory_rows(group_cells(runs))
     table = {(row[0], row[1]): dict(zip(headers, row, strict=True)) for row in rows}
     assert table[("gru", "8")]["Δ vs mha"].startswith("-0.660") and table[("gru", "8")]["verdict"] == (
         "exceeds seed spread")

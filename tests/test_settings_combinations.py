@@ -75,7 +75,7 @@ def combinations(draw: st.DrawFn) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(overrides=combinations())
 def test_a_combination_is_refused_in_one_line_or_trains_a_step(overrides: list[str], tmp_path_factory):
     log_dir: Path = tmp_path_factory.mktemp("logs")

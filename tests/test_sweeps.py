@@ -19,6 +19,7 @@ from attention_lab.attention import VARIANTS
 from attention_lab.attention.positions import ENCODINGS
 from attention_lab.cli import CONF_DIR
 from attention_lab.run_record import MASK, RunAxes
+from attention_lab.tags import SAMPLE_GREEDY, SAMPLE_TOP_K
 from attention_lab.training.tensorboard import HPARAM_METRICS
 from tests.helpers import FAST, TWO_BATCHES, compose_config, run_train_script, scalars
 
@@ -142,9 +143,11 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
         assert set(tags["images"]) >= {"val_attention/layer_0", "val_attention/layer_1"}  # tiny: 2 layers
         assert "val_loss_by_position/curve" in tags["images"]
         assert "hp_metric" not in tags["scalars"]  # Time Series does not open on it
-        assert "samples/every_effort/text_summary" in tags["tensors"]
-        sample = run.Tensors("samples/every_effort/text_summary")[-1].tensor_proto.string_val[0].decode()
-        assert sample.startswith("Every effort moves you")
+        greedy, sampled = (
+            run.Tensors(f"{tag}/text_summary")[-1].tensor_proto.string_val[0].decode()
+            for tag in (SAMPLE_GREEDY, SAMPLE_TOP_K)
+        )
+        assert all(text.startswith("    Every effort moves you") for text in (greedy, sampled))
 
 
 @pytest.mark.slow
@@ -186,3 +189,29 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
         best_vals.append(min(scalars(version_dir, "val/loss")["val/loss"].values()))
     assert len(best_vals) == 2
     assert best_value == pytest.approx(min(best_vals), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "context", "steps"),
+    [("mask_dropout", 16, 1000), ("mask_pos_emb", 16, 500), ("why_attention", 128, 240)],
+)
+def test_each_sweep_on_shakespeare_takes_its_regime_and_the_verdict_keeps_its_own(sweep, context, steps):
+    on_shakespeare = compose_config(f"sweep={sweep}", "data=shakespeare")
+    assert on_shakespeare.experiment_name == f"{sweep}_shakespeare_tiny"
+    assert (on_shakespeare.model.context_length, on_shakespeare.trainer.max_steps) == (context, steps)
+    assert on_shakespeare.callbacks.checkpoints is None
+    on_verdict = compose_config(f"sweep={sweep}")
+    assert on_verdict.experiment_name == f"{sweep}_tiny"
+    assert on_verdict.trainer.max_steps == -1 and on_verdict.trainer.max_epochs == 2
+
+
+def test_the_quality_memory_sweep_runs_every_cache_saver_on_shakespeare_at_128_tokens():
+    quality = compose_config("sweep=quality_memory", return_hydra_config=True)
+    assert (quality.data.name, quality.model.context_length, quality.trainer.max_steps) == (
+        "shakespeare",
+        128,
+        160,
+    )
+    variants = quality.hydra.sweeper.params.attention.split(",")
+    assert variants == ["mha", "gqa", "mqa", "mla", "swa", "gru", "none"]
+    assert quality.hydra.sweeper.params.seed == "1,2,3"

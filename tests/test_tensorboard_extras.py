@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
+from attention_lab.model.config import AttentionConfig, ModelConfig
+from attention_lab.model.generation import continue_text
+from attention_lab.model.gpt import GPTModel
 from attention_lab.training import run
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
@@ -93,3 +97,20 @@ def test_a_context_shorter_than_the_heatmap_sentence_maps_its_first_tokens(fast_
     events = EventAccumulator(run(cfg)["version_dir"], size_guidance={"images": 0})
     events.Reload()
     assert "val_attention/layer_0" in events.Tags()["images"]
+
+
+def test_samples_continue_the_datas_prompt_greedily_and_sampled_without_touching_the_rng():
+    torch.manual_seed(0)
+    model = GPTModel(
+        ModelConfig(context_length=16, emb_dim=16, n_layers=1, n_heads=2, drop_rate=0.0),
+        AttentionConfig(dropout=0.0),
+    ).eval()
+
+    module = SimpleNamespace(model=model, device=torch.device("cpu"))
+    extras = TensorBoardExtras(axes={}, sample_tokens=12, sample_temperature=1.0, sample_top_k=40)
+    state = torch.get_rng_state()
+    greedy, sampled = extras.samples(module, "ROMEO:")
+    assert torch.equal(torch.get_rng_state(), state)  # the run's next dropout mask is the one it would draw
+    assert greedy == textwrap.indent(continue_text(model, "ROMEO:", 12), "    ", lambda line: True)
+    assert sampled.startswith("    ROMEO:") and sampled != greedy
+    assert extras.samples(module, "ROMEO:") == (greedy, sampled)  # a fixed seed: comparable across steps

@@ -131,7 +131,8 @@ def generate(model: GPTModel, prompt: str | None = None, max_new_tokens: int = 5
     """The prompt (default: the book's "Every effort moves you") and its continuation, as `python -m
     attention_lab.generate` writes it: greedy with temperature 0, else sampled from softmax(logits /
     temperature) among the top_k most likely tokens."""
-    from attention_lab.model.generation import BOOK_PROMPT, continue_text
+    from attention_lab.data.text import BOOK_PROMPT
+    from attention_lab.model.generation import continue_text
 
     return continue_text(model, prompt or BOOK_PROMPT, max_new_tokens, temperature, top_k, seed)
 
@@ -141,8 +142,8 @@ def attention_figure(model: GPTModel, text: str | None = None, title: str | None
     """The attention weights of every layer and head for `text` (default: the book's chapter 3 sentence;
     its first context_length tokens), as the run's TensorBoard heatmaps show them: a row per layer, rows
     are queries, columns are keys."""
+    from attention_lab.data.text import BOOK_SENTENCE
     from attention_lab.data.tokenizer import ids_to_text, text_to_ids
-    from attention_lab.model.generation import BOOK_SENTENCE
     from attention_lab.training.heatmaps import heatmap_figure
 
     idx = text_to_ids(text or BOOK_SENTENCE)[:, : model.context_length]
@@ -177,18 +178,19 @@ class Report:
 
 
 @one_line
-def report(log_dir: str | Path) -> Report:
-    """The tables and figure of `python -m attention_lab.report log_dir=<log_dir>` (nothing printed or
-    written): runs that differ only by seed form a cell; effects carry 95% intervals."""
-    from attention_lab.report import report_tables
+def report(log_dir: str | Path | list[str | Path], figure: str = "auto") -> Report:
+    """The tables and figure of `python -m attention_lab.report log_dir=<log_dir> figure=<figure>` (nothing
+    printed or written): runs that differ only by seed form a cell; effects carry 95% intervals. A list of
+    folders lays their runs side by side."""
+    from attention_lab.report import draws_memory, load_cells, report_tables
+    from attention_lab.report.memory import memory_figure
     from attention_lab.report.plot import report_figure
-    from attention_lab.report.runs import load_runs
-    from attention_lab.report.stats import group_cells
 
-    folder = runs_folder(log_dir)
-    cells = group_cells(load_runs(folder))
-    name = folder.resolve().name
-    return Report(report_tables(cells, name), report_figure(cells, name))
+    folders = [runs_folder(d) for d in ([log_dir] if isinstance(log_dir, str | Path) else log_dir)]
+    cells, _, name = load_cells(folders)
+    memory = draws_memory(cells, figure)
+    drawn = memory_figure if memory else report_figure
+    return Report(report_tables(cells, name, memory), drawn(cells, name))
 
 
 def landing_url(base: str, n_layers: int = 2) -> str:

@@ -24,7 +24,8 @@ FOCUS = "val_attention/{}/layer_{}"  # where attention looks (a FOCUS_KINDS name
 HEATMAP = "val_attention/layer_{}"
 POSITION = "val_loss_by_position/position_{}"  # the val loss at position p of the window
 POSITION_CURVE = "val_loss_by_position/curve"  # all positions, as an image
-SAMPLE = "samples/every_effort"
+SAMPLE_GREEDY = "samples/greedy"  # the continuation of the data's prompt, greedy
+SAMPLE_TOP_K = "samples/top_k"  # and sampled, with a temperature among the top-k tokens
 BOOK_TRAIN_LOSS = "book/train_loss"  # callbacks=book: the book's evaluate_model
 BOOK_VAL_LOSS = "book/val_loss"
 

@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from attention_lab.data.recall import NO_ANSWER, recall_sequences, token_label
 from attention_lab.data.shuffle import EpochShuffleSampler
-from attention_lab.data.text import load_text
-from attention_lab.data.tokenizer import END_OF_TEXT, gpt2_tokenizer
+from attention_lab.data.text import BOOK_PROMPT, BOOK_SENTENCE, load_text
+from attention_lab.data.token_cache import token_ids
+from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.errors import ConfigError, refusal
 
@@ -55,6 +56,14 @@ class BatchedDataModule(L.LightningDataModule):
             **order,
         )
 
+    def sample_prompt(self) -> str | None:
+        """The text a model of this data continues in TensorBoard's text samples; None: no samples."""
+        raise NotImplementedError
+
+    def heatmap_example(self, context_length: int) -> tuple[torch.Tensor, list[str]]:
+        """(1, T) token ids the attention heatmaps show, T <= context_length, and a label per token."""
+        raise NotImplementedError
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
 
@@ -65,7 +74,9 @@ class BatchedDataModule(L.LightningDataModule):
 class TextDataModule(BatchedDataModule):
     """Any UTF-8 text (The Verdict by default, conf/data/verdict.yaml), split by characters into train/val
     windows. `val_stride` (default: `stride`) steps the validation windows: 1 puts nearly every validation
-    token at every position of a window, so that the loss by position compares contexts, not tokens."""
+    token at every position of a window, so that the loss by position compares contexts, not tokens.
+    `prompt` (default: the book's) is what TensorBoard's samples continue, `heatmap_text` (default: the
+    book's chapter 3 sentence) what its attention heatmaps show."""
 
     def __init__(
         self,
@@ -81,22 +92,30 @@ class TextDataModule(BatchedDataModule):
         num_workers: int = 0,
         seed: int = 0,
         shuffle: str = "seeded",
+        prompt: str | None = None,
+        heatmap_text: str | None = None,
     ) -> None:
         super().__init__(name, batch_size, num_workers, seed, shuffle)
         self.path, self.url, self.sha256 = path, url, sha256
+        self.prompt, self.heatmap_text = prompt or BOOK_PROMPT, heatmap_text or BOOK_SENTENCE
         self.max_length, self.stride, self.train_ratio = max_length, stride, train_ratio
         self.val_stride = stride if val_stride is None else val_stride
 
-    def split_token_ids(self) -> tuple[list[int], list[int]]:
-        """Token ids of the first `train_ratio` of the characters and of the rest."""
+    def split_token_ids(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n,) token ids of the first `train_ratio` of the characters and of the rest (`<|endoftext|>`
+        allowed: a text of several documents joined by it, as in the book's section 2.4), each computed once
+        per text and cached on disk (data/token_cache.py)."""
         text = load_text(self.path, self.url, self.sha256)
         split = int(self.train_ratio * len(text))
-        tokenizer = gpt2_tokenizer()
-        special = {END_OF_TEXT}  # a text of several documents joined by it, as in the book's section 2.4
-        return (
-            tokenizer.encode(text[:split], allowed_special=special),
-            tokenizer.encode(text[split:], allowed_special=special),
-        )
+        return token_ids(text[:split]), token_ids(text[split:])
+
+    def sample_prompt(self) -> str:
+        return self.prompt
+
+    def heatmap_example(self, context_length: int) -> tuple[torch.Tensor, list[str]]:
+        """`heatmap_text`'s first `context_length` tokens, each labelled with its text."""
+        ids = text_to_ids(self.heatmap_text)[:, :context_length]
+        return ids, [ids_to_text(token) for token in ids[0]]
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -151,6 +170,9 @@ class RecallDataModule(BatchedDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             self.train_set, self.val_set = self.sequences(0), self.sequences(1)
+
+    def sample_prompt(self) -> None:
+        return None  # a recall model's output is its accuracy, not a text
 
     def heatmap_example(self, context_length: int) -> tuple[torch.Tensor, list[str]]:
         """The first validation sequence, cut after its first two questions (1, T), and its tokens' labels."""

@@ -1,8 +1,9 @@
 """The training text: a UTF-8 file at `data.path`, downloaded there (and hash-checked) when it is missing.
 
-Every way the text cannot be had (a directory, a failed download, unreadable or non-UTF-8 bytes, an empty
-file) is one ConfigError naming `data.path`, its value and the way out. Needs neither torch nor Lightning,
-so train.py can check `data.path` before importing them.
+Every way the text cannot be had (a directory, a failed download, a file whose sha256 is not
+`data.sha256`, unreadable or non-UTF-8 bytes, an empty file) is one ConfigError naming `data.path`, its
+value and the way out. Needs neither torch nor Lightning, so train.py can check `data.path` before
+importing them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import urllib.request
 from pathlib import Path
 
 from attention_lab.errors import ConfigError, refusal
+
+BOOK_PROMPT = "Every effort moves you"  # the prompt of the book's chapters 4 and 5
+BOOK_SENTENCE = "Your journey starts with one step"  # chapter 3's sentence: the heatmaps' text
 
 
 def sha256_of(data: bytes) -> str:
@@ -37,7 +41,8 @@ def _download(url: str, sha256: str | None, path: Path) -> str | None:
     """Fetch `url` into `path`, which must not exist yet, and return why it failed, or None on success.
 
     The bytes are hash-checked, written to a temporary file beside `path` and linked to `path` only when
-    complete: `path` never holds half a text, and a file that appeared there meanwhile is never replaced.
+    complete: `path` never holds half a text, and a file that appeared there meanwhile (another run's
+    download) is never replaced; load_text reads and hash-checks whichever file is there.
     """
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -58,7 +63,7 @@ def _download(url: str, sha256: str | None, path: Path) -> str | None:
             os.fsync(file.fileno())
         os.link(temporary, path)  # fails, instead of overwriting, when `path` exists by now
     except FileExistsError:
-        return f"a file appeared at {path} during the download; it was left as it is"
+        pass  # another run's download, or the user's copy: kept, and hash-checked as it is read
     except OSError as err:
         return f"writing the download failed ({err.strerror})"
     finally:
@@ -67,7 +72,8 @@ def _download(url: str, sha256: str | None, path: Path) -> str | None:
 
 
 def load_text(path: str | Path, url: str | None = None, sha256: str | None = None) -> str:
-    """Read a UTF-8 text; when it is missing and a `url` is given, download it (checking `sha256`) first.
+    """Read a UTF-8 text; when it is missing and a `url` is given, download it first. With `sha256`, the
+    bytes read or downloaded must have that hash: a truncated or altered file is refused, never used.
 
     Raises ConfigError naming `data.path`, its value and the way out when the text cannot be had.
     """
@@ -76,19 +82,29 @@ def load_text(path: str | Path, url: str | None = None, sha256: str | None = Non
     if problem is None and not path.exists():
         reason = "no URL to download it from is configured" if url is None else _download(url, sha256, path)
         if reason is not None:
+            source = "the text" if url is None else f"a copy of {url}"
+            checked = "" if sha256 is None else f" with sha256 {sha256}"
             problem = (
-                f"it does not exist and {reason}. Copy The Verdict there (it is "
-                "ch02/01_main-chapter-code/the-verdict.txt in github.com/rasbt/LLMs-from-scratch), or train "
-                "on any UTF-8 text with `data.path=/path/to/text.txt data.sha256=null`."
+                f"it does not exist and {reason}. Put {source}{checked} there, or train on any UTF-8 text "
+                "with `data.path=/path/to/text.txt data.sha256=null`."
             )
     if problem is None:
         try:
-            text, problem = path.read_bytes().decode("utf-8"), None
+            data = path.read_bytes()
         except OSError as err:  # PermissionError, EIO, ...
             problem = (
                 f"it cannot be read ({err.strerror or err}); give a UTF-8 text file this user may read "
                 "(check its permissions with `ls -l`)"
             )
+    if problem is None and sha256 is not None and sha256_of(data) != sha256:
+        again = "download it again" if url is not None else "put the right copy there"
+        problem = (
+            f"its {len(data):,} bytes have sha256 {sha256_of(data)}, expected {sha256} (a truncated or "
+            f"altered copy): delete it to {again}, or train on it as it is with data.sha256=null"
+        )
+    if problem is None:
+        try:
+            text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             problem = (
                 f"it is not UTF-8 text (byte {err.start} cannot be decoded); convert it with e.g. "

@@ -35,9 +35,14 @@ END_OF_TEXT_ID = 50256
 VOCAB_SIZE = 50257
 
 
-def ranks_cache_path() -> Path:
+def cache_dir() -> Path:
+    """attention-lab's cache: the merge ranks here, the token ids of each text (data/token_cache.py)."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "attention-lab" / "gpt2-r50k_base.tiktoken"
+    return Path(cache_home) / "attention-lab"
+
+
+def ranks_cache_path() -> Path:
+    return cache_dir() / "gpt2-r50k_base.tiktoken"
 
 
 def ranks_from_bpe_files() -> dict[bytes, int]:

@@ -45,6 +45,7 @@ def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "`data.path` is empty", lambda: load_text(tmp / "empty.txt")
     yield "`data.path` is missing and cannot be downloaded", lambda: load_text(tmp / "a.txt", f"file://{tmp}/none.txt")
     yield "the download has another sha256", lambda: load_text(tmp / "b.txt", f"file://{tmp}/short.txt", "0" * 64)
+    yield "`data.path` is a truncated or altered copy", lambda: load_text(tmp / "short.txt", None, "0" * 64)
     yield "a split is shorter than one window", lambda: TextDataModule(str(tmp / "short.txt"), max_length=64).setup()
     yield "`ckpt_path` does not exist", resume(f"{tmp}/missing.ckpt")
     yield "`ckpt_path` is a directory", resume(str(tmp))

@@ -10,9 +10,6 @@ from attention_lab.data.tokenizer import ids_to_text, text_to_ids
 from attention_lab.errors import ConfigError
 from attention_lab.model.gpt import GPTModel
 
-BOOK_PROMPT = "Every effort moves you"  # the prompt of the book's chapters 4 and 5
-BOOK_SENTENCE = "Your journey starts with one step"  # chapter 3's sentence: the heatmaps' text
-
 
 def next_token_logits(
     model: GPTModel, idx: torch.Tensor, context_length: int, cache: KVCache | None
@@ -87,7 +84,7 @@ def continue_text(
     torch.manual_seed(seed)
     ids = generate(
         model,
-        text_to_ids(prompt),
+        text_to_ids(prompt).to(next(model.parameters()).device),
         max_new_tokens=max_new_tokens,
         context_length=model.context_length,
         temperature=temperature,

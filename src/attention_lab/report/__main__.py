@@ -1,4 +1,4 @@
-"""`python -m attention_lab.report log_dir=<folder of a sweep> [out=<figure>] [format=markdown]`."""
+"""`python -m attention_lab.report log_dir=<folder of a sweep> [out=<figure>] [format=...] [figure=...]`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def main(cfg: DictConfig) -> None:
     from attention_lab.settings import ReportSettings, checked  # here: `--help` imports no torch
 
     settings = checked(ReportSettings, cfg)
-    print(f"figure: {report(settings.log_dir, settings.out, settings.format)}")
+    print(f"figure: {report(settings.log_dir, settings.out, settings.format, settings.figure)}")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
     taking turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
     import torch
 
+    from attention_lab.data.text import BOOK_PROMPT
     from attention_lab.data.tokenizer import text_to_ids
-    from attention_lab.model.generation import BOOK_PROMPT, generate
+    from attention_lab.model.generation import generate
 
     prompt = text_to_ids(BOOK_PROMPT)[:, : model.context_length - 1]
     new_tokens = model.context_length - prompt.shape[1]

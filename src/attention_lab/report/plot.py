@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from attention_lab.report.runs import Curve
 from attention_lab.report.stats import Cell
-from attention_lab.run_record import MASK, placement
+from attention_lab.run_record import MASK, RunAxes, placement
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
     from matplotlib.axes import Axes
@@ -72,9 +72,12 @@ def draw(
     ax.fill_between(steps, low, high, color=colour, alpha=0.18, linewidth=0)
 
 
-def pos_note(pos_emb: str, cells: list[Cell]) -> str:
-    """", <encoding>" in a label where the encoding tells cells apart or is not the book's (learned)."""
-    return f", {pos_emb}" if pos_emb != "learned" or len({c.axes.pos_emb for c in cells}) > 1 else ""
+def note(axes: RunAxes, cells: list[Cell]) -> str:
+    """", <encoding>" in a label where the encoding tells cells apart or is not the book's (learned), and
+    ", <data set>" where the cells come from several (a report over two corpora)."""
+    shown = [axes.pos_emb] if axes.pos_emb != "learned" or len({c.axes.pos_emb for c in cells}) > 1 else []
+    shown += [axes.data] if len({c.axes.data for c in cells}) > 1 else []
+    return "".join(f", {part}" for part in shown)
 
 
 def encodings(cells: list[Cell]) -> list[str]:
@@ -82,16 +85,18 @@ def encodings(cells: list[Cell]) -> list[str]:
     return list(dict.fromkeys(c.axes.pos_emb for c in cells))
 
 
-def colours(pos_emb: str, cells: list[Cell]) -> tuple[str, str]:
-    """(causal, non-causal) colours of a position encoding's cells, the same in every panel."""
-    return PAIRS[encodings(cells).index(pos_emb) % len(PAIRS)]
+def colours(axes: RunAxes, cells: list[Cell]) -> tuple[str, str]:
+    """(causal, non-causal) colours of the cells of a position encoding (and data set), the same in every
+    panel."""
+    kinds = list(dict.fromkeys((c.axes.pos_emb, c.axes.data) for c in cells))
+    return PAIRS[kinds.index((axes.pos_emb, axes.data)) % len(PAIRS)]
 
 
 def mask_panel(ax: Axes, cells: list[Cell]) -> None:
     rates = min({c.axes.rates for c in cells})  # the smallest dropout of the sweep
     for c in (c for c in cells if c.axes.rates == rates):
-        runs, (causal_colour, leak_colour) = c.runs, colours(c.axes.pos_emb, cells)
-        where = pos_note(c.axes.pos_emb, cells)
+        runs, (causal_colour, leak_colour) = c.runs, colours(c.axes, cells)
+        where = note(c.axes, cells)
         if c.axes.causal is False:
             draw(ax, [r.val_curve for r in runs], f"{c.axes.mask}{where}: val/loss", leak_colour, "-", "o")
             label = f"{c.axes.mask}{where}: val/loss_causal"
@@ -118,8 +123,8 @@ def dropout_panel(ax: Axes, cells: list[Cell]) -> None:
     by_position = len({c.axes.rates for c in chosen}) == 1 and len({c.axes.pos_emb for c in chosen}) > 1
     order = encodings(cells)
     for i, c in enumerate(sorted(chosen, key=lambda c: (c.axes.rates, order.index(c.axes.pos_emb)))):
-        colour = colours(c.axes.pos_emb, cells)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
-        label = f"dropout {c.axes.placement}{pos_note(c.axes.pos_emb, chosen)}"
+        colour = colours(c.axes, cells)[0] if by_position else PALETTE[(i + 2) % len(PALETTE)]
+        label = f"dropout {c.axes.placement}{note(c.axes, chosen)}"
         if by_variant:
             colour, label = variant_colour(c, cells), str(c.axes.variant)
         train = [r.train_curve for r in c.runs]
@@ -147,11 +152,11 @@ def focus_panel(ax: Axes, cells: list[Cell]) -> None:
     rates = sorted({c.axes.rates for c in cells})
     by_dropout = len(rates) > 1 and len({c.axes.pos_emb for c in cells}) == 1  # else by position encoding
     for c in cells:
-        causal_colour, leak_colour = colours(c.axes.pos_emb, cells)
+        causal_colour, leak_colour = colours(c.axes, cells)
         if by_dropout:  # the non-causal cells in the warm colours of the pairs, one per dropout
             leak_colour = PAIRS[rates.index(c.axes.rates) % len(PAIRS)][1]
         mask = c.axes.mask
-        label = f"{mask}, dropout {c.axes.placement}{pos_note(c.axes.pos_emb, cells)}"
+        label = f"{mask}, dropout {c.axes.placement}{note(c.axes, cells)}"
         style = "--" if c.axes.causal is False else "-"
         colour, marker = (leak_colour, "o") if c.axes.causal is False else (causal_colour, "s")
         draw(ax, [r.next_token_curve for r in c.runs], label, colour, style, marker)
@@ -179,7 +184,7 @@ def position_panel(ax: Axes, cells: list[Cell]) -> None:
             parts.append(c.axes.mask)
         if len({cell.axes.rates for cell in cells}) > 1:
             parts.append(f"dropout {c.axes.placement}")
-        label = ", ".join(parts) + pos_note(c.axes.pos_emb, cells)
+        label = ", ".join(parts) + note(c.axes, cells)
         ax.plot(positions, means, linestyle=style, color=colour, marker="o", linewidth=1.8,
                 label=f"{label} (n={len(c.runs)})")  # fmt: skip
         low = [m - s for m, s in zip(means, stds, strict=True)]
@@ -221,7 +226,7 @@ def report_figure(cells: list[Cell], title: str) -> Figure:
 def plot_report(
     cells: list[Cell], path: Path, title: str, figure: Callable[[list[Cell], str], Figure] = report_figure
 ) -> Path:
-    """Write `figure` (the report's curves, or recall.py's trade-off) of `cells` to `path` (PNG)."""
+    """Write `figure` (the report's curves, or memory.py's quality against memory) of `cells` to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure(cells, title).savefig(path, dpi=110)
     return path

@@ -80,7 +80,7 @@ class Effect:
     """A difference with the half-width of its 95% t-interval: of two cells' means (Welch's interval), or
     the mean of a difference within each run of one cell (the context effect)."""
 
-    effect: str  # "mask", "dropout", "context" or "positions"
+    effect: str  # "mask", "dropout", "context", "positions", or what memory.py compares with mha
     where: str  # the setting held fixed, e.g. "mha, dropout all 0.1" or "mha, causal, all 0.3 vs none"
     measure: str  # e.g. "Δ val loss (non-causal − causal)"
     difference: float

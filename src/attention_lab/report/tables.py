@@ -73,13 +73,16 @@ def position_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None
     return headers + titles, [row + v for row, v in zip(rows, values, strict=True)]
 
 
+def plus_minus(value: float, half_width: float, sign: str = "") -> str:
+    """`value ±half_width` to 3 decimals (the value alone where there is no interval); sign="+" signs it."""
+    return f"{value:{sign}.3f}" + ("" if math.isnan(half_width) else f" ±{half_width:.3f}")
+
+
 def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:
     headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict"]
-    rows = []
-    for e in found:
-        interval = f"{e.difference:+.3f}" + ("" if math.isnan(e.half_width) else f" ±{e.half_width:.3f}")
-        rows.append([e.effect, e.where, e.measure, interval, e.verdict])
-    return headers, rows
+    return headers, [
+        [e.effect, e.where, e.measure, plus_minus(e.difference, e.half_width, "+"), e.verdict] for e in found
+    ]
 
 
 def render(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> str:

@@ -114,6 +114,8 @@ class Data(Batches):  # conf/data/verdict.yaml: a text, tokenized and cut into w
     stride: int = Field(ge=1, description="the step between window starts, in tokens")
     val_stride: int | None = Field(ge=1, description="the step between validation windows; null: stride")
     train_ratio: float = Field(gt=0, le=1, description="the share of the text used to train")
+    prompt: Text | None = Field(description="what TensorBoard's text samples continue; null: the book's")
+    heatmap_text: Text | None = Field(description="what the attention heatmaps show; null: the book's")
 
     @property
     def vocabulary(self) -> int:
@@ -230,9 +232,15 @@ class GenerateSettings(Group):  # conf/generate.yaml: python -m attention_lab.ge
 
 
 class ReportSettings(Group):  # conf/report.yaml: python -m attention_lab.report
-    log_dir: Text = Field(description="the folder of the runs to compare, e.g. logs/mask_dropout_tiny")
-    out: Figure | None = Field(description="the figure of the curves; null = <log_dir>/report.png")
+    log_dir: Text | Annotated[list[Text], Field(min_length=1)] = Field(
+        description="the folder of the runs to compare, e.g. logs/mask_dropout_tiny; a list lays several "
+        "side by side"
+    )
+    out: Figure | None = Field(description="the figure; null: <log_dir>/report.png (report-<a>+<b>.png)")
     format: Literal["auto", "rich", "markdown", "plain"] = Field(description="how the tables are printed")
+    figure: Literal["auto", "curves", "memory"] = Field(
+        description="the loss curves, or quality against memory per variant; auto: memory for recall runs"
+    )
 
 
 class KvMemorySettings(Network):  # conf/kv_memory.yaml: python -m attention_lab.kv_memory

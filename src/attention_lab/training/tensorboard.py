@@ -1,27 +1,27 @@
 """What a run shows in TensorBoard beyond its scalars: the HParams row, the custom charts, where attention
-looks, a text sample, attention heatmaps and the loss by position as a curve (tag names: attention_lab.tags).
+looks, text samples, attention heatmaps and the loss by position as a curve (tag names: attention_lab.tags).
 
 After every validation: val_attention/<focus>/layer_<i>, the mean weight a query of the first validation
 batch puts on the next token, itself, the previous token and the first token (the leak as a curve). With
-the sample's cadence: samples/every_effort (greedy continuation of the book's prompt), val_attention/layer_<i>
-(one heatmap figure per layer for the book's chapter 3 sentence) and val_loss_by_position/curve. Once: the
-custom scalars layout (val/loss beside val/loss_causal in one chart, the weight on the next token beside it)
-and the HParams session of the run.
+the samples' cadence: samples/greedy and samples/top_k (the data's prompt continued greedily, and sampled),
+val_attention/layer_<i> (one heatmap figure per layer for the data's heatmap text) and
+val_loss_by_position/curve. Once: the custom scalars layout (val/loss beside val/loss_causal in one chart,
+the weight on the next token beside it) and the HParams session of the run.
 """
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from pydantic import Field
 
 from attention_lab import tags
-from attention_lab.data.datamodule import RecallDataModule
-from attention_lab.data.tokenizer import ids_to_text, text_to_ids
-from attention_lab.model.generation import BOOK_PROMPT, BOOK_SENTENCE, generate
+from attention_lab.model.generation import continue_text
 from attention_lab.model.gpt import attention_focus
 from attention_lab.run_record import RunAxes
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
@@ -78,6 +78,11 @@ def show_in_hparams_table(experiment_summary: Summary) -> None:
     plugin_data.content = content.SerializeToString()
 
 
+def as_code_block(text: str) -> str:
+    """`text` as a Markdown code block (each line indented by 4): TensorBoard's Text tab keeps its lines."""
+    return textwrap.indent(text, "    ", lambda line: True)
+
+
 def when(trainer: L.Trainer) -> str:
     """Where in training an image was logged, for its title: "epoch 3 (step 120)"."""
     return f"epoch {trainer.current_epoch} (step {trainer.global_step})"
@@ -94,11 +99,13 @@ class TensorBoardLogger(LightningTensorBoardLogger):
 class TensorBoardExtras(L.Callback):
     """Registers the run in the HParams tab with its `axes` (attention_lab.run_record.RunAxes: the settings a
     learner compares runs by) and the mask chart in Custom Scalars; after every validation, with
-    `attention_focus`, logs where attention looks on the first validation batch; after a validation logs a
-    greedy sample of `sample_tokens` tokens (0 = none), with `attention_maps` the attention heatmaps, and the
-    val loss by position as a curve.
+    `attention_focus`, logs where attention looks on the first validation batch; after a validation logs
+    two continuations of `sample_tokens` tokens (0 = none) of the data's prompt (greedy, and sampled at
+    `sample_temperature` among the `sample_top_k` most likely tokens from a fixed seed, which leaves the
+    run's random state as it was), with `attention_maps` the attention heatmaps, and the val loss by
+    position as a curve.
 
-    Cadence of the sample and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
+    Cadence of the samples and heatmaps: after the first epoch, then every `every_n_epochs` epochs while one
     more call and the last epoch's call keep their time within `max_time_share` of the fit's wall time so
     far (null = no cap), and always after the last epoch.
     Only on rank zero, only with a TensorBoardLogger."""
@@ -106,7 +113,9 @@ class TensorBoardExtras(L.Callback):
     def __init__(
         self,
         axes: Annotated[dict[str, Any], Field(description="the run's axes: its row in the HParams tab")],
-        sample_tokens: Annotated[int, Field(ge=0, description="greedy tokens sampled per validation")] = 25,
+        sample_tokens: Annotated[int, Field(ge=0, description="tokens generated per sample")] = 25,
+        sample_temperature: Annotated[float, Field(gt=0, description="the sampled text's temperature")] = 1.0,
+        sample_top_k: Annotated[int | None, Field(ge=1, description="its top-k; null: all tokens")] = 40,
         attention_maps: Annotated[bool, Field(description="log attention heatmaps")] = True,
         attention_focus: Annotated[bool, Field(description="log where attention looks (validations)")] = True,
         every_n_epochs: Annotated[int, Field(ge=1, description="epochs between samples and heatmaps")] = 1,
@@ -115,6 +124,7 @@ class TensorBoardExtras(L.Callback):
         ] = 0.05,
     ) -> None:
         self.axes, self.sample_tokens, self.attention_maps = RunAxes(**axes), sample_tokens, attention_maps
+        self.sampling = {"temperature": sample_temperature, "top_k": sample_top_k}
         self.attention_focus, self.focus = attention_focus, []  # per layer: {next_token: weight, ...}
         self.every_n_epochs, self.max_time_share = max(1, int(every_n_epochs)), max_time_share
         self.fit_started = self.extras_seconds = self.last_call_seconds = 0.0
@@ -148,7 +158,7 @@ class TensorBoardExtras(L.Callback):
         writer.add_custom_scalars(MASK_LAYOUT)
 
     def is_due(self, trainer: L.Trainer) -> bool:
-        """Whether the sample and heatmaps are logged after this validation (see the class docstring)."""
+        """Whether the samples and heatmaps are logged after this validation (see the class docstring)."""
         if is_final_epoch(trainer) and (
             trainer.is_last_batch or trainer.should_stop or stopped_by_steps(trainer)
         ):
@@ -186,9 +196,13 @@ class TensorBoardExtras(L.Callback):
         if writer is None or trainer.sanity_checking or not self.is_due(trainer):
             return
         started = time.perf_counter()
-        recall = isinstance(trainer.datamodule, RecallDataModule)
-        if self.sample_tokens and not recall:  # a text sample; a recall model's output is its accuracy
-            writer.add_text(tags.SAMPLE, self.sample(pl_module), trainer.global_step)
+        prompt = trainer.datamodule.sample_prompt()  # None for recall: its output is its accuracy
+        val_loss = trainer.callback_metrics.get(tags.VAL_LOSS)
+        diverged = val_loss is not None and not torch.isfinite(val_loss).all()  # no sampling from NaN logits
+        if self.sample_tokens and prompt is not None and not diverged:
+            greedy, sampled = self.samples(pl_module, prompt)
+            writer.add_text(tags.SAMPLE_GREEDY, greedy, trainer.global_step)
+            writer.add_text(tags.SAMPLE_TOP_K, sampled, trainer.global_step)
         if self.attention_maps:
             self.log_attention_maps(writer, trainer, pl_module)
         if pl_module.loss_by_position is not None:
@@ -198,24 +212,22 @@ class TensorBoardExtras(L.Callback):
         self.last_call_seconds = time.perf_counter() - started
         self.extras_seconds += self.last_call_seconds
 
-    def sample(self, pl_module: L.LightningModule) -> str:
-        """Greedy continuation of the book's prompt, on one line."""
-        model = pl_module.model
-        prompt = text_to_ids(BOOK_PROMPT).to(pl_module.device)
-        ids = generate(model, prompt, max_new_tokens=self.sample_tokens, context_length=model.context_length)
-        return ids_to_text(ids).replace("\n", " ")
+    def samples(self, pl_module: L.LightningModule, prompt: str) -> tuple[str, str]:
+        """`prompt` continued greedily and sampled, each as a Markdown code block (its line breaks kept)."""
+        texts, device = [], pl_module.device
+        accelerators = [] if device.type == "cpu" else [device]
+        for sampling in ({}, self.sampling):
+            # Seeded in a fork of the random state: the run's dropout masks stay the ones it would draw.
+            with torch.random.fork_rng(devices=accelerators, device_type=device.type):
+                texts.append(continue_text(pl_module.model, prompt, self.sample_tokens, **sampling))
+        return tuple(as_code_block(text) for text in texts)
 
     def log_attention_maps(
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
     ) -> None:
-        """One heatmap figure per layer for the chapter 3 sentence (its first context_length tokens), or for
-        data=recall a validation sequence up to its second question."""
-        context = pl_module.model.context_length
-        if isinstance(trainer.datamodule, RecallDataModule):
-            idx, tokens = trainer.datamodule.heatmap_example(context)
-        else:
-            idx = text_to_ids(BOOK_SENTENCE)[:, :context]
-            tokens = [ids_to_text(token) for token in idx[0]]
+        """One heatmap figure per layer for the data's example: a text's heatmap text (its first
+        context_length tokens), or for data=recall a validation sequence up to its second question."""
+        idx, tokens = trainer.datamodule.heatmap_example(pl_module.model.context_length)
         idx = idx.to(pl_module.device)
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):
             weights = weights[0]  # (heads, T, T) of the one sentence
