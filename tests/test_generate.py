@@ -160,3 +160,15 @@ def test_cli_bad_input_is_one_line_and_status_1(tmp_path):
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("error: ckpt=") and "missing.ckpt" in line
+
+
+@pytest.mark.parametrize(("saved", "expected"), [("data: {prompt: 'ROMEO:'}\n", "ROMEO:"),
+                                                 ("data: {prompt: null}\n", "Every effort moves you"),
+                                                 (None, "Every effort moves you")])  # fmt: skip
+def test_without_a_prompt_generation_continues_the_prompt_of_the_models_data(tmp_path, saved, expected):
+    from attention_lab.generate import trained_prompt
+
+    if saved is not None:
+        (tmp_path / "config.yaml").write_text(saved)  # beside checkpoints/, as train.py writes it
+    assert trained_prompt(tmp_path / "checkpoints" / "last.ckpt") == expected
+    assert generate_config("ckpt=last").prompt is None  # the default asks the checkpoint's run

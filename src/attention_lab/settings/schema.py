@@ -223,7 +223,7 @@ class TrainSettings(Network):
 
 class GenerateSettings(Group):  # conf/generate.yaml: python -m attention_lab.generate
     ckpt: Text = Field(description="a .ckpt written by train.py, or last")
-    prompt: Text = Field(description="the text to continue, at least one token")
+    prompt: Text | None = Field(description="the text to continue; null: the prompt of the model's data")
     max_new_tokens: int = Field(ge=0, description="tokens to generate")
     temperature: float = Field(ge=0, description="0 = greedy; > 0 samples softmax(logits / temperature)")
     top_k: int | None = Field(ge=1, description="sample among the k most likely tokens; null = all")
