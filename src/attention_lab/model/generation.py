@@ -39,12 +39,14 @@ def generate(
     top_k: int | None = None,
     eos_id: int | None = None,
     use_cache: bool = True,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Extend idx (batch, T) by up to `max_new_tokens` tokens; returns (batch, T + new).
 
     The model sees at most the last `context_length` tokens. temperature 0 picks the most likely token
     (greedy); otherwise logits are divided by the temperature and sampled, after keeping only the
-    `top_k` largest when top_k is set. Stops early when every sequence produced `eos_id`.
+    `top_k` largest when top_k is set, drawing from `generator` (None: torch's global RNG). Stops early when
+    every sequence produced `eos_id`.
 
     `use_cache` keeps each layer's keys and values (a KVCache, new for this call) so that each step feeds
     one token instead of the whole window; same tokens, faster. A model with a layer trained without the
@@ -63,7 +65,8 @@ def generate(
             kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
             logits = logits.masked_fill(logits < kth_largest, -torch.inf)
         if temperature > 0:
-            next_id = torch.multinomial(torch.softmax(logits / temperature, dim=-1), num_samples=1)
+            probabilities = torch.softmax(logits / temperature, dim=-1)
+            next_id = torch.multinomial(probabilities, num_samples=1, generator=generator)
         else:
             next_id = logits.argmax(dim=-1, keepdim=True)
         idx = torch.cat([idx, next_id], dim=1)
@@ -80,14 +83,16 @@ def continue_text(
     top_k: int | None = None,
     seed: int = 123,
 ) -> str:
-    """The prompt followed by `max_new_tokens` generated tokens, decoded."""
-    torch.manual_seed(seed)
+    """The prompt followed by `max_new_tokens` generated tokens, decoded; sampled from a generator of its
+    own seeded with `seed`, so the caller's random state (a run's dropout masks) is left as it was."""
+    device = next(model.parameters()).device
     ids = generate(
         model,
-        text_to_ids(prompt).to(next(model.parameters()).device),
+        text_to_ids(prompt).to(device),
         max_new_tokens=max_new_tokens,
         context_length=model.context_length,
         temperature=temperature,
         top_k=top_k,
+        generator=torch.Generator(device).manual_seed(seed),
     )
     return ids_to_text(ids)

@@ -214,13 +214,9 @@ class TensorBoardExtras(L.Callback):
 
     def samples(self, pl_module: L.LightningModule, prompt: str) -> tuple[str, str]:
         """`prompt` continued greedily and sampled, each as a Markdown code block (its line breaks kept)."""
-        texts, device = [], pl_module.device
-        accelerators = [] if device.type == "cpu" else [device]
-        for sampling in ({}, self.sampling):
-            # Seeded in a fork of the random state: the run's dropout masks stay the ones it would draw.
-            with torch.random.fork_rng(devices=accelerators, device_type=device.type):
-                texts.append(continue_text(pl_module.model, prompt, self.sample_tokens, **sampling))
-        return tuple(as_code_block(text) for text in texts)
+        # continue_text samples from a generator of its own: the run's dropout masks stay those it would draw.
+        return tuple(as_code_block(continue_text(pl_module.model, prompt, self.sample_tokens, **sampling))
+                     for sampling in ({}, self.sampling))  # fmt: skip
 
     def log_attention_maps(
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
