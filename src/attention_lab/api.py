@@ -182,12 +182,11 @@ def report(log_dir: str | Path | list[str | Path], figure: str = "auto") -> Repo
     """The tables and figure of `python -m attention_lab.report log_dir=<log_dir> figure=<figure>` (nothing
     printed or written): runs that differ only by seed form a cell; effects carry 95% intervals. A list of
     folders lays their runs side by side."""
-    from attention_lab.report import draws_memory, load_cells, report_tables
+    from attention_lab.report import as_list, draws_memory, load_cells, report_tables
     from attention_lab.report.memory import memory_figure
     from attention_lab.report.plot import report_figure
 
-    folders = [runs_folder(d) for d in ([log_dir] if isinstance(log_dir, str | Path) else log_dir)]
-    cells, _, name = load_cells(folders)
+    cells, _, name = load_cells([runs_folder(d) for d in as_list(log_dir)])
     memory = draws_memory(cells, figure)
     drawn = memory_figure if memory else report_figure
     return Report(report_tables(cells, name, memory), drawn(cells, name))

@@ -13,15 +13,20 @@ computed again next time.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
-import tempfile
 from array import array
 from pathlib import Path
 
 import torch
 
-from attention_lab.data.tokenizer import END_OF_TEXT, RANKS_SHA256, VOCAB_SIZE, cache_dir, gpt2_tokenizer
+from attention_lab.data.tokenizer import (
+    END_OF_TEXT,
+    RANKS_SHA256,
+    VOCAB_SIZE,
+    cache_dir,
+    gpt2_tokenizer,
+    write_cache_file,
+)
 
 ID_TYPECODE = "H"  # unsigned 16-bit: every GPT-2 id is below 2**16
 assert VOCAB_SIZE <= 2**16
@@ -52,23 +57,8 @@ def _read(path: Path) -> array | None:
 def _write(path: Path, ids: array) -> None:
     if sys.byteorder == "big":
         ids = array(ID_TYPECODE, ids)
-        ids.byteswap()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError:
-        return  # a read-only cache only costs the tokenizing next time
-    try:
-        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(ids.tobytes())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)  # atomic: a concurrent run reads the old file or the whole new one
-    except OSError:
-        pass
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+        ids.byteswap()  # the file is little-endian
+    write_cache_file(path, ids.tobytes())
 
 
 def token_ids(text: str) -> torch.Tensor:

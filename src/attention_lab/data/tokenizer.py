@@ -16,6 +16,7 @@ import base64
 import hashlib
 import importlib.util
 import os
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -43,6 +44,28 @@ def cache_dir() -> Path:
 
 def ranks_cache_path() -> Path:
     return cache_dir() / "gpt2-r50k_base.tiktoken"
+
+
+def write_cache_file(path: Path, data: bytes) -> None:
+    """Put `data` at `path` in the cache, whole or not at all: written and synced under a temporary name,
+    then renamed, so a concurrent reader sees the old file or the whole new one. A cache that cannot be
+    written (read-only, full) only costs the work again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError:
+        return
+    try:
+        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def ranks_from_bpe_files() -> dict[bytes, int]:
@@ -80,13 +103,7 @@ def mergeable_ranks() -> dict[bytes, int]:
     ranks = ranks_from_bpe_files()
     data = _ranks_file(ranks)
     if hashlib.sha256(data).hexdigest() == RANKS_SHA256:  # only a verified file is ever cached
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-            partial.write_bytes(data)
-            partial.replace(path)  # atomic: a concurrent reader sees the old file or the whole new one
-        except OSError:
-            pass  # a read-only home only costs the second next time
+        write_cache_file(path, data)
     return ranks
 
 

@@ -27,7 +27,7 @@ from attention_lab.report.runs import load_runs
 from attention_lab.report.stats import Cell, effects, group_cells
 from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, position_rows, print_table
 
-__all__ = ["draws_memory", "load_cells", "load_runs", "report", "report_tables"]
+__all__ = ["as_list", "draws_memory", "load_cells", "load_runs", "report", "report_tables"]
 
 
 Table = tuple[str, list[str], list[list[str]]]  # title, column headers, rows
@@ -38,11 +38,15 @@ FIGURES = ("auto", "curves", "memory")
 Folders = str | Path | list[str | Path]
 
 
+def as_list(log_dir: Folders) -> list[str | Path]:
+    """`log_dir` as a list of folders: one folder, or several laid side by side."""
+    return [log_dir] if isinstance(log_dir, str | Path) else list(log_dir)
+
+
 def load_cells(log_dir: Folders) -> tuple[list[Cell], list[Path], str]:
     """The cells of the runs under `log_dir` (one folder, or several laid side by side, each once), the
     folders and the report's name (theirs, joined by " + ")."""
-    given = [log_dir] if isinstance(log_dir, str | Path) else log_dir
-    folders = list(dict.fromkeys(Path(d) for d in given))  # a folder given twice would double its seeds
+    folders = list(dict.fromkeys(Path(d) for d in as_list(log_dir)))  # given twice would double its seeds
     if not folders:
         reason = "give at least one folder of runs, e.g. logs/mask_dropout_tiny"
         raise ConfigError(refusal("log_dir", "[]", reason))
