@@ -18,6 +18,8 @@ sys.path.insert(0, str(ROOT / "src"))  # this checkout's attention_lab, not an i
 
 import torch  # noqa: E402
 
+from attention_lab.run_record import source_commit  # noqa: E402, F401  (the commit a result was measured at)
+
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]

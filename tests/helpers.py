@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import compose
+from attention_lab.data.config import AnyData, data_config
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.training import run
+from attention_lab.training.module import LitGPT
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = ROOT / "data" / "the-verdict.txt"
@@ -147,3 +151,19 @@ def scalars(log_dir: str | Path, prefix: str | tuple[str, ...]) -> dict[str, dic
         assert len(steps) == len(set(steps)), f"{tag} has duplicated steps: {steps}"
         read[tag] = {event.step: event.value for event in events.Scalars(tag)}
     return read
+
+
+def train(cfg: DictConfig) -> dict:
+    """`python train.py` on a composed config: its settings checked, then the run they build."""
+    return run(checked(TrainSettings, cfg))
+
+
+def data_settings(*overrides: str) -> AnyData:
+    """The data group of `python train.py <overrides>`, checked alone (without the rules across groups):
+    what a data module takes, e.g. data_settings("data.max_length=32") for The Verdict in 32-token windows."""
+    return data_config(OmegaConf.to_container(compose(*overrides), resolve=True)["data"], saved=False)
+
+
+def lit_gpt(*overrides: str) -> LitGPT:
+    """The LightningModule `python train.py <overrides>` builds (the same checked settings)."""
+    return LitGPT.of(checked(TrainSettings, compose(*overrides)))

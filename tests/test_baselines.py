@@ -6,20 +6,18 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from attention_lab.attention import KVCache, build_attention
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.kv_bytes import kv_cache_bytes
-from attention_lab.report.runs import RunSummary, validation_stride
+from attention_lab.report.runs import RunSummary, positions_compare_contexts
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import position_rows
 from attention_lab.run_record import RunAxes
-from attention_lab.training.module import LitGPT
 from attention_lab.training.position_loss import PositionMean, logged_positions
-from tests.helpers import VERDICT, compose_config
+from tests.helpers import compose_config, data_settings, lit_gpt
 
 D, CONTEXT = 8, 10
 
@@ -86,12 +84,12 @@ def test_a_one_token_window_has_a_curve_of_one_position() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "stride"), [("{stride: 4, val_stride: 1}", 1), ("{stride: 4, val_stride: null}", 4)]
-)
-def test_the_report_reads_the_validation_windows_stride_from_the_runs_config(data, stride, tmp_path) -> None:
-    assert validation_stride(tmp_path) is None  # no config.yaml: unknown, and no loss by position shown
-    (tmp_path / "config.yaml").write_text(f"data: {data}\n")
-    assert validation_stride(tmp_path) == stride
+    ("overrides", "compared"),
+    [(["data.val_stride=1"], True), (["data.stride=1"], True), (["data.val_stride=4"], False), ([], False),
+     (["data=recall"], False)],
+)  # fmt: skip
+def test_the_report_shows_the_loss_by_position_of_runs_validated_on_windows_of_stride_1(overrides, compared):
+    assert positions_compare_contexts(data_settings(*overrides)) is compared
 
 
 def test_logged_positions_double_up_to_the_context() -> None:
@@ -103,10 +101,8 @@ def test_logged_positions_double_up_to_the_context() -> None:
 @pytest.mark.parametrize("name", ["mha", "gru"])
 def test_the_loss_by_position_averages_back_to_the_val_loss(name: str, tmp_path) -> None:
     sizes = ["model.context_length=12", "model.emb_dim=16", "model.n_layers=1"]
-    cfg = compose_config(f"attention={name}", *sizes)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    module = LitGPT(settings["model"], settings["attention"], settings["optimizer"])
-    data = TextDataModule(str(VERDICT), max_length=12, stride=12, batch_size=8)
+    module = lit_gpt(f"attention={name}", *sizes)
+    data = TextDataModule(data_settings("data.max_length=12", "data.batch_size=8"))
     quiet = dict(enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer = L.Trainer(logger=False, num_sanity_val_steps=0, default_root_dir=tmp_path, **quiet)
     trainer.validate(module, datamodule=data)  # the last batch is smaller: the mean weighs windows alike
@@ -121,7 +117,8 @@ def run(variant: str, seed: int, losses: dict[int, float]) -> RunSummary:
     nan = float("nan")
     best = sum(losses.values()) / len(losses)
     axes = RunAxes(variant=variant, causal=True, dropout=0.0, seed=seed)
-    return RunSummary(axes.run_name, axes, nan, nan, best, nan, nan, [], [], [], loss_by_position=losses)
+    losses_at = {"loss_by_position": losses}
+    return RunSummary(axes.run_name, axes, "text", nan, nan, best, nan, nan, [], [], [], **losses_at)
 
 
 def test_the_report_gives_the_loss_by_position_and_what_the_context_gains() -> None:

@@ -19,9 +19,9 @@ from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.tokenizer import gpt2_tokenizer
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.training import run
+from attention_lab.settings import TrainSettings, checked
 from attention_lab.training.module import warmup_cosine_schedule
-from tests.helpers import book_micro_config, scalars
+from tests.helpers import book_micro_config, scalars, train
 
 EPOCHS, WARMUP = 2, 6
 
@@ -52,7 +52,7 @@ def appendix_d_config(tmp_path: Path, text: str, *overrides: str):
 def books_train_model(cfg) -> tuple[list[float], list[float], list[float]]:
     """The book's Appendix D recipe: seed, loaders, seed, model, AdamW, then `appendix_d.train_model`."""
     appendix_d = pytest.importorskip("llms_from_scratch.appendix_d")
-    data = TextDataModule(path=cfg.data.path, max_length=cfg.data.max_length, stride=cfg.data.stride)
+    data = TextDataModule(checked(TrainSettings, cfg).data)
     train_ids, val_ids = data.split_token_ids()
     length, batch_size = cfg.data.max_length, cfg.data.batch_size
     torch.manual_seed(cfg.seed)
@@ -82,7 +82,7 @@ def books_run(tmp_path_factory, verdict_text):
 def test_book_appendix_d_retraces_the_books_train_model(books_run, tmp_path, verdict_text):
     cfg = appendix_d_config(tmp_path, verdict_text)
     book_train, book_val, book_lrs = books_run
-    read = scalars(run(cfg)["version_dir"], ("lr-", "book/"))
+    read = scalars(train(cfg)["version_dir"], ("lr-", "book/"))
     logged = {tag: list(values.values()) for tag, values in read.items()}
     lrs = logged["lr-AdamW"]
     assert len(lrs) == len(book_lrs) == EPOCHS * 14
@@ -97,5 +97,5 @@ def test_without_clipping_the_run_leaves_the_books_path(books_run, tmp_path, ver
     """The control: the same run without gradient clipping ends elsewhere."""
     cfg = appendix_d_config(tmp_path, verdict_text, "trainer.gradient_clip_val=null")
     book_train, _, _ = books_run
-    logged = scalars(run(cfg)["version_dir"], tags.BOOK_TRAIN_LOSS)[tags.BOOK_TRAIN_LOSS]
+    logged = scalars(train(cfg)["version_dir"], tags.BOOK_TRAIN_LOSS)[tags.BOOK_TRAIN_LOSS]
     assert list(logged.values()) != pytest.approx(book_train, rel=1e-3)

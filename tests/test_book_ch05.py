@@ -16,8 +16,8 @@ from attention_lab import tags
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.training import run
-from tests.helpers import book_micro_config, scalars
+from attention_lab.settings import TrainSettings, checked
+from tests.helpers import book_micro_config, scalars, train
 
 pytestmark = pytest.mark.slow  # trains the book's chapter 5 run, three times
 
@@ -39,7 +39,7 @@ def books_training_loop(cfg) -> tuple[list[float], dict[int, tuple[float, float]
     """Section 5.2 as the book writes it: seed, loaders, seed, model, AdamW, then per batch one update and
     every `EVERY` updates `evaluate_model` on the first batches of both loaders. Returns the per-step
     training losses and {step: (train loss, val loss)} of the evaluations."""
-    data = TextDataModule(path=cfg.data.path, max_length=cfg.data.max_length, stride=cfg.data.stride)
+    data = TextDataModule(checked(TrainSettings, cfg).data)
     train_ids, val_ids = data.split_token_ids()
     torch.manual_seed(cfg.seed)
     length, batch_size = cfg.data.max_length, cfg.data.batch_size
@@ -109,7 +109,7 @@ def assert_on_the_books_path(log_dir: str, books_run) -> None:
 def test_book_ch05_retraces_the_books_training_loop(books_run, caplog):
     cfg, (_, book_evaluations) = books_run
     with caplog.at_level("INFO", logger="attention_lab.training.callbacks"):
-        metrics = run(cfg)
+        metrics = train(cfg)
     assert_on_the_books_path(metrics["version_dir"], books_run)
     train_loss, val_loss = book_evaluations[0]
     assert f"Ep 1 (Step 000000): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}" in caplog.messages
@@ -118,8 +118,8 @@ def test_book_ch05_retraces_the_books_training_loop(books_run, caplog):
 def test_a_resumed_book_ch05_run_stays_on_the_books_path(books_run, tmp_path, verdict_text):
     """Killed after epoch 1 and resumed: the checkpoint's RNG state carries the shuffling and dropout."""
     first = book_ch05_config(tmp_path, verdict_text, "trainer.max_epochs=1")
-    run(first)
-    resumed = run(book_ch05_config(tmp_path, verdict_text, "ckpt_path=last"))
+    train(first)
+    resumed = train(book_ch05_config(tmp_path, verdict_text, "ckpt_path=last"))
     assert_on_the_books_path(resumed["version_dir"], books_run)
 
 
@@ -127,5 +127,5 @@ def test_seeded_shuffling_takes_another_path(books_run, tmp_path, verdict_text):
     """The default shuffling does not touch the RNG dropout uses: the same start, other batches."""
     _, (book_losses, _) = books_run
     cfg = book_ch05_config(tmp_path, verdict_text, "data.shuffle=seeded", "trainer.max_epochs=1")
-    step_losses, _ = logged(run(cfg)["version_dir"])
+    step_losses, _ = logged(train(cfg)["version_dir"])
     assert step_losses != pytest.approx(book_losses[: len(step_losses)], rel=1e-3)

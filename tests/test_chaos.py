@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from attention_lab.training import run
 from attention_lab.training.resume import find_last_checkpoint
-from tests.helpers import ROOT, compose_config, scalars, train_command, user_env
+from tests.helpers import ROOT, compose_config, scalars, train, train_command, user_env
 
 EPOCHS, BATCHES = 8, 3
 RUN = [
@@ -85,7 +84,7 @@ def test_three_kills_then_the_same_losses_and_each_step_once(tmp_path: Path) -> 
     output = final.communicate()[0]
     assert final.returncode == 0, output[-3000:]
 
-    uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))
+    uninterrupted = train(compose_config(*RUN, log_dir=tmp_path / "straight"))
     version_dir = find_last_checkpoint(run_dir).parents[1]  # the version the resumed runs went on in
     all_steps = set(range(EPOCHS * BATCHES))
     for tag in ("train/loss", "val/loss", "val_summary/train_loss"):

@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from attention_lab.training import checkpoints as checkpointing
-from attention_lab.training import run
 from attention_lab.training.checkpoints import AtomicCheckpointIO, CheckpointWriteError
-from tests.helpers import MICRO, compose_config
+from tests.helpers import MICRO, compose_config, train
 
 THREE_EPOCHS = [*MICRO, "trainer.max_epochs=3"]
 
@@ -36,7 +35,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 def test_by_default_one_last_ckpt_is_written_after_the_final_epoch(
     tmp_path: Path, writes: list[Path]
 ) -> None:
-    checkpoints = Path(run(compose_config(*THREE_EPOCHS, log_dir=tmp_path))["version_dir"]) / "checkpoints"
+    checkpoints = Path(train(compose_config(*THREE_EPOCHS, log_dir=tmp_path))["version_dir"]) / "checkpoints"
     assert writes == [checkpoints / "last.ckpt"]
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]  # no best, no temporary file
     saved = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
@@ -45,7 +44,7 @@ def test_by_default_one_last_ckpt_is_written_after_the_final_epoch(
 
 @pytest.mark.slow
 def test_every_minutes_zero_writes_last_ckpt_after_every_epoch(tmp_path: Path, writes: list[Path]) -> None:
-    run(compose_config(*THREE_EPOCHS, "callbacks.checkpoints.every_minutes=0", log_dir=tmp_path))
+    train(compose_config(*THREE_EPOCHS, "callbacks.checkpoints.every_minutes=0", log_dir=tmp_path))
     assert [path.name for path in writes] == ["last.ckpt"] * 3
 
 
@@ -75,7 +74,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch, er
 def test_a_full_disk_stops_training_with_one_line_naming_the_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(checkpointing.torch, "save", failing_save(OSError(errno.ENOSPC, "No space left")))
     with pytest.raises(CheckpointWriteError) as error:
-        run(compose_config(*MICRO, log_dir=tmp_path))
+        train(compose_config(*MICRO, log_dir=tmp_path))
     message = str(error.value)
     assert "\n" not in message
     assert "no space left" in message and "last.ckpt" in message and "MiB needed" in message

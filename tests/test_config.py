@@ -7,7 +7,8 @@ from hydra.utils import instantiate
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import CONF_DIR
-from attention_lab.data.datamodule import TextDataModule
+from attention_lab.data.datamodule import TextDataModule, data_module
+from attention_lab.settings import TrainSettings, checked
 from tests.helpers import compose_config
 
 
@@ -38,7 +39,7 @@ def test_overrides_flow_into_run_name_and_objects(tmp_path):
     assert cfg.run_name == "causal-non-causal-p0.3-s123"
     assert cfg.model.drop_rate == 0.3  # follows the attention dropout unless set
     assert cfg.model.context_length == 256 and cfg.data.max_length == 256
-    dm = instantiate(cfg.data)
+    dm = data_module(checked(TrainSettings, cfg).data)
     assert isinstance(dm, TextDataModule) and dm.batch_size == 2
     logger = instantiate(cfg.logger)
     assert Path(logger.log_dir).parent == tmp_path / "gpt2_124m" / "causal-non-causal-p0.3-s123"

@@ -18,7 +18,7 @@ from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.text import load_text
 from attention_lab.data.tokenizer import gpt2_tokenizer
 from attention_lab.errors import ConfigError
-from tests.helpers import ROOT, VERDICT, compose_config
+from tests.helpers import ROOT, compose_config, data_settings, train
 
 SHAKESPEARE = ROOT / "data" / "tinyshakespeare.txt"
 # A stand-in for the corpus where its bytes do not matter: the download and hash checks are the same.
@@ -50,9 +50,10 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 def test_the_config_names_tiny_shakespeare_and_its_sha256(shakespeare: bytes):
     data = compose_config("data=shakespeare").data
-    assert data.name == "shakespeare" and data.path.endswith("data/tinyshakespeare.txt")
-    assert data.url.endswith("karpathy/char-rnn/master/data/tinyshakespeare/input.txt")
-    assert hashlib.sha256(shakespeare).hexdigest() == data.sha256
+    assert data.name == "shakespeare" and data.path == data.source.path
+    assert data.path.endswith("data/tinyshakespeare.txt")
+    assert data.source.url.endswith("karpathy/char-rnn/master/data/tinyshakespeare/input.txt")
+    assert hashlib.sha256(shakespeare).hexdigest() == data.source.sha256
     assert len(shakespeare.decode()) == 1_115_394
 
 
@@ -91,23 +92,33 @@ def test_a_damaged_copy_on_disk_is_refused_in_one_line_and_left_as_it_is(damage:
     expected = (
         rf"^data.path={re.escape(str(path))} is not allowed: its {len(damaged):,} bytes have sha256 \w+, "
         rf"expected {sha256} \(a truncated or altered copy\): delete it to download it again, or .* "
-        r"data.sha256=null$"
+        r"data.source.sha256=null$"
     )
     with pytest.raises(ConfigError, match=expected):
         load_text(path, "http://127.0.0.1:9/never-asked", sha256)
     assert path.read_bytes() == damaged
-    assert load_text(path, None, None) == damaged.decode()  # data.sha256=null: trained on as it is
+    assert load_text(path, None, None) == damaged.decode()  # data.source.sha256=null: trained on as it is
 
 
 def test_the_command_line_refuses_a_damaged_copy_before_training(tmp_path: Path):
-    from attention_lab.training import run
 
     path = tmp_path / "tinyshakespeare.txt"
     path.write_bytes(TEXT)  # not Tiny Shakespeare: another sha256 than the config's
-    cfg = compose_config("data=shakespeare", f"data.path={path}", log_dir=tmp_path / "logs")
+    cfg = compose_config("data=shakespeare", f"data.source.path={path}", log_dir=tmp_path / "logs")
     with pytest.raises(ConfigError, match=r"\(a truncated or altered copy\)"):
-        run(cfg)
+        train(cfg)
     assert not list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # no run was started
+
+
+def test_a_text_of_ones_own_is_read_as_it_is(tmp_path: Path):
+    """data.path=<another file>: the user's own text, which the hash of the data set's download does not
+    concern; it gets the checks every text gets (here: too short for a window)."""
+    path = tmp_path / "mine.txt"
+    path.write_bytes(TEXT)
+    mine = ("data=shakespeare", f"data.path={path}")
+    assert TextDataModule(data_settings(*mine)).config.read_text() == TEXT.decode()
+    with pytest.raises(ConfigError, match=r"^data.max_length=64 is not allowed: a window and its target"):
+        TextDataModule(data_settings(*mine, "data.train_ratio=0.99")).setup()
 
 
 # --- the windows of the larger corpus --------------------------------------------------------------------
@@ -123,7 +134,8 @@ def test_windows_match_the_books_dataset_on_a_prefix(shakespeare: bytes, tmp_pat
     theirs = [book.GPTDatasetV1(part, gpt2_tokenizer(), max_length=32, stride=16)
               for part in (prefix[:split], prefix[split:])]  # fmt: skip
     for computed_or_cached in range(2):
-        data = TextDataModule(path=str(path), max_length=32, stride=16, batch_size=4)
+        data = TextDataModule(
+            data_settings(f"data.path={path}", "data.max_length=32", "data.stride=16", "data.batch_size=4"))
         data.setup()
         for ours, book_windows in zip((data.train_set, data.val_set), theirs, strict=True):
             assert len(ours) == len(book_windows) > 0, computed_or_cached
@@ -135,7 +147,7 @@ def test_windows_match_the_books_dataset_on_a_prefix(shakespeare: bytes, tmp_pat
 
 def test_the_corpus_is_66_times_the_verdict(shakespeare: bytes, tmp_path: Path):
     (tmp_path / "shakespeare.txt").write_bytes(shakespeare)
-    train, val = TextDataModule(path=str(tmp_path / "shakespeare.txt")).split_token_ids()
-    verdict_train, verdict_val = TextDataModule(path=str(VERDICT)).split_token_ids()
+    train, val = TextDataModule(data_settings(f"data.path={tmp_path / 'shakespeare.txt'}")).split_token_ids()
+    verdict_train, verdict_val = TextDataModule(data_settings()).split_token_ids()
     ratio = (len(train) + len(val)) / (len(verdict_train) + len(verdict_val))
     assert round(ratio) == 66, ratio

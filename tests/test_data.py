@@ -11,7 +11,7 @@ from attention_lab.data.shuffle import EpochShuffleSampler
 from attention_lab.data.text import load_text
 from attention_lab.data.windows import SlidingWindowDataset
 from attention_lab.errors import ConfigError
-from tests.helpers import VERDICT
+from tests.helpers import data_settings
 
 
 def test_windows_and_shifted_targets_by_hand():
@@ -37,7 +37,7 @@ def test_window_count_matches_the_books_gpt_dataset_v1(n, max_length, stride):
 
 
 def test_verdict_split_matches_the_book():
-    dm = TextDataModule(path=str(VERDICT), max_length=256, stride=256, batch_size=2)
+    dm = TextDataModule(data_settings("data.max_length=256", "data.batch_size=2"))
     train_ids, val_ids = dm.split_token_ids()
     assert (len(train_ids), len(val_ids)) == (4612, 534)
     dm.setup("fit")
@@ -49,12 +49,13 @@ def test_verdict_split_matches_the_book():
 def test_documents_joined_by_end_of_text_become_its_token(tmp_path: Path):
     text = tmp_path / "two.txt"
     text.write_text("The first story ends here.<|endoftext|>A second one begins.")
-    train_ids, val_ids = TextDataModule(path=str(text), train_ratio=0.9).split_token_ids()
+    data = TextDataModule(data_settings(f"data.path={text}", "data.train_ratio=0.9"))
+    train_ids, val_ids = data.split_token_ids()
     assert 50256 in torch.cat([train_ids, val_ids]).tolist()  # one token, as the book encodes it (2.4)
 
 
 def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
-    dm = TextDataModule(path=str(VERDICT), max_length=64, stride=50, batch_size=8)
+    dm = TextDataModule(data_settings("data.max_length=64", "data.stride=50", "data.batch_size=8"))
     dm.setup("fit")
     train, val = dm.train_dataloader(), dm.val_dataloader()
     assert len(train) == len(dm.train_set) // 8
@@ -73,10 +74,10 @@ def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
 
 
 # --- data.path: each kind of unusable file gets its own line naming data.path -----------------------------
-def test_missing_text_without_url_says_where_to_put_it(tmp_path: Path):
+def test_a_missing_text_of_ones_own_is_refused_as_missing(tmp_path: Path):
     missing = tmp_path / "nope.txt"
-    with pytest.raises(ConfigError, match=rf"^data.path={missing} is not allowed: it does not exist "
-                                          r"and no URL"):
+    with pytest.raises(ConfigError, match=rf"^data.path={missing} is not allowed: it does not exist; give "
+                                          r"the path of a UTF-8 text file$"):
         load_text(missing)
     assert not missing.exists()
 

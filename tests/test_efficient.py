@@ -15,8 +15,7 @@ from attention_lab.attention.positions import positions_for
 from attention_lab.errors import CausalityError, ConfigError
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.leak_probe import first_leak
-from attention_lab.training import run
-from tests.helpers import own_settings
+from tests.helpers import own_settings, train
 
 EFFICIENT = ("combined_qkv", "einsum", "sdpa_mask", "torch_mha", "flex")
 D, CONTEXT, HEADS = 24, 16, 4
@@ -174,7 +173,7 @@ def test_a_causal_run_of_an_inverted_mask_is_refused_before_training(plant, fast
     inverted = plant("inverted")
     message = r"^attention=inverted with attention.causal=true lets position 0 see later inputs"
     with pytest.raises(CausalityError, match=message):
-        run(fast_config(f"attention.name={inverted}"))
+        train(fast_config(f"attention.name={inverted}"))
     assert not list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # refused before anything was logged
 
 
@@ -183,4 +182,4 @@ def test_flex_is_refused_on_a_device_where_it_cannot_train(fast_config) -> None:
         pytest.skip("this torch's FlexAttention trains on the CPU")
     message = r"^attention.name=flex is not allowed with the cpu this run trains on: torch .*'s FlexAttention"
     with pytest.raises(ConfigError, match=message):
-        run(fast_config("attention=flex"))
+        train(fast_config("attention=flex"))

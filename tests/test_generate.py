@@ -7,16 +7,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from attention_lab.data.tokenizer import text_to_ids
+from attention_lab import api
+from attention_lab.data.tokenizers import GPT2Tokenizer
 from attention_lab.errors import ConfigError
 from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import continue_text, generate
-from attention_lab.training import run
 from attention_lab.training.checkpoints import model_from_checkpoint
-from tests.helpers import WITH_CHECKPOINTS, compose_config, run_module
+from tests.helpers import WITH_CHECKPOINTS, compose_config, lit_gpt, run_module, train
 
 CONTEXT = 16
+
+
+def text_to_ids(text: str) -> torch.Tensor:
+    """(1, T) GPT-2 ids of `text`."""
+    return GPT2Tokenizer().encode(text)[None]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +39,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
         *WITH_CHECKPOINTS, "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
         log_dir=log_dir,
     )  # fmt: skip
-    metrics = run(cfg)
+    metrics = train(cfg)
     return Path(metrics["version_dir"]) / "checkpoints" / "last.ckpt", cfg
 
 
@@ -92,7 +97,7 @@ def test_last_ckpt_holds_the_final_weights_even_when_the_best_is_older(tmp_path)
         *WITH_CHECKPOINTS, "trainer.max_epochs=2", "optimizer.lr=1e-12", "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1", "callbacks.checkpoints.save_best=true", log_dir=tmp_path,
     )  # fmt: skip
-    checkpoints = Path(run(cfg)["version_dir"]) / "checkpoints"
+    checkpoints = Path(train(cfg)["version_dir"]) / "checkpoints"
     best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)
     assert best["global_step"] == 2
     assert "optimizer_states" not in best  # weights only: for generation, not for resuming
@@ -162,13 +167,12 @@ def test_cli_bad_input_is_one_line_and_status_1(tmp_path):
     assert line.startswith("error: ckpt=") and "missing.ckpt" in line
 
 
-@pytest.mark.parametrize(("saved", "expected"), [("data: {prompt: 'ROMEO:'}\n", "ROMEO:"),
-                                                 ("data: {prompt: null}\n", "Every effort moves you"),
-                                                 (None, "Every effort moves you")])  # fmt: skip
-def test_without_a_prompt_generation_continues_the_prompt_of_the_models_data(tmp_path, saved, expected):
-    from attention_lab.generate import trained_prompt
-
-    if saved is not None:
-        (tmp_path / "config.yaml").write_text(saved)  # beside checkpoints/, as train.py writes it
-    assert trained_prompt(tmp_path / "checkpoints" / "last.ckpt") == expected
-    assert generate_config("ckpt=last").prompt is None  # the default asks the checkpoint's run
+@pytest.mark.parametrize(("data", "expected"), [(["data.prompt='ROMEO:'"], "ROMEO:"),
+                                                (["data.prompt=null"], "Every effort moves you"),
+                                                (["data=recall", "data.num_pairs=2", "data.seq_len=8"], "k")],
+                         )  # fmt: skip
+def test_without_a_prompt_generation_continues_the_prompt_of_the_models_data(data, expected):
+    module = lit_gpt(*data, "model.emb_dim=16", "model.n_layers=1", "model.context_length=16")
+    assert module.model.prompt.startswith(expected)  # a recall model's: its first question
+    assert generate_config("ckpt=last").prompt is None  # the default asks the checkpoint's model
+    assert api.generate(module.model, max_new_tokens=2).startswith(module.model.prompt)

@@ -8,18 +8,12 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 
-from attention_lab.cli import CONF_DIR
 from attention_lab.model.loss import linear_cross_entropy
-from attention_lab.training.module import LitGPT
+from tests.helpers import lit_gpt
 
-TINY_MODEL = dict(
-    name="t", vocab_size=97, context_length=16, emb_dim=32, n_layers=2, n_heads=4, drop_rate=0.0
-)
-TINY_ATTENTION = dict(name="mha", causal=True, dropout=0.0, qkv_bias=False)
-
-ADAMW = dict(OmegaConf.load(CONF_DIR / "optimizer" / "adamw.yaml"))
+# A tiny GPT without dropout (its inputs: ids below 97).
+TINY = ["model.context_length=16", "model.emb_dim=32", "attention.dropout=0.0"]
 
 
 def reference(hidden, weight, targets):
@@ -80,7 +74,7 @@ def test_litgpt_fused_loss_matches_the_plain_loss() -> None:
     results = {}
     for fused in (False, True):
         torch.manual_seed(1)
-        module = LitGPT(TINY_MODEL, TINY_ATTENTION, ADAMW, fused_loss=fused)
+        module = lit_gpt(*TINY, f"module.fused_loss={str(fused).lower()}")
         loss = module.loss(inputs, targets)
         loss.backward()
         results[fused] = (loss.detach(), {n: p.grad for n, p in module.named_parameters()})
@@ -100,5 +94,5 @@ def test_compile_switch_gives_the_eager_loss(monkeypatch: pytest.MonkeyPatch) ->
     losses = []
     for compile in (False, True):
         torch.manual_seed(0)
-        losses.append(LitGPT(TINY_MODEL, TINY_ATTENTION, ADAMW, compile=compile).loss(inputs, targets))
+        losses.append(lit_gpt(*TINY, f"module.compile={str(compile).lower()}").loss(inputs, targets))
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)

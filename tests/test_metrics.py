@@ -11,9 +11,7 @@ import torch.nn.functional as F
 
 from attention_lab import tags
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
-from attention_lab.training import run
-from attention_lab.training.module import LitGPT
-from tests.helpers import scalars
+from tests.helpers import lit_gpt, scalars, train
 
 # Short windows, one layer and a high learning rate: copying the next token through unmasked attention
 # is learned in ~150 steps, so the leak shows within two epochs of a tiny model.
@@ -27,7 +25,7 @@ LEAK_SETTINGS = (
 
 @pytest.mark.slow
 def test_a_model_trained_without_the_mask_leaks(fast_config):
-    metrics = run(fast_config("attention.causal=false", "trainer.max_epochs=2", *LEAK_SETTINGS))
+    metrics = train(fast_config("attention.causal=false", "trainer.max_epochs=2", *LEAK_SETTINGS))
     # It predicts the next token by looking at it: its val loss is far below the loss it gets when it
     # cannot, which is the loss that matters for generation.
     assert metrics["val_loss"] < metrics["val_loss_causal"] - 1.0, metrics
@@ -38,7 +36,7 @@ def test_a_model_trained_without_the_mask_leaks(fast_config):
 
 @pytest.mark.slow
 def test_a_causal_run_logs_where_attention_looks_at_val_loss_steps(fast_config):
-    metrics = run(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
+    metrics = train(fast_config("attention.causal=true", "trainer.limit_train_batches=5", *LEAK_SETTINGS))
     focus = scalars(metrics["version_dir"], "val_attention/")  # where the queries look, per layer
     assert set(focus) == {tags.FOCUS.format(kind.name, 0) for kind in tags.FOCUS_KINDS}
     assert list(focus[tags.FOCUS.format(tags.NEXT_TOKEN, 0)].values()) == [0.0]  # the mask hides the answer
@@ -50,8 +48,8 @@ def test_a_causal_run_logs_where_attention_looks_at_val_loss_steps(fast_config):
 @pytest.mark.parametrize("causal", [False, True])
 def test_the_leak_metric_is_the_loss_with_the_mask_forced_and_val_loss_the_loss_as_trained(causal):
     torch.manual_seed(0)
-    sizes = {"context_length": 8, "emb_dim": 16, "n_layers": 1, "n_heads": 2, "drop_rate": 0.0}
-    module = LitGPT(sizes, {"name": "mha", "causal": causal, "dropout": 0.0}, {"lr": 1e-3}).eval()
+    sizes = ["model.context_length=8", "model.emb_dim=16", "model.n_layers=1", "model.n_heads=2"]
+    module = lit_gpt(*sizes, f"attention.causal={str(causal).lower()}", "attention.dropout=0.0").eval()
     batches = [torch.randint(0, module.model.config.vocab_size, (2, 9)) for _ in range(2)]
     with torch.no_grad():
         for step, tokens in enumerate(batches):

@@ -10,11 +10,22 @@ from attention_lab import tags
 from attention_lab.data.datamodule import RecallDataModule
 from attention_lab.data.recall import FILLER, NO_ANSWER, key_count, recall_sequences
 from attention_lab.errors import ConfigError
-from attention_lab.settings.messages import checked
-from attention_lab.settings.schema import TrainSettings
-from attention_lab.training import run
+from attention_lab.report.memory import memory_rows
+from attention_lab.report.runs import RunSummary
+from attention_lab.report.stats import group_cells
+from attention_lab.run_record import RunAxes
+from attention_lab.settings import TrainSettings, checked
 from attention_lab.training.module import LitGPT
-from tests.helpers import FAST, assert_mentions, compose_config, run_train_script, scalars
+from tests.helpers import (
+    FAST,
+    assert_mentions,
+    compose_config,
+    data_settings,
+    lit_gpt,
+    run_train_script,
+    scalars,
+    train,
+)
 
 PAIRS, LENGTH, VOCAB = 6, 30, 33
 
@@ -45,7 +56,8 @@ def test_keys_are_distinct_and_every_question_targets_its_keys_value():
 def test_the_same_seed_gives_the_same_sequences_and_the_splits_differ():
     first, again = (recall_sequences(50, PAIRS, LENGTH, VOCAB, seed=3) for _ in range(2))
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    data = RecallDataModule(PAIRS, LENGTH, VOCAB, train_size=50, val_size=50, train_seed=0, val_seed=1)
+    data = RecallDataModule(data_settings("data=recall", f"data.num_pairs={PAIRS}", f"data.seq_len={LENGTH}",
+                                          "data.train_size=50", "data.val_size=50"))  # fmt: skip
     data.setup()
     assert not torch.equal(data.train_set.tensors[0], data.val_set.tensors[0])
     assert torch.equal(data.train_set.tensors[0], recall_sequences(50, PAIRS, LENGTH, VOCAB, 0)[0])
@@ -54,9 +66,8 @@ def test_the_same_seed_gives_the_same_sequences_and_the_splits_differ():
 def answering(choose) -> LitGPT:
     """A LitGPT whose features are the one-hot of `choose(inputs)` (b, T) and whose head is the identity:
     it answers exactly what `choose` says, at every position."""
-    module = LitGPT({"vocab_size": VOCAB, "context_length": LENGTH, "emb_dim": VOCAB, "n_layers": 1,
-                     "n_heads": 1, "drop_rate": 0.0}, {"name": "none", "causal": True, "dropout": 0.0},
-                    {"lr": 1e-3})  # fmt: skip
+    module = lit_gpt("data=recall", f"data.num_pairs={PAIRS}", f"data.seq_len={LENGTH}", "attention=none",
+                     f"model.emb_dim={VOCAB}", "model.n_layers=1", "model.n_heads=1", "attention.dropout=0.0")
     module.model.out_head.weight.data = torch.eye(VOCAB)
     module.features = lambda inputs: torch.nn.functional.one_hot(choose(inputs), VOCAB).float()
     return module
@@ -66,7 +77,7 @@ def recall_accuracy(module: LitGPT, inputs: torch.Tensor, targets: torch.Tensor)
     with torch.no_grad():
         for start in range(0, len(inputs), 100):
             module.validation_step((inputs[start : start + 100], targets[start : start + 100]), start)
-    return float(module.val_recall_accuracy.compute())
+    return float(module.val_accuracy.compute())
 
 
 def test_accuracy_is_taken_at_the_answers_only():
@@ -91,8 +102,8 @@ def test_accuracy_is_taken_at_the_answers_only():
     [
         (["data.num_pairs=9", "data.seq_len=32"], "data.num_pairs=9 is not allowed: the 9 pairs and their 9 "
                                                   "questions need 4 × 9 = 36 tokens"),
-        (["data.num_pairs=17"], "data.num_pairs=17 is not allowed: the keys of a sequence are distinct and "
-                                "data.vocab_size=33 has 16"),
+        (["data.num_pairs=17", "data.seq_len=100"], "data.num_pairs=17 is not allowed: the keys of a "
+                                                    "sequence are distinct and data.vocab_size=33 has 16"),
         (["data.val_seed=0"], "data.val_seed=0 is not allowed with data.train_seed=0"),
         (["model.vocab_size=20"], "model.vocab_size=20 is not allowed: it must be >= 33"),
     ],
@@ -111,32 +122,28 @@ def test_the_command_line_refuses_them_before_anything_is_built(tmp_path):
 
 
 def test_the_data_set_sets_the_models_vocabulary_and_context():
-    cfg = compose_config("data=recall", "data.num_pairs=4")
-    assert (cfg.model.vocab_size, cfg.model.context_length, cfg.data.seq_len) == (33, 20, 20)
-    assert cfg.run_name == "recall-k4-mha-causal-p0.1-s123"
+    settings = checked(TrainSettings, compose_config("data=recall", "data.num_pairs=4", "data.seq_len=20"))
+    assert (settings.model.vocab_size, settings.model.context_length, settings.data.seq_len) == (33, 20, 20)
+    assert settings.run_name == "recall-k4-mha-causal-p0.1-s123"
 
 
 @pytest.mark.slow
 def test_a_recall_run_logs_its_accuracy_beside_the_loss_and_its_heatmaps(tmp_path):
     cfg = compose_config(*FAST, "data=recall", "data.num_pairs=4", "data.train_size=256", "data.val_size=64",
                          "callbacks.tensorboard_extras.attention_maps=true", log_dir=tmp_path)  # fmt: skip
-    metrics = run(cfg)
+    metrics = train(cfg)
     logged = scalars(metrics["version_dir"], ("val/", "val_attention/"))
-    assert {tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, tags.RECALL_ACCURACY} <= set(logged)
-    assert 0.0 <= list(logged[tags.RECALL_ACCURACY].values())[-1] <= 1.0
+    assert {tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, tags.VAL_ACCURACY} <= set(logged)
+    assert 0.0 <= list(logged[tags.VAL_ACCURACY].values())[-1] <= 1.0
     assert tags.FOCUS.format(tags.NEXT_TOKEN, 0) in logged  # the leak metric works on it as on text
     assert not [tag for tag in logged if tag.startswith("val_loss_by_position")]  # text only
 
 
 def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs():
-    from attention_lab.report.memory import memory_rows
-    from attention_lab.report.runs import RunSummary
-    from attention_lab.report.stats import group_cells
-    from attention_lab.run_record import RunAxes
-
     def summary(variant: str, pairs: int, seed: int, accuracy: float) -> RunSummary:
         axes = RunAxes(data="recall", pairs=pairs, variant=variant, layers=2, seed=seed)
-        return RunSummary(f"{variant}-{pairs}-{seed}", axes, *[0.0] * 5, [], [], [], recall_accuracy=accuracy)
+        name = f"{variant}-{pairs}-{seed}"
+        return RunSummary(name, axes, "recall", *[0.0] * 5, [], [], [], accuracy=accuracy)
 
     runs = [summary("mha", pairs, seed, 1.0 - 0.01 * seed) for pairs in (2, 8) for seed in (1, 2, 3)]
     runs += [summary("gru", 2, seed, 0.98 - 0.01 * seed) for seed in (1, 2, 3)]
@@ -153,9 +160,9 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
 def test_without_the_mask_the_answer_is_in_view_and_the_leak_metric_sees_it():
     """A non-causal model on recall batches: val/loss_causal is its loss with the mask forced, as on text."""
     torch.manual_seed(0)
-    module = LitGPT({"vocab_size": VOCAB, "context_length": LENGTH, "emb_dim": 16, "n_layers": 1,
-                     "n_heads": 2, "drop_rate": 0.0}, {"name": "mha", "causal": False, "dropout": 0.0},
-                    {"lr": 1e-3}).eval()  # fmt: skip
+    module = lit_gpt("data=recall", f"data.num_pairs={PAIRS}", f"data.seq_len={LENGTH}", "model.emb_dim=16",
+                     "model.n_layers=1", "model.n_heads=2", "attention.causal=false", "attention.dropout=0.0")
+    module.eval()
     inputs, targets = recall_sequences(8, PAIRS, LENGTH, VOCAB, seed=0)
     with torch.no_grad():
         module.validation_step((inputs, targets), 0)

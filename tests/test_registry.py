@@ -16,9 +16,8 @@ from attention_lab.attention import VARIANTS, AttentionBase, KVCache, Setting, b
 from attention_lab.errors import ConfigError
 from attention_lab.model.kv_bytes import kv_cache_bytes
 from attention_lab.settings import TrainSettings, checked
-from attention_lab.training import run
 from attention_lab.training.checkpoints import model_from_checkpoint
-from tests.helpers import WITH_CHECKPOINTS, compose_config
+from tests.helpers import WITH_CHECKPOINTS, compose_config, train
 
 
 class AverageAttention(AttentionBase):
@@ -76,7 +75,7 @@ def test_a_registered_variant_is_checked_estimated_and_trained_through_run(avera
         checked(TrainSettings, compose_config(*overrides[:1], "+attention.recent=0"))
     sizes = dict(n_layers=2, emb_dim=64, n_heads=4, context_length=10)
     assert kv_cache_bytes(average, **sizes, recent=4) == 2 * 10 * 64 * 4  # layers, tokens, values, bytes
-    metrics = run(compose_config(*WITH_CHECKPOINTS, *overrides, log_dir=tmp_path / "logs"))
+    metrics = train(compose_config(*WITH_CHECKPOINTS, *overrides, log_dir=tmp_path / "logs"))
     model = model_from_checkpoint(next(Path(metrics["version_dir"]).glob("checkpoints/*.ckpt")))
     assert all(isinstance(block.att, AverageAttention) for block in model.trf_blocks)  # the variant trained
     assert math.isfinite(metrics["val_loss"])

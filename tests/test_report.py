@@ -8,13 +8,15 @@ import statistics
 from pathlib import Path
 
 import pytest
+from torch.utils.tensorboard import SummaryWriter
 
 from attention_lab.errors import ConfigError
 from attention_lab.report import generation_speed, load_runs, report
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import Effect, effects, group_cells, welch_difference
 from attention_lab.run_record import RunAxes
-from tests.helpers import MICRO, assert_mentions, run_module, run_train_script
+from attention_lab.settings import TrainSettings, checked, save
+from tests.helpers import MICRO, assert_mentions, compose_config, run_module, run_train_script
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -24,6 +26,7 @@ def run(causal: bool, dropout: float, seed: int, val: float, causal_val: float, 
     return RunSummary(
         name=f"r{causal}{dropout}{seed}",
         axes=RunAxes(variant="mha", causal=causal, dropout=dropout, seed=seed),
+        kind="text",
         final_train_loss=train,
         final_val_loss=val,
         best_val_loss=val - 0.1,
@@ -184,24 +187,26 @@ def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):
     assert_mentions(line, "error: log_dir=", str(tmp_path / "missing"), "an existing directory")
 
 
-def test_runs_logged_without_the_hparams_row_are_read_from_their_config(tmp_path: Path):
-    """callbacks.tensorboard_extras=null writes no HParams row: the settings come from config.yaml."""
-    from torch.utils.tensorboard import SummaryWriter
-
+def test_a_runs_axes_are_read_from_the_settings_it_saved(tmp_path: Path):
+    """The report reads each run's checked settings back from its config.yaml (settings.Run), whatever its
+    events hold; a folder whose config.yaml no run wrote is refused in one line naming it."""
     for causal in (True, False):
         run_dir = tmp_path / f"mha-{causal}" / "version_0"
         with SummaryWriter(run_dir) as writer:
             for step, loss in enumerate((7.0, 6.0)):
                 writer.add_scalar("train/loss", loss + 0.5, step)
                 writer.add_scalar("val/loss", loss if causal else loss - 3, step)
-        config = f"seed: 7\nattention: {{name: mha, causal: {str(causal).lower()}, dropout: 0.1}}\n"
-        (run_dir / "config.yaml").write_text(config + "model: {pos_emb: none}\n")
+        cfg = compose_config(f"attention.causal={str(causal).lower()}", "seed=7", "model.pos_emb=none")
+        save(checked(TrainSettings, cfg), run_dir)
     runs = load_runs(tmp_path)
     assert {(r.axes.variant, r.axes.causal, r.axes.dropout, r.axes.seed, r.axes.pos_emb) for r in runs} == {
         ("mha", True, 0.1, 7, "none"),
         ("mha", False, 0.1, 7, "none"),
     }
     assert sorted(r.final_val_loss for r in runs) == [3.0, 6.0]
+    (tmp_path / "mha-True" / "version_0" / "config.yaml").write_text("seed: 7\n")
+    with pytest.raises(ConfigError, match=r"config.yaml holds settings this attention-lab cannot read: "):
+        load_runs(tmp_path)
 
 
 @pytest.mark.slow
@@ -218,7 +223,7 @@ def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path:
         "model.context_length=32",  # twice swa's window of 16
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report(log_dir / "variants_tiny", tmp_path / "curves.png", "markdown")
+    report(log_dir / "variants_tiny", tmp_path / "curves.png", "markdown", speed=True)
     out = capsys.readouterr().out
     title, _, header, _, *rest = out[out.index("**variants:") :].splitlines()
     lines = rest[: rest.index("")]

@@ -7,28 +7,28 @@ import re
 from pathlib import Path
 
 import pytest
+from torch.utils.tensorboard import SummaryWriter
 
 from attention_lab.errors import ConfigError
 from attention_lab.report import load_runs, report
 from attention_lab.report.memory import memory_rows
 from attention_lab.report.stats import group_cells
+from attention_lab.settings import TrainSettings, checked, save
+from tests.helpers import compose_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(version_dir: Path, data: str, variant: str, seed: int, val: float, causal: bool = True) -> None:
-    """A run as train.py leaves it without the HParams row: its val losses and its config.yaml."""
-    from torch.utils.tensorboard import SummaryWriter
-
+    """A run as train.py leaves it: its val losses and the settings it saves (config.yaml)."""
     with SummaryWriter(version_dir) as writer:
         for step, loss in enumerate((val + 1.0, val)):
             writer.add_scalar("val/loss", loss, step)
-    own = ", num_kv_groups: 2" if variant == "gqa" else ""  # what conf/attention/gqa.yaml adds
-    attention = f"{{name: {variant}, causal: {str(causal).lower()}, dropout: 0.0{own}}}"
-    model = "{n_layers: 2, emb_dim: 16, n_heads: 4, context_length: 32}"
-    (version_dir / "config.yaml").write_text(
-        f"seed: {seed}\ndata: {{name: {data}}}\nattention: {attention}\nmodel: {model}\n"
-    )
+    sizes = ("model.n_layers=2", "model.emb_dim=16", "model.n_heads=4", "model.context_length=32")
+    mask = f"attention.causal={str(causal).lower()}"
+    cfg = compose_config(f"attention={variant}", mask, "attention.dropout=0.0", f"seed={seed}",
+                         f"data.name={data}", *sizes)  # fmt: skip
+    save(checked(TrainSettings, cfg), version_dir)
 
 
 def test_two_corpora_lie_side_by_side_and_each_effect_stays_within_its_corpus(tmp_path: Path, capsys):

@@ -16,8 +16,16 @@ import torch
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attention_lab.errors import ConfigError
-from attention_lab.training import run
-from tests.helpers import MICRO, ROOT, assert_mentions, compose_config, scalars, train_command, user_env
+from tests.helpers import (
+    MICRO,
+    ROOT,
+    assert_mentions,
+    compose_config,
+    scalars,
+    train,
+    train_command,
+    user_env,
+)
 
 EPOCHS, BATCHES = 2, 3
 RUN = [  # the micro model with dropout on: the resumed run must draw the same dropout masks
@@ -61,7 +69,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
         process = subprocess.Popen(command, cwd=ROOT, env=user_env(), stdout=output, stderr=subprocess.STDOUT)
     killer = threading.Thread(target=kill_after_first_checkpoint, args=(process, version_dir))
     killer.start()
-    uninterrupted = run(compose_config(*RUN, log_dir=tmp_path / "straight"))  # meanwhile, in this process
+    uninterrupted = train(compose_config(*RUN, log_dir=tmp_path / "straight"))  # meanwhile, in this process
     killer.join()
     assert process.returncode == -signal.SIGKILL, (tmp_path / "killed_run.log").read_text()
     checkpoint = version_dir / "checkpoints" / "last.ckpt"
@@ -69,7 +77,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
     assert saved["global_step"] == BATCHES  # killed after epoch 1 of 2
     assert "rng_states" in saved
 
-    resumed = run(compose_config(*RUN, "ckpt_path=last", log_dir=crash_logs))
+    resumed = train(compose_config(*RUN, "ckpt_path=last", log_dir=crash_logs))
 
     assert resumed["version_dir"] == str(version_dir)  # the same TensorBoard version directory
     for key in ("train_loss", "val_loss", "val_loss_causal", "best_val_loss"):
@@ -90,7 +98,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
 def one_epoch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished one-epoch run; its logs root (tests copy it before resuming into it)."""
     log_root = tmp_path_factory.mktemp("one_epoch")
-    run(compose_config(*RUN, "trainer.max_epochs=1", log_dir=log_root))
+    train(compose_config(*RUN, "trainer.max_epochs=1", log_dir=log_root))
     return log_root
 
 
@@ -102,7 +110,7 @@ def last_checkpoint(log_root: Path) -> Path:
 def test_resume_from_a_path_continues_in_its_version_directory(one_epoch_run: Path, tmp_path: Path) -> None:
     shutil.copytree(one_epoch_run, tmp_path, dirs_exist_ok=True)
     checkpoint = last_checkpoint(tmp_path)
-    resumed = run(compose_config(*RUN, "trainer.max_epochs=2", f"ckpt_path={checkpoint}", log_dir=tmp_path))
+    resumed = train(compose_config(*RUN, "trainer.max_epochs=2", f"ckpt_path={checkpoint}", log_dir=tmp_path))
     assert resumed["version_dir"] == str(checkpoint.parents[1])
     assert set(scalars(resumed["version_dir"], "train/loss")["train/loss"]) == set(range(2 * BATCHES))
     assert not (checkpoint.parents[2] / "version_1").exists()
@@ -113,20 +121,20 @@ def test_resume_refuses_a_checkpoint_of_another_model(one_epoch_run: Path) -> No
     checkpoint = last_checkpoint(one_epoch_run)
     other = compose_config(*RUN, "model.emb_dim=64", f"ckpt_path={checkpoint}", log_dir=one_epoch_run)
     with pytest.raises(ConfigError) as error:
-        run(other)
+        train(other)
     assert_mentions(str(error.value), f"ckpt_path={checkpoint}", "model.emb_dim=64", "16")
 
 
 def test_resume_refuses_a_finished_run(one_epoch_run: Path) -> None:
     finished = compose_config(*RUN, "trainer.max_epochs=1", "ckpt_path=last", log_dir=one_epoch_run)
     with pytest.raises(ConfigError) as error:
-        run(finished)
+        train(finished)
     assert_mentions(str(error.value), "ckpt_path=", "trainer.max_epochs=1", "above 1")
 
 
 def test_resume_last_without_any_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
-        run(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path))
+        train(compose_config(*RUN, "ckpt_path=last", log_dir=tmp_path))
     assert_mentions(str(error.value), "ckpt_path=last", "mha-causal-p0.1-s123")
     assert not (tmp_path / "tiny").exists()  # nothing half-written
 

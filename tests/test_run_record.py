@@ -7,14 +7,21 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
+from attention_lab.cli import axes_of
 from attention_lab.report import load_runs
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import setting_columns
 from attention_lab.run_record import MASK, RunAxes, axis
-from attention_lab.settings.run_axes import run_axes
+from attention_lab.settings import Run, TrainSettings, checked
 from tests.helpers import compose_config
+
+
+def run_axes(cfg: DictConfig) -> RunAxes:
+    """The axes of a composed config's checked settings (what the run saves and the report reads back)."""
+    return RunAxes.read(checked(TrainSettings, cfg))
 
 
 def test_every_axis_is_read_from_the_composed_config():
@@ -41,7 +48,7 @@ def test_every_axis_is_read_from_the_composed_config():
 )
 def test_the_run_name_is_written_from_the_axes(overrides, name):
     cfg = compose_config(*overrides)
-    assert cfg.run_name == name == run_axes(cfg).run_name
+    assert cfg.run_name == name == run_axes(cfg).run_name == axes_of(cfg).run_name
     assert cfg.callbacks.tensorboard_extras.axes == run_axes(cfg).hparams()
 
 
@@ -61,7 +68,8 @@ def test_the_heatmap_title_names_variant_mask_dropout_and_where():
 
 
 def run(axes: RunAxes, val: float) -> RunSummary:
-    return RunSummary(f"{axes.run_name}/version_0", axes, val, val, val, val, 0.0, [], [(1, val)], [])
+    name = f"{axes.run_name}/version_0"
+    return RunSummary(name, axes, "text", val, val, val, val, 0.0, [], [(1, val)], [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,11 +98,9 @@ def test_a_new_axis_is_one_field_that_names_splits_and_shows_runs():
 
 @pytest.mark.slow
 def test_a_sweeps_runs_read_back_with_the_axes_they_were_trained_with(grid_sweep: Path):
-    from omegaconf import OmegaConf
-
     runs = load_runs(grid_sweep)
     assert len(runs) == 8
     for run in runs:
-        trained = run_axes(OmegaConf.load(run.version_dir / "config.yaml"))
+        trained = Run.load(run.version_dir).axes
         assert run.axes == trained
         assert run.name.split("/")[0] == trained.run_name

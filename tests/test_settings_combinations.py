@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from attention_lab.attention import VARIANTS
 from attention_lab.errors import AttentionLabError
-from attention_lab.training import run
-from tests.helpers import FAST, compose_config
+from tests.helpers import FAST, compose_config, train
 
 # Values for each setting: some allowed, some not, some only in some combinations.
 CHOICES = {
@@ -84,7 +83,7 @@ def test_a_combination_is_refused_in_one_line_or_trains_a_step(overrides: list[s
             "model.n_heads=2", "model.context_length=16", "model.n_layers=1"]  # fmt: skip
     cfg = compose_config(*base, *overrides, log_dir=log_dir)
     try:
-        metrics = run(cfg)
+        metrics = train(cfg)
     except AttentionLabError as err:  # a refused setting, or a diverged loss: one line, naming it
         message = str(err)
         assert "\n" not in message, message

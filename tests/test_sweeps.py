@@ -111,7 +111,8 @@ def test_dropout_placement_sweeps_one_place_at_a_time_by_seed():
                      "shortcut": (0.0, 0.0, 0.2), "all": (0.2, 0.2, 0.2)}  # fmt: skip
     # the attention dropout always, the other two rates where they differ from it
     assert names == {"none": "mha-causal-p0.0-s1", "embedding": "mha-causal-p0.0-emb0.2-s1",
-                     "attention": "mha-causal-p0.2-emb0.0-res0.0-s1", "shortcut": "mha-causal-p0.0-res0.2-s1",
+                     "attention": "mha-causal-p0.2-emb0.0-shortcut0.0-s1",
+                     "shortcut": "mha-causal-p0.0-shortcut0.2-s1",
                      "all": "mha-causal-p0.2-s1"}  # fmt: skip
 
 
@@ -191,27 +192,39 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
     assert best_value == pytest.approx(min(best_vals), abs=1e-4)
 
 
-@pytest.mark.parametrize(
-    ("sweep", "context", "steps"),
-    [("mask_dropout", 16, 1000), ("mask_pos_emb", 16, 500), ("why_attention", 128, 240)],
-)
-def test_each_sweep_on_shakespeare_takes_its_regime_and_the_verdict_keeps_its_own(sweep, context, steps):
-    on_shakespeare = compose_config(f"sweep={sweep}", "data=shakespeare")
-    assert on_shakespeare.experiment_name == f"{sweep}_shakespeare_tiny"
-    assert (on_shakespeare.model.context_length, on_shakespeare.trainer.max_steps) == (context, steps)
-    assert on_shakespeare.callbacks.checkpoints is None
+@pytest.mark.parametrize("sweep", ["mask_dropout", "mask_pos_emb", "why_attention", "quality_memory"])
+def test_each_sweep_on_characters_takes_the_experiments_budget_and_the_verdict_keeps_its_own(sweep):
+    """A sweep is its grid; its regime is the data's (conf/regime/<data>-<sweep>.yaml): on
+    experiment=shakespeare_char the experiment's 2,000 steps of the mini model, on The Verdict its epochs."""
+    on_characters = compose_config("experiment=shakespeare_char", f"sweep={sweep}")
+    assert on_characters.experiment_name == f"{sweep}_shakespeare_char_mini"
+    model, trainer = on_characters.model, on_characters.trainer
+    budget = (model.name, model.context_length, trainer.max_steps, trainer.val_check_interval)
+    assert budget == ("mini", 64, 2000, 250)
+    assert on_characters.data.tokenizer == "char" and on_characters.data.stride == 64
     on_verdict = compose_config(f"sweep={sweep}")
-    assert on_verdict.experiment_name == f"{sweep}_tiny"
-    assert on_verdict.trainer.max_steps == -1 and on_verdict.trainer.max_epochs == 2
+    assert on_verdict.data.name == "verdict" and on_verdict.trainer.max_steps == -1
+    if sweep != "quality_memory":  # which has no regime on The Verdict
+        assert on_verdict.trainer.max_epochs == 2 and on_verdict.data.stride == 4
 
 
-def test_the_quality_memory_sweep_runs_every_cache_saver_on_shakespeare_at_128_tokens():
-    quality = compose_config("sweep=quality_memory", return_hydra_config=True)
-    assert (quality.data.name, quality.model.context_length, quality.trainer.max_steps) == (
-        "shakespeare",
-        128,
-        160,
-    )
+def test_the_variants_that_differ_in_speed_are_compared_in_fp32_on_every_machine():
+    for sweep in ("why_attention", "quality_memory"):
+        assert compose_config("experiment=shakespeare_char", f"sweep={sweep}").trainer.precision == "32-true"
+
+
+def test_the_quality_memory_sweep_runs_every_cache_saver():
+    quality = compose_config("experiment=shakespeare_char", "sweep=quality_memory", return_hydra_config=True)
     variants = quality.hydra.sweeper.params.attention.split(",")
     assert variants == ["mha", "gqa", "mqa", "mla", "swa", "gru", "none"]
     assert quality.hydra.sweeper.params.seed == "1,2,3"
+    assert quality.callbacks.checkpoints is None
+
+
+def test_the_recall_sweep_crosses_pairs_at_one_length_with_a_grid_of_learning_rates():
+    recall = compose_config("sweep=recall", return_hydra_config=True)
+    params = recall.hydra.sweeper.params
+    assert params["data.num_pairs"] == "4,8,16" and params["optimizer.lr"] == "1e-3,3e-3,1e-2"
+    assert recall.data.seq_len == recall.model.context_length == 64  # whatever the pairs
+    one = compose_config("sweep=recall", "data.num_pairs=16", "optimizer.lr=3e-3")
+    assert one.run_name.endswith("-lr0.003")

@@ -12,10 +12,9 @@ import torch
 from attention_lab.model.config import AttentionConfig, ModelConfig
 from attention_lab.model.generation import continue_text
 from attention_lab.model.gpt import GPTModel
-from attention_lab.training import run
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
-from tests.helpers import MICRO, scalars
+from tests.helpers import MICRO, scalars, train
 
 
 def trainer(epoch: int, max_epochs: int = 10, is_last_batch: bool = True) -> SimpleNamespace:
@@ -94,7 +93,7 @@ def test_a_context_shorter_than_the_heatmap_sentence_maps_its_first_tokens(fast_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = fast_config(*MICRO, "model.context_length=2", "callbacks.tensorboard_extras.attention_maps=true")
-    events = EventAccumulator(run(cfg)["version_dir"], size_guidance={"images": 0})
+    events = EventAccumulator(train(cfg)["version_dir"], size_guidance={"images": 0})
     events.Reload()
     assert "val_attention/layer_0" in events.Tags()["images"]
 

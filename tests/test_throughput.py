@@ -6,15 +6,14 @@ from pathlib import Path
 
 import torch
 
-from attention_lab.training import run
 from attention_lab.training.throughput import TokenThroughput
-from tests.helpers import MICRO, compose_config, scalars
+from tests.helpers import MICRO, compose_config, scalars, train
 
 
 def test_tokens_per_second_and_mfu_are_in_the_event_files(tmp_path: Path) -> None:
     cfg = compose_config(*MICRO, "trainer.limit_train_batches=3", "callbacks.throughput.window_size=2",
                          log_dir=tmp_path)  # fmt: skip
-    logged = scalars(run(cfg)["version_dir"], "train/device/")
+    logged = scalars(train(cfg)["version_dir"], "train/device/")
     assert "train/device/items_per_sec" in logged and "train/device/mfu" in logged
     assert all(value > 0 for value in logged["train/device/items_per_sec"].values())
 

@@ -8,14 +8,13 @@ from omegaconf import OmegaConf
 
 from attention_lab import tags
 from attention_lab.attention import VARIANTS
-from attention_lab.training import run
-from tests.helpers import scalars
+from tests.helpers import scalars, train
 
 
 @pytest.mark.slow
 def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config, tmp_path):
     # Non-causal: its val/loss and val/loss_causal differ, so that each returned key is told apart.
-    metrics = run(fast_config("attention.causal=false", "trainer.limit_train_batches=3",
+    metrics = train(fast_config("attention.causal=false", "trainer.limit_train_batches=3",
                               "trainer.limit_val_batches=1"))  # fmt: skip
     log_dir = Path(metrics["version_dir"])
     assert log_dir.parent == tmp_path / "logs" / "tiny" / "mha-non-causal-p0.1-s123"
@@ -25,7 +24,7 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
     assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= set(logged)
     saved = OmegaConf.load(log_dir / "config.yaml")  # resolved: reproducible without the conf/ tree
     assert saved.attention.name == "mha" and saved.model.drop_rate == 0.1
-    # What run() returns is what TensorBoard shows.
+    # What train() returns is what TensorBoard shows.
     returned = {"train_loss": tags.EPOCH_TRAIN_LOSS, "val_loss": tags.VAL_LOSS,
                 "val_loss_causal": tags.VAL_LOSS_CAUSAL}  # fmt: skip
     for key, tag in returned.items():
@@ -36,7 +35,7 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
 @pytest.mark.slow
 def test_training_lowers_the_loss(fast_config):
     cfg = fast_config("trainer.max_epochs=3", "optimizer.lr=2e-3", "attention.dropout=0.0")
-    metrics = run(cfg)
+    metrics = train(cfg)
     logged = scalars(metrics["version_dir"], ("train/", "val/"))
     losses = list(logged["train/loss"].values())
     assert len(losses) == 3 * 9  # 9 batches of 8 windows of 64 tokens per epoch
@@ -50,7 +49,7 @@ def test_training_lowers_the_loss(fast_config):
 def test_every_variant_trains_for_an_epoch(fast_config, variant):
     if (problem := VARIANTS[variant].cannot_train_on("cpu")) is not None:
         pytest.skip(problem)
-    metrics = run(fast_config(f"attention={variant}", "optimizer.lr=2e-3"))
+    metrics = train(fast_config(f"attention={variant}", "optimizer.lr=2e-3"))
     # An untrained model scores about 10.95; one epoch takes every variant below uniform guessing
     # (measured: simple 10.55, the variants with weights about 10.0).
     assert metrics["val_loss"] < math.log(50257)

@@ -25,18 +25,29 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
+
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
+from matplotlib.figure import Figure
+from tensorboard import program
 
 from attention_lab import tags
 from attention_lab.cli import compose, project_root
 from attention_lab.errors import AttentionLabError, ConfigError, refusal
-from attention_lab.run_record import CONFIG_FILE, MASK, checkpoint_path
-
-if TYPE_CHECKING:  # torch, Lightning and matplotlib load when a function needs them
-    from matplotlib.figure import Figure
-
-    from attention_lab.model import GPTModel
-    from attention_lab.report import Table
+from attention_lab.model import GPTModel
+from attention_lab.model.generation import continue_text, prompt_ids
+from attention_lab.report import Table, as_list, draws_memory, load_cells, report_tables
+from attention_lab.report.memory import memory_figure
+from attention_lab.report.plot import report_figure
+from attention_lab.report.runs import find_version_dirs
+from attention_lab.report.tables import render
+from attention_lab.run_record import MASK, checkpoint_path
+from attention_lab.settings import Run, TrainSettings, checked
+from attention_lab.training import run
+from attention_lab.training.checkpoints import model_from_checkpoint
+from attention_lab.training.heatmaps import heatmap_figure
+from attention_lab.training.resume import resolve_checkpoint
 
 P, R = ParamSpec("P"), TypeVar("R")
 
@@ -47,8 +58,6 @@ def one_line(function: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(function)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        from hydra.errors import CompactHydraException
-
         try:
             return function(*args, **kwargs)
         except CompactHydraException as err:
@@ -95,15 +104,11 @@ def train(overrides: Sequence[str] = ()) -> TrainResult:
     >>> run = train(["attention=mha", "trainer.max_epochs=2"])  # doctest: +SKIP
     >>> run.val_loss, run.version_dir  # doctest: +SKIP
     """
-    from hydra.types import RunMode
-
-    from attention_lab.training import run
-
     if compose(*overrides, return_hydra_config=True).hydra.mode == RunMode.MULTIRUN:  # sweep=<name>
         given = " ".join(overrides)
         reason = f"it must be one run's settings; a sweep runs from the command line: python train.py {given}"
         raise ConfigError(refusal("overrides", given, reason))
-    metrics = run(compose(*overrides))
+    metrics = run(checked(TrainSettings, compose(*overrides)))
     return TrainResult(
         metrics["train_loss"], metrics["val_loss"], metrics["val_loss_causal"], metrics["best_val_loss"],
         Path(metrics["version_dir"]),
@@ -116,9 +121,6 @@ def load_model(ckpt: str | Path | None = "last", log_dir: str | Path | None = No
     newest checkpoint under `log_dir` (default: the project's logs/), as for `python -m
     attention_lab.generate ckpt=last`. None (`TrainResult.checkpoint` of a run without checkpoints) is
     refused in one line."""
-    from attention_lab.training.checkpoints import model_from_checkpoint
-    from attention_lab.training.resume import resolve_checkpoint
-
     if ckpt is None:
         reason = "it must be a .ckpt file or last; a run trained with callbacks.checkpoints=null wrote none"
         raise ConfigError(refusal("ckpt", None, reason))
@@ -126,32 +128,26 @@ def load_model(ckpt: str | Path | None = "last", log_dir: str | Path | None = No
     return model_from_checkpoint(resolve_checkpoint(str(ckpt), where))
 
 
+@one_line
 def generate(model: GPTModel, prompt: str | None = None, max_new_tokens: int = 50, temperature: float = 0.0,
              top_k: int | None = None, seed: int = 123) -> str:  # fmt: skip
-    """The prompt (default: the book's "Every effort moves you") and its continuation, as `python -m
-    attention_lab.generate` writes it: greedy with temperature 0, else sampled from softmax(logits /
-    temperature) among the top_k most likely tokens."""
-    from attention_lab.data.text import BOOK_PROMPT
-    from attention_lab.model.generation import continue_text
-
-    return continue_text(model, prompt or BOOK_PROMPT, max_new_tokens, temperature, top_k, seed)
+    """The prompt (default: the prompt of the data the model was trained on, `model.prompt`) and its
+    continuation in the model's tokenizer, as `python -m attention_lab.generate` writes it: greedy with
+    temperature 0, else sampled from softmax(logits / temperature) among the top_k most likely tokens."""
+    return continue_text(model, prompt or model.prompt, max_new_tokens, temperature, top_k, seed)
 
 
 @one_line
 def attention_figure(model: GPTModel, text: str | None = None, title: str | None = None) -> Figure:
-    """The attention weights of every layer and head for `text` (default: the book's chapter 3 sentence;
-    its first context_length tokens), as the run's TensorBoard heatmaps show them: a row per layer, rows
-    are queries, columns are keys."""
-    from attention_lab.data.text import BOOK_SENTENCE
-    from attention_lab.data.tokenizer import ids_to_text, text_to_ids
-    from attention_lab.training.heatmaps import heatmap_figure
-
-    idx = text_to_ids(text or BOOK_SENTENCE)[:, : model.context_length]
+    """The attention weights of every layer and head for `text` (default: the heatmap text of the data the
+    model was trained on, `model.heatmap_text`; its first context_length tokens), as the run's TensorBoard
+    heatmaps show them: a row per layer, rows are queries, columns are keys."""
+    idx = prompt_ids(model, text or model.heatmap_text)[:, : model.context_length]
     maps = [weights[0] for weights in model.attention_maps(idx)]  # (heads, T, T) per layer
     if not maps:
         raise ValueError(f"attention={model.attention_config.name} has no attention weights to show")
     title = title or f"{model.attention_config.name} · {MASK[model.attention_config.causal]}"
-    return heatmap_figure(maps, [ids_to_text(token) for token in idx[0]], title)
+    return heatmap_figure(maps, model.tokenizer.labels(idx[0]), title)
 
 
 @dataclass(frozen=True)
@@ -172,8 +168,6 @@ class Report:
         raise ValueError(f"no table's title starts with {title_start!r}; the tables: {titles}")
 
     def _repr_markdown_(self) -> str:
-        from attention_lab.report.tables import render
-
         return "\n\n".join(render(*table, "markdown") for table in self.tables)
 
 
@@ -182,10 +176,6 @@ def report(log_dir: str | Path | list[str | Path], figure: str = "auto") -> Repo
     """The tables and figure of `python -m attention_lab.report log_dir=<log_dir> figure=<figure>` (nothing
     printed or written): runs that differ only by seed form a cell; effects carry 95% intervals. A list of
     folders lays their runs side by side."""
-    from attention_lab.report import as_list, draws_memory, load_cells, report_tables
-    from attention_lab.report.memory import memory_figure
-    from attention_lab.report.plot import report_figure
-
     cells, _, name = load_cells([runs_folder(d) for d in as_list(log_dir)])
     memory = draws_memory(cells, figure)
     drawn = memory_figure if memory else report_figure
@@ -203,11 +193,9 @@ def landing_url(base: str, n_layers: int = 2) -> str:
 
 
 def layers_of_runs(log_dir: str | Path) -> int:
-    """The most layers a run under `log_dir` has, from the config.yaml each run saves (2 without any)."""
-    from omegaconf import OmegaConf
-
-    layers = [OmegaConf.load(path).model.n_layers for path in runs_folder(log_dir).rglob(CONFIG_FILE)]
-    return max(layers, default=2)
+    """The most layers a run under `log_dir` has, from the settings each run saved (2 without any)."""
+    runs = find_version_dirs(runs_folder(log_dir))
+    return max((Run.load(version_dir).settings.model.n_layers for version_dir in runs), default=2)
 
 
 @one_line
@@ -215,8 +203,7 @@ def show_tensorboard(log_dir: str | Path, height: int = 800) -> str:
     """Start TensorBoard on `log_dir` inside this Python process (it stops with the kernel) and show it inline
     on `landing_url`; returns that address, which also opens in a browser."""
     log_dir = runs_folder(log_dir)
-    from IPython.display import IFrame, display
-    from tensorboard import program
+    from IPython.display import IFrame, display  # the notebook extra's: only in a notebook
 
     board = program.TensorBoard()
     # Port 0: a free one. The Python event loader: no data-server process beside the kernel's.

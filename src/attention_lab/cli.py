@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from attention_lab.attention import VARIANTS
 from attention_lab.errors import AttentionLabError
+from attention_lab.model.config import effective_rates
+from attention_lab.run_record import RunAxes
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -41,38 +45,35 @@ def project_root() -> str:
 def variants_that_train_here() -> str:
     """The registered variants that can train on this machine (on its GPU where torch sees one, else on the
     CPU), comma-separated as a sweep takes them (`${variants_that_train_here:}`, conf/sweep/variants.yaml)."""
-    import torch
-
-    from attention_lab.attention import VARIANTS
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return ",".join(name for name, record in VARIANTS.items() if record.cannot_train_on(device) is None)
 
 
-def recall_length(num_pairs: int) -> int:
-    """data=recall's sequence length for `num_pairs` pairs: `${recall_length:${data.num_pairs}}`."""
-    from attention_lab.data.recall import sequence_length
-
-    return sequence_length(int(num_pairs))
-
-
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 OmegaConf.register_new_resolver("variants_that_train_here", variants_that_train_here, replace=True)
-OmegaConf.register_new_resolver("recall_length", recall_length, replace=True)
+
+
+def axes_of(root: DictConfig) -> RunAxes:
+    """The axes of a composed config, before it is checked: each axis's key resolved on its own, the
+    dropout rates of the embeddings and the shortcut at model.drop_rate where null (as the check sets
+    them)."""
+    keys = [f.metadata["key"] for f in RunAxes.fields()] + ["model.drop_rate"]
+    config: dict[str, Any] = {}
+    for key in keys:
+        value = OmegaConf.select(root, key, default=None)
+        node, _, name = key.rpartition(".")
+        (config.setdefault(node, {}) if node else config)[name] = value
+    return RunAxes.read({**config, "model": effective_rates(config.get("model") or {})})
 
 
 def run_axes(*, _root_: DictConfig) -> dict[str, Any]:
     """The run's axes (attention_lab.run_record.RunAxes) as its HParams row: `${run_axes:}`."""
-    from attention_lab.settings.run_axes import run_axes as read  # imports torch: only when resolved
-
-    return read(_root_).hparams()
+    return axes_of(_root_).hparams()
 
 
 def run_name(*, _root_: DictConfig) -> str:
     """The run's name from its axes, e.g. mha-causal-p0.1-s123: `${run_name:}` (conf/config.yaml)."""
-    from attention_lab.settings.run_axes import run_axes as read
-
-    return read(_root_).run_name
+    return axes_of(_root_).run_name
 
 
 OmegaConf.register_new_resolver("run_axes", run_axes, replace=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from attention_lab.cli import hydra_command
+from attention_lab.model.kv_bytes import BYTES_PER_VALUE, cache_numbers, in_units, kv_cache_bytes
+from attention_lab.settings import KvMemorySettings, checked
 
 
 def describe(cfg: DictConfig) -> str:
     """The report of `python -m attention_lab.kv_memory` for `cfg` (conf/kv_memory.yaml)."""
-    from attention_lab.model.kv_bytes import BYTES_PER_VALUE, cache_numbers, in_units, kv_cache_bytes
-    from attention_lab.settings import KvMemorySettings, checked  # here: `--help` imports no torch
-
     settings = checked(KvMemorySettings, cfg)
     model, attention = settings.model, settings.attention
     own = attention.own_settings

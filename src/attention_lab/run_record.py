@@ -15,6 +15,7 @@ generate's `log_dir`); a `version_dir` is one run's own version_<n> folder (what
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,18 @@ MASK = {True: "causal", False: "non-causal"}
 EVENTS_GLOB = "events.out.tfevents.*"
 CONFIG_FILE = "config.yaml"  # the run's settings, resolved, beside its events
 CHECKPOINT_DIR = "checkpoints"
+
+
+def source_commit() -> str | None:
+    """The commit of this checkout (with `+changes` where its files differ from it), for results files;
+    None outside a git checkout."""
+    where = {"cwd": Path(__file__).resolve().parent, "capture_output": True, "text": True}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], check=True, **where).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **where).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed.strip() else "")
 
 
 def checkpoint_path(version_dir: str | Path, kind: str = "last") -> Path:
@@ -60,10 +73,10 @@ class RunAxes:
     dropout: float | None = axis("attention.dropout", "dropout", float, 0.0, part="p{}")
     # The other two rates join the run name where they differ from the attention dropout (the book's one
     # drop_rate follows it), and the dropout column as its placement.
-    drop_rate_emb: float | None = axis("model.embedding_dropout", "embedding dropout", float, 0.0,
+    drop_rate_emb: float | None = axis("model.drop_rate_emb", "embedding dropout", float, 0.0,
                                        part="emb{}", column=False)  # fmt: skip
-    drop_rate_shortcut: float | None = axis("model.shortcut_dropout", "shortcut dropout", float, 0.0,
-                                            part="res{}", column=False)  # fmt: skip
+    drop_rate_shortcut: float | None = axis("model.drop_rate_shortcut", "shortcut dropout", float, 0.0,
+                                            part="shortcut{}", column=False)  # fmt: skip
     lr: float | None = axis("optimizer.lr", "lr", float, part="")
     weight_decay: float | None = axis("optimizer.weight_decay", "weight decay", float, part="")
     seed: int | None = axis("seed", "seed", int, part="s{}")

@@ -16,7 +16,7 @@ MFU = "train/device/mfu"  # model FLOPs utilisation, against the device's peak
 VAL_LOSS = "val/loss"
 VAL_PPL = "val/ppl"
 VAL_LOSS_CAUSAL = "val/loss_causal"  # the validation loss with the causal mask forced on
-RECALL_ACCURACY = "val/recall_accuracy"  # data=recall: the share of questions answered right
+VAL_ACCURACY = "val/accuracy"  # the share of scored targets predicted right (recall: questions answered)
 BEST_VAL_LOSS = "val_summary/loss_best"
 EPOCH_TRAIN_LOSS = "val_summary/train_loss"  # the mean train loss of the epoch, at each validation
 GAP = "val_summary/gap"  # val/loss − val_summary/train_loss

@@ -19,6 +19,10 @@ settings checks read `recall_problem`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
 NO_ANSWER = -100  # a target that is not scored: F.cross_entropy's default ignore_index
@@ -28,12 +32,6 @@ FILLER = 0
 def key_count(vocab_size: int) -> int:
     """K: the ids 1 … K are keys, K+1 … 2K values (id 0 is the filler)."""
     return (vocab_size - 1) // 2
-
-
-def sequence_length(num_pairs: int) -> int:
-    """The default `seq_len` for `num_pairs` pairs: the pairs (2N tokens), the questions with their answers
-    (2N) and N filler tokens spread between the questions."""
-    return 5 * num_pairs
 
 
 def recall_problem(num_pairs: int, seq_len: int, vocab_size: int) -> tuple[str, object, str] | None:
@@ -78,7 +76,36 @@ def recall_sequences(
     return inputs.contiguous(), targets
 
 
-def token_label(token: int, vocab_size: int) -> str:
-    """How the heatmaps label a recall token: k<i> for a key, v<i> for a value, · for the filler."""
-    keys = key_count(vocab_size)
-    return "·" if token == FILLER else f"k{token}" if token <= keys else f"v{token - keys}"
+@dataclass(frozen=True)
+class RecallTokenizer:
+    """A recall sequence as text: k<i> for a key, v<i> for a value, · for the filler, one word per token
+    (`RecallTokenizer(33).decode(ids)` reads "k3 v5 k1 v2 · k1"): what the heatmaps and samples show."""
+
+    vocab_size: int
+    name: ClassVar[str] = "recall"
+
+    def labels(self, ids: torch.Tensor | Sequence[int]) -> list[str]:
+        keys = key_count(self.vocab_size)
+        words = ids.flatten().tolist() if isinstance(ids, torch.Tensor) else ids
+        return ["·" if token == FILLER else f"k{token}" if token <= keys else f"v{token - keys}"
+                for token in words]  # fmt: skip
+
+    def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
+        return " ".join(self.labels(ids))
+
+    def ids(self) -> dict[str, int]:
+        every = range(2 * key_count(self.vocab_size) + 1)
+        return {label: token for token, label in enumerate(self.labels(every))}
+
+    def unknown(self, text: str) -> str:
+        return " ".join(dict.fromkeys(word for word in text.split() if word not in self.ids()))
+
+    def encode(self, text: str) -> torch.Tensor:
+        """The ids of the words of `text`; a ValueError naming the words that are no tokens."""
+        if missing := self.unknown(text):
+            raise ValueError(f"the words {missing!r} are no tokens of recall (vocabulary {self.vocab_size})")
+        ids = self.ids()
+        return torch.tensor([ids[word] for word in text.split()], dtype=torch.long)
+
+    def corpus_ids(self, text: str) -> torch.Tensor:
+        return self.encode(text)

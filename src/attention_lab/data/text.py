@@ -72,21 +72,22 @@ def _download(url: str, sha256: str | None, path: Path) -> str | None:
 
 
 def load_text(path: str | Path, url: str | None = None, sha256: str | None = None) -> str:
-    """Read a UTF-8 text; when it is missing and a `url` is given, download it first. With `sha256`, the
-    bytes read or downloaded must have that hash: a truncated or altered file is refused, never used.
+    """Read a UTF-8 text. With a `url` (the text is a data set's downloaded copy) a missing file is
+    downloaded first, and with `sha256` the bytes read or downloaded must have that hash: a truncated or
+    altered copy is refused, never used. Without one it is the user's own text, read as it is.
 
     Raises ConfigError naming `data.path`, its value and the way out when the text cannot be had.
     """
     path = Path(path).expanduser()
     problem = text_path_problem(path)
     if problem is None and not path.exists():
-        reason = "no URL to download it from is configured" if url is None else _download(url, sha256, path)
-        if reason is not None:
-            source = "the text" if url is None else f"a copy of {url}"
+        if url is None:
+            problem = "it does not exist; give the path of a UTF-8 text file"
+        elif (failed := _download(url, sha256, path)) is not None:
             checked = "" if sha256 is None else f" with sha256 {sha256}"
             problem = (
-                f"it does not exist and {reason}. Put {source}{checked} there, or train on any UTF-8 text "
-                "with `data.path=/path/to/text.txt data.sha256=null`."
+                f"it does not exist and {failed}. Put a copy of {url}{checked} there, or train on your own "
+                "UTF-8 text: data.path=/path/to/text.txt"
             )
     if problem is None:
         try:
@@ -97,10 +98,10 @@ def load_text(path: str | Path, url: str | None = None, sha256: str | None = Non
                 "(check its permissions with `ls -l`)"
             )
     if problem is None and sha256 is not None and sha256_of(data) != sha256:
-        again = "download it again" if url is not None else "put the right copy there"
         problem = (
             f"its {len(data):,} bytes have sha256 {sha256_of(data)}, expected {sha256} (a truncated or "
-            f"altered copy): delete it to {again}, or train on it as it is with data.sha256=null"
+            "altered copy): delete it to download it again, or train on it as it is with "
+            "data.source.sha256=null"
         )
     if problem is None:
         try:

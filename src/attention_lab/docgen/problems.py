@@ -13,20 +13,19 @@ import torch
 
 from attention_lab import tags
 from attention_lab.cli import compose
+from attention_lab.data.datamodule import TextDataModule
+from attention_lab.data.text import load_text
 from attention_lab.docgen.refusals import ROOT, printed_refusal, settings_table, train_rows
 from attention_lab.errors import AttentionLabError, CausalityError
+from attention_lab.model.leak_probe import leak_message
 from attention_lab.run_record import checkpoint_path
 from attention_lab.settings import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings
+from attention_lab.training.callbacks import diverged
+from attention_lab.training.checkpoints import CheckpointWriteError, no_room
+from attention_lab.training.resume import resolve_checkpoint, resolve_resume
 
 
 def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
-    from attention_lab.data.datamodule import TextDataModule
-    from attention_lab.data.text import load_text
-    from attention_lab.model.leak_probe import leak_message
-    from attention_lab.training.callbacks import diverged
-    from attention_lab.training.checkpoints import CheckpointWriteError, no_room
-    from attention_lab.training.resume import resolve_checkpoint, resolve_resume
-
     (tmp / "latin1.txt").write_bytes("café".encode("latin1"))
     (tmp / "empty.txt").write_text("")
     (tmp / "short.txt").write_text("A text of a few words.")

@@ -11,12 +11,14 @@ from functools import partial
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from pydantic import TypeAdapter
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import CONF_DIR, compose
 from attention_lab.errors import AttentionLabError
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.settings.messages import check_arguments
+from attention_lab.training.runner import build_trainer, built
 
 ROOT = CONF_DIR.parent
 
@@ -65,8 +67,6 @@ def settings_table(
 ) -> str:
     """A row per setting of `schema`: its meaning and the line a refused value prints, on `cfg`, or on the
     first of `others` that has the setting (a setting of another data set: data=recall's)."""
-    from attention_lab.training.runner import built  # checks a _target_ as it is built
-
     rows = [f"## {title}", "", "| setting | what it is | a refused value prints |", "|---|---|---|"]
     json_schema = schema.model_json_schema()
     for key, prop in dict(leaves(json_schema, json_schema.get("$defs", {}))).items():
@@ -88,8 +88,6 @@ def settings_table(
 
 def signature_rows(setting: str, target: type) -> Iterator[str]:
     """A row per argument that the signature of a class built from the config annotates with its rule."""
-    from pydantic import TypeAdapter
-
     for name, hint in typing.get_type_hints(target.__init__, include_extras=True).items():
         if not hasattr(hint, "__metadata__"):  # Lightning's own classes: Lightning checks them
             continue
@@ -103,8 +101,6 @@ def signature_rows(setting: str, target: type) -> Iterator[str]:
 def train_rows() -> list[str]:
     """The rules across settings (a variant's own settings, heads, the window, the schedule), the callbacks'
     own arguments, and Lightning's refusals, each shown with what it prints."""
-    from attention_lab.training.runner import build_trainer
-
     rows = []
     for name, record in VARIANTS.items():
         for setting, meaning in record.settings.items():
@@ -118,7 +114,7 @@ def train_rows() -> list[str]:
         "data.max_length=100": "a window fits the model's context",
         "model.vocab_size=100": "a row for each token id of the data (GPT-2's 50257 for a text)",
         "data=recall data.num_pairs=9 data.seq_len=32": "a recall sequence holds its pairs and questions",
-        "data=recall data.num_pairs=17": "a recall sequence's keys are distinct",
+        "data=recall data.num_pairs=17 data.seq_len=100": "a recall sequence's keys are distinct",
         "data=recall data.val_seed=0": "the validation sequences are not the training ones",
         "+model.n_head=2": "a setting no group has",
         "trainer.max_epochs=-1 optimizer.min_lr=1e-5": "a learning-rate schedule needs a run with an end",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from attention_lab.attention import VARIANTS
 from attention_lab.cli import compose
+from attention_lab.model.kv_bytes import cache_numbers, kv_cache_bytes, short_bytes
 
 
 def variants_table() -> str:
@@ -17,8 +18,6 @@ def variants_table() -> str:
 
 def kv_table(model: str = "gpt2_124m") -> str:
     """docs/variants.md's table: each variant's own settings (as its conf file sets them) and its KV cache."""
-    from attention_lab.model.kv_bytes import cache_numbers, kv_cache_bytes, short_bytes
-
     sizes = compose(f"model={model}").model
     rows = [f"| variant | section | what it is | own settings (conf/attention) | multi-head | numbers cached per token and layer | KV cache of `model={model}` (context {sizes.context_length}, fp32) |", "|---|---|---|---|---|---:|---:|"]
     for name, record in VARIANTS.items():

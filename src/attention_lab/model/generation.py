@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 
 from attention_lab.attention import KVCache
-from attention_lab.data.tokenizer import ids_to_text, text_to_ids
-from attention_lab.errors import ConfigError
+from attention_lab.errors import ConfigError, refusal
 from attention_lab.model.gpt import GPTModel
 
 
@@ -75,24 +74,35 @@ def generate(
     return idx
 
 
+def prompt_ids(model: GPTModel, prompt: str) -> torch.Tensor:
+    """(1, T) ids of `prompt` in the model's tokenizer; ConfigError naming what it has no tokens for."""
+    tokenizer = model.tokenizer
+    if missing := tokenizer.unknown(prompt):
+        reason = (f"the model has no token for {missing!r} (its {tokenizer.vocab_size} tokens are those of "
+                  f"data.tokenizer={tokenizer.name} of the text it trained on)")
+        raise ConfigError(refusal("prompt", prompt, reason))
+    return tokenizer.encode(prompt)[None]
+
+
 def continue_text(
-    model: torch.nn.Module,
+    model: GPTModel,
     prompt: str,
     max_new_tokens: int,
     temperature: float = 0.0,
     top_k: int | None = None,
     seed: int = 123,
 ) -> str:
-    """The prompt followed by `max_new_tokens` generated tokens, decoded; sampled from a generator of its
-    own seeded with `seed`, so the caller's random state (a run's dropout masks) is left as it was."""
+    """The prompt followed by `max_new_tokens` generated tokens, decoded by the model's tokenizer; sampled
+    from a generator of its own seeded with `seed`, so the caller's random state (a run's dropout masks) is
+    left as it was."""
     device = next(model.parameters()).device
     ids = generate(
         model,
-        text_to_ids(prompt).to(device),
+        prompt_ids(model, prompt).to(device),
         max_new_tokens=max_new_tokens,
         context_length=model.context_length,
         temperature=temperature,
         top_k=top_k,
         generator=torch.Generator(device).manual_seed(seed),
     )
-    return ids_to_text(ids)
+    return model.tokenizer.decode(ids)

@@ -23,6 +23,9 @@ from torch import nn
 
 from attention_lab.attention import AttentionBase, KVCache, build_attention, variant
 from attention_lab.attention.positions import Positions, positions_for
+from attention_lab.data.config import AnyData
+from attention_lab.data.text import BOOK_PROMPT, BOOK_SENTENCE
+from attention_lab.data.tokenizers import GPT2Tokenizer, Tokenizer
 from attention_lab.model.config import AttentionConfig, ModelConfig
 from attention_lab.tags import FOCUS_KINDS
 
@@ -67,7 +70,7 @@ class TransformerBlock(nn.Module):
         self.att.use_positions(positions)
         self.norm2 = nn.LayerNorm(model.emb_dim, eps=1e-5)
         self.ff = FeedForward(model.emb_dim)
-        self.drop_shortcut = nn.Dropout(model.shortcut_dropout)
+        self.drop_shortcut = nn.Dropout(model.drop_rate_shortcut)
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.drop_shortcut(self.att(self.norm1(x), cache))
@@ -75,11 +78,18 @@ class TransformerBlock(nn.Module):
 
 
 class GPTModel(nn.Module):
-    """4.6: token ids (batch, tokens) → next-token logits (batch, tokens, vocab_size)."""
+    """4.6: token ids (batch, tokens) → next-token logits (batch, tokens, vocab_size).
 
-    def __init__(self, model: ModelConfig, attention: AttentionConfig) -> None:
+    `data`: the settings of the data it is trained on (a run passes them), which say what its token ids mean
+    (`tokenizer`) and the text it continues and shows by default; without them, GPT-2's BPE and the book's
+    texts."""
+
+    def __init__(self, model: ModelConfig, attention: AttentionConfig, data: AnyData | None = None) -> None:
         super().__init__()
-        self.config, self.attention_config = model, attention
+        self.config, self.attention_config, self.data = model, attention, data
+        if model.vocab_size is None:
+            raise ValueError("model.vocab_size is null (the data's token ids): give a number, or build the "
+                             "model from a run's checked settings, which fill it in")
         heads = attention_heads(model, attention)
         problem = next(variant(attention.name).problems(
             emb_dim=model.emb_dim, n_heads=model.n_heads, qkv_bias=attention.qkv_bias,
@@ -90,7 +100,7 @@ class GPTModel(nn.Module):
         # Only with pos_emb="learned" is there a pos_emb attribute (and a key in the state dict).
         if model.pos_emb == "learned":
             self.pos_emb = nn.Embedding(model.context_length, model.emb_dim)
-        self.drop_emb = nn.Dropout(model.embedding_dropout)
+        self.drop_emb = nn.Dropout(model.drop_rate_emb)
         positions = positions_for(model.pos_emb, heads, model.rope_base)  # one for every block
         self.trf_blocks = nn.Sequential(
             *(TransformerBlock(model, attention, positions) for _ in range(model.n_layers))
@@ -102,6 +112,21 @@ class GPTModel(nn.Module):
     @property
     def context_length(self) -> int:
         return self.config.context_length
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """What its token ids mean: its data's tokenizer; GPT-2's BPE without data."""
+        return GPT2Tokenizer() if self.data is None else self.data.make_tokenizer()
+
+    @property
+    def prompt(self) -> str:
+        """What it continues unless told: its data's prompt; the book's without data."""
+        return BOOK_PROMPT if self.data is None else self.data.sample_prompt
+
+    @property
+    def heatmap_text(self) -> str:
+        """What its heatmaps show unless told: its data's heatmap text; the book's sentence without data."""
+        return BOOK_SENTENCE if self.data is None else self.data.heatmap
 
     @property
     def kv_cache_exact(self) -> bool:

@@ -89,13 +89,17 @@ def linear_cross_entropy(
 @torch.no_grad()
 def token_losses(
     hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_rows: int = 1024
-) -> torch.Tensor:
-    """The cross-entropy of every token, for evaluation: hidden (..., d), weight (vocab, d), targets (...)
-    → (...). Its mean is `linear_cross_entropy`'s loss. The logits are made `chunk_rows` tokens at a time,
-    so that validation never holds all of them (for gpt2_124m's batch: 0.4 GB)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cross-entropy of every token and whether its most likely id is the target, for evaluation:
+    hidden (..., d), weight (vocab, d), targets (...) → two (...) tensors, 0 where a target is not scored
+    (F.cross_entropy's ignore_index). The mean loss is `linear_cross_entropy`'s. The logits are made
+    `chunk_rows` tokens at a time, so that validation never holds all of them (for gpt2_124m's batch:
+    0.4 GB)."""
     rows, flat_targets = hidden.flatten(0, -2), targets.flatten()
-    losses = []
+    losses, hits = [], []
     for start in range(0, len(rows), chunk_rows):
         logits = F.linear(rows[start : start + chunk_rows], weight)  # (chunk_rows, vocab)
-        losses.append(F.cross_entropy(logits, flat_targets[start : start + chunk_rows], reduction="none"))
-    return torch.cat(losses).view(targets.shape)
+        wanted = flat_targets[start : start + chunk_rows]
+        losses.append(F.cross_entropy(logits, wanted, reduction="none"))
+        hits.append(logits.argmax(-1) == wanted)
+    return torch.cat(losses).view(targets.shape), torch.cat(hits).view(targets.shape).float()

@@ -20,12 +20,22 @@ import sys
 from pathlib import Path
 
 from attention_lab.errors import ConfigError, refusal
+from attention_lab.report.budget import budget_rows
 from attention_lab.report.generation_speed import compares_variants, variant_speed_table
-from attention_lab.report.memory import memory_figure, memory_rows, recall_cells
+from attention_lab.report.learning import quality_of
+from attention_lab.report.memory import memory_figure, memory_rows
 from attention_lab.report.plot import plot_report, report_figure
+from attention_lab.report.results import write_results
 from attention_lab.report.runs import load_runs
-from attention_lab.report.stats import Cell, effects, group_cells
-from attention_lab.report.tables import cell_rows, effect_rows, focus_rows, position_rows, print_table
+from attention_lab.report.stats import Cell, Effect, effects, group_cells
+from attention_lab.report.tables import (
+    cell_rows,
+    effect_rows,
+    focus_rows,
+    learning_rows,
+    position_rows,
+    print_table,
+)
 
 __all__ = ["as_list", "draws_memory", "load_cells", "load_runs", "report", "report_tables"]
 
@@ -58,7 +68,7 @@ def draws_memory(cells: list[Cell], figure: str) -> bool:
     """Whether `figure` (one of FIGURES) asks for quality against memory rather than the loss curves."""
     if figure not in FIGURES:
         raise ConfigError(refusal("figure", figure, f"it must be one of {', '.join(FIGURES)}"))
-    return figure == "memory" or figure == "auto" and bool(recall_cells(cells))
+    return figure == "memory" or figure == "auto" and bool(cells) and quality_of(cells[0]).higher_is_better
 
 
 def default_figure_path(folders: list[Path]) -> Path:
@@ -68,39 +78,55 @@ def default_figure_path(folders: list[Path]) -> Path:
     return folders[0].parent / f"report-{'+'.join(folder.resolve().name for folder in folders)}.png"
 
 
-def report_tables(cells: list[Cell], name: str, memory: bool = False) -> list[Table]:
+def report_tables(cells: list[Cell], name: str, memory: bool = False, speed: bool = False,
+                  found: list[Effect] | None = None) -> list[Table]:  # fmt: skip
     """The report's tables of `cells` (the runs of the sweep `name`), in the order it prints them; with
-    `memory` (the memory figure, always for recall runs) what each variant achieves against its memory."""
+    `memory` (the memory figure, always for recall runs) what each variant achieves against its memory;
+    with `speed` each text variant's generation timed from its checkpoint; `found`: the cells' effects,
+    where they are computed already."""
     runs = sum(len(c.runs) for c in cells)
     title = f"{name}: {runs} runs in {len(cells)} cells, mean ±std over seeds (n = seeds)"
     tables = [(title, *cell_rows(cells))]
+    if cells:
+        still = ("learning: the change over the last quarter of training, mean ±95% t-interval over seeds; "
+                 "still learning where it improved beyond seed noise (its numbers are a budget's)")
+        tables.append((still, *learning_rows(cells)))
     if (focus := focus_rows(cells)) is not None:
         where = "attention at the last validation: the mean weight a query puts on each token, over layers"
         tables.append((where, *focus))
     if (by_position := position_rows(cells)) is not None:
         where = "val loss by position in the window (at the best validation), mean ±95% t-interval over seeds"
         tables.append((where, *by_position))
-    if (memory or recall_cells(cells)) and (rows := memory_rows(cells)) is not None:
-        where = "quality and memory: mean ±95% t-interval over seeds; Δ vs mha with Welch's interval"
+    if memory and (rows := memory_rows(cells)) is not None:
+        where = ("quality and memory: mean ±95% t-interval over seeds at the best learning rate of each "
+                 "point; Δ vs mha with Welch's interval")
         tables.append((where, *rows))
-    if compares_variants(cells) and not recall_cells(cells):  # generation speed: of text models
+    if (budget := budget_rows(cells)) is not None:
+        tables.append(budget)
+    if speed and compares_variants(cells):
         tables.append(variant_speed_table(cells))
-    if found := effects(cells):
+    if found := effects(cells) if found is None else found:
         tables.append((EFFECTS, *effect_rows(found)))
     return tables
 
 
-def report(log_dir: Folders, out: str | Path | None = None, fmt: str = "auto", figure: str = "auto") -> Path:
+def report(log_dir: Folders, out: str | Path | None = None, fmt: str = "auto", figure: str = "auto",
+           speed: bool = False, command: str = "") -> Path:  # fmt: skip
     """Print the tables of the sweep under `log_dir` (or of several sweeps' folders, side by side), write the
-    figure (`figure`: curves, memory, or auto: memory for recall runs); returns its path."""
+    figure (`figure`: curves, memory, or auto: memory for recall runs) and beside it the results file
+    (<figure>.json: tables, cells, effects, `command` and the commit); returns the figure's path. `speed`:
+    time each variant's generation from its checkpoint too."""
     if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
         fmt = "rich" if sys.stdout.isatty() else "markdown"
     cells, folders, name = load_cells(log_dir)
     memory = draws_memory(cells, figure)
-    tables = report_tables(cells, name, memory)
+    found = effects(cells)
+    tables = report_tables(cells, name, memory, speed, found)
     for table in tables:
         print_table(*table, fmt)
     if tables[-1][0] != EFFECTS:  # the effects come last, where any were found
         print("effects: none (no two cells differ only by the mask, the dropout or the positions)\n")
     drawn = memory_figure if memory else report_figure
-    return plot_report(cells, Path(out) if out else default_figure_path(folders), name, drawn)
+    path = plot_report(cells, Path(out) if out else default_figure_path(folders), name, drawn)
+    write_results(path.with_suffix(".json"), command, folders, cells, tables, found)
+    return path

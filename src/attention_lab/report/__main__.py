@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -9,14 +10,16 @@ from omegaconf import DictConfig
 
 from attention_lab.cli import hydra_command
 from attention_lab.report import report
+from attention_lab.settings import ReportSettings, checked
 
 
 @hydra_command("report")
 def main(cfg: DictConfig) -> None:
-    from attention_lab.settings import ReportSettings, checked  # here: `--help` imports no torch
-
     settings = checked(ReportSettings, cfg)
-    print(f"figure: {report(settings.log_dir, settings.out, settings.format, settings.figure)}")
+    command = shlex.join(["python", "-m", "attention_lab.report", *sys.argv[1:]])
+    path = report(settings.log_dir, settings.out, settings.format, settings.figure, settings.generation_speed,
+                  command)  # fmt: skip
+    print(f"figure: {path}\nresults: {path.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

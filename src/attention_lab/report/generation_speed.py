@@ -22,14 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
+
+from attention_lab.model import GPTModel
+from attention_lab.model.generation import generate, prompt_ids
+from attention_lab.model.kv_bytes import model_kv_bytes, short_bytes
 from attention_lab.report.stats import Cell
 from attention_lab.report.tables import mean_std_text
 from attention_lab.run_record import checkpoint_path
-
-if TYPE_CHECKING:  # annotations only: the model (and torch) are imported once a table is measured
-    from attention_lab.model import GPTModel
+from attention_lab.training.checkpoints import model_from_checkpoint
 
 TIMED_SECONDS = 0.5  # the least time each timed round of generation repeats for
 
@@ -58,15 +60,9 @@ def tokens_per_second(generate_once: Callable[[], object], new_tokens: int, min_
 
 
 def generation_speed(model: GPTModel, rounds: int = 3) -> GenerationSpeed:
-    """Tokens/s of greedy generation from the book's prompt to the end of the context, uncached and cached
+    """Tokens/s of greedy generation from its data's prompt to the end of the context, uncached and cached
     taking turns for `rounds` rounds after one untimed warm-up each; the median of the rounds."""
-    import torch
-
-    from attention_lab.data.text import BOOK_PROMPT
-    from attention_lab.data.tokenizer import text_to_ids
-    from attention_lab.model.generation import generate
-
-    prompt = text_to_ids(BOOK_PROMPT)[:, : model.context_length - 1]
+    prompt = prompt_ids(model, model.prompt)[:, : model.context_length - 1]
     new_tokens = model.context_length - prompt.shape[1]
     runs = {
         use_cache: partial(generate, model, prompt, new_tokens, model.context_length, use_cache=use_cache)
@@ -93,9 +89,6 @@ def number(value: float, digits: int = 0) -> str:
 
 def variant_speed_table(cells: list[Cell], rounds: int = 3) -> tuple[str, list[str], list[list[str]]]:
     """Title, headers and one row per cell; the generation and KV columns need the run's checkpoint."""
-    from attention_lab.model.kv_bytes import model_kv_bytes, short_bytes
-    from attention_lab.training.checkpoints import model_from_checkpoint
-
     headers = ["variant", "n", "val", "best val", "train tokens/s", "generate tokens/s uncached",
                "cached", "cached ×", "KV bytes/token", "KV cache, full context"]  # fmt: skip
     rows, new_tokens = [], set()

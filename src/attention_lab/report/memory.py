@@ -1,80 +1,59 @@
 """The quality–memory trade-off of a sweep over attention variants: per variant what it achieves (its recall
 accuracy on data=recall, per number of pairs; its best val loss on a text) against the bytes it keeps per
 sequence while it generates (its KV cache, or its recurrent state: model/kv_bytes.py), and each variant's
-difference from mha at the same data and depth, with a verdict against seed noise. For recall the figure is
-the BASED paper's Figure 1 (Arora et al. 2024) for the book's variants; `sweep=quality_memory` draws its
-text counterpart."""
+difference from mha at the same data and depth, with a verdict against seed noise and whether its runs were
+still learning. Where the runs differ by learning rate, each point is the best rate of the grid (as Zoology
+plots the best of a grid per point). For recall the figure is the BASED paper's Figure 1 (Arora et al.
+2024) for the book's variants beside the accuracy against step at the most pairs; `sweep=quality_memory`
+draws its text counterpart beside the val loss against step and against training time."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+import statistics
 
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from attention_lab.model.kv_bytes import kv_cache_bytes
+from attention_lab.report.budget import curve_panel
+from attention_lab.report.learning import (
+    QUALITY,
+    Quality,
+    best_over_lr,
+    learning,
+    quality_of,
+    train_seconds,
+)
+from attention_lab.report.plot import PALETTE
 from attention_lab.report.stats import Cell, Effect, mean_interval, welch_difference
 from attention_lab.report.tables import plus_minus
-from attention_lab.run_record import CONFIG_FILE
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 REFERENCE = "mha"  # what the other variants are compared with
 
 
-@dataclass(frozen=True)
-class Quality:
-    """What a variant achieves, read from its runs: a RunSummary field."""
-
-    field: str
-    name: str  # in tables and Δ labels
-    label: str  # the figure's axis
-
-    def of(self, cell: Cell) -> list[float]:
-        return cell.values(self.field)
-
-
-RECALL_ACCURACY = Quality("recall_accuracy", "recall accuracy", "recall accuracy (share of questions)")
-BEST_VAL_LOSS = Quality("best_val_loss", "best val loss", "best val loss (nats; lower is better)")
-
-
-def recall_cells(cells: list[Cell]) -> list[Cell]:
-    """The cells of recall runs (those that logged val/recall_accuracy)."""
-    return [c for c in cells if c.axes.pairs is not None and c.values("recall_accuracy")]
-
-
-def quality_cells(cells: list[Cell]) -> tuple[Quality, list[Cell]]:
-    """The recall cells and their accuracy where there are any, else the causal text cells and their best
-    val loss (a model without the mask reads the answer: its loss says nothing of its quality)."""
-    recall = recall_cells(cells)
-    if recall:
-        return RECALL_ACCURACY, recall
-    return BEST_VAL_LOSS, [c for c in cells if c.axes.causal is not False and c.values("best_val_loss")]
+def quality_cells(cells: list[Cell]) -> tuple[Quality, list[Cell], dict[object, list[float]]]:
+    """What the cells are judged by and the cells judged: of a recall task every cell, of a text the causal
+    ones (a model without the mask reads the answer: its loss says nothing of its quality); of cells that
+    differ only by the learning rate, the best; and the grid of rates each was chosen from."""
+    if not cells:
+        return QUALITY["text"], [], {}
+    quality = quality_of(cells[0])
+    judged = [c for c in cells if quality_of(c) is quality and quality.of(c)
+              and (quality.higher_is_better or c.axes.causal is not False)]  # fmt: skip
+    chosen, grids = best_over_lr(judged)
+    return quality, chosen, grids
 
 
 def memory_bytes(cell: Cell) -> int | None:
     """Bytes one sequence keeps while its model generates, fp32: the KV cache of a full sequence over all
-    layers, or a recurrent state; from the config.yaml of the cell's first run (None without one)."""
-    run = cell.runs[0]
-    if run.version_dir is None or not (run.version_dir / CONFIG_FILE).is_file():
+    layers, or a recurrent state; from the settings of the cell's first run (None without them)."""
+    settings = cell.runs[0].settings
+    if settings is None:
         return None
-    return saved_run_bytes(run.version_dir / CONFIG_FILE)
-
-
-@functools.cache
-def saved_run_bytes(config_file: Path) -> int:
-    """memory_bytes of the run whose resolved settings are `config_file`: read once per report, though the
-    table and the figure both ask."""
-    from omegaconf import OmegaConf
-
-    from attention_lab.model.config import AttentionConfig
-    from attention_lab.model.kv_bytes import kv_cache_bytes
-
-    saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
-    model, attention = saved["model"], AttentionConfig(**saved["attention"])
-    sizes = {key: model[key] for key in ("n_layers", "emb_dim", "n_heads", "context_length")}
+    model, attention = settings.model, settings.attention
+    sizes = model.model_dump(include={"n_layers", "emb_dim", "n_heads", "context_length"})
     return kv_cache_bytes(attention.name, **sizes, **attention.own_settings)
 
 
@@ -83,71 +62,102 @@ def against_reference(cell: Cell, cells: list[Cell], quality: Quality) -> Effect
     sweep (None for that cell itself, or where it is missing): each variant against mha, and a shallower
     mha against the deeper one."""
     deepest = max((c.axes.layers or 0 for c in cells if c.axes.variant == REFERENCE), default=None)
-    twin = dataclasses.replace(cell.axes, variant=REFERENCE, layers=deepest)
-    reference = next((c for c in cells if c.axes == twin), None)
-    if cell.axes == twin or reference is None:
+    twin = dataclasses.replace(cell.axes, variant=REFERENCE, layers=deepest, lr=None)
+    reference = next((c for c in cells if dataclasses.replace(c.axes, lr=None) == twin), None)
+    if reference is None or reference is cell:
         return None
     difference, half_width = welch_difference(quality.of(cell), quality.of(reference))
-    where = f"{cell.axes.pairs} pairs" if quality is RECALL_ACCURACY else cell.axes.shown("data")
+    where = f"{cell.axes.pairs} pairs" if cell.axes.pairs is not None else cell.axes.shown("data")
     compared = f"{cell.axes.variant}, {cell.axes.layers} layers − {REFERENCE}, {deepest} layers"
     measure = f"Δ {quality.name} ({compared})"
-    return Effect(quality.name, where, measure, difference, half_width)
+    return Effect(quality.name, where, measure, difference, half_width, (cell, reference))
 
 
 def memory_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
-    """variant, data (pairs), layers, bytes per sequence, quality ±95%, Δ vs mha ±95% and its verdict: for
-    recall cells, or for text cells of more than one variant; None otherwise."""
-    quality, found = quality_cells(cells)
-    if not found or quality is BEST_VAL_LOSS and len({c.axes.variant for c in found}) < 2:
+    """variant, pairs (or data), layers, the learning rate (and its grid), bytes per sequence, quality ±95%,
+    Δ vs mha ±95% and its verdict, whether the runs were still learning: of recall cells, or of the text
+    cells of more than one variant; None otherwise."""
+    quality, found, grids = quality_cells(cells)
+    if not found or not quality.higher_is_better and len({c.axes.variant for c in found}) < 2:
         return None
-    data = "pairs" if quality is RECALL_ACCURACY else "data"
-    headers = ["variant", data, "layers", "memory / sequence", quality.name, "Δ vs mha", "verdict"]
+    held = "pairs" if quality.higher_is_better else "data"
+    headers = ["variant", held, "layers", "lr (best of)", "memory / sequence", quality.name, "Δ vs mha",
+               "verdict", "learning"]  # fmt: skip
     rows = []
     for cell in found:
         memory, effect = memory_bytes(cell), against_reference(cell, found, quality)
-        delta = "—" if effect is None else plus_minus(effect.difference, effect.half_width, "+")
-        held = str(cell.axes.pairs) if quality is RECALL_ACCURACY else cell.axes.shown("data")
-        rows.append([cell.axes.shown("variant"), held,
-                     str(cell.axes.layers), "—" if memory is None else f"{memory:,} B",
-                     plus_minus(*mean_interval(quality.of(cell))), delta,
-                     "—" if effect is None else effect.verdict])  # fmt: skip
+        grid = grids.get(cell.axes, [])
+        of = f" ({', '.join(f'{r:g}' for r in grid)})" if len(grid) > 1 else ""
+        rate = cell.axes.shown("lr") + of
+        rows.append([cell.axes.shown("variant"), cell.axes.shown("pairs" if held == "pairs" else "data"),
+                     str(cell.axes.layers), rate, "—" if memory is None else f"{memory:,} B",
+                     plus_minus(*mean_interval(quality.of(cell))),
+                     "—" if effect is None else plus_minus(effect.difference, effect.half_width, "+"),
+                     "—" if effect is None else effect.verdict, learning(cell).verdict])  # fmt: skip
     return headers, rows
 
 
-def memory_figure(cells: list[Cell], title: str) -> Figure:
-    """Quality against bytes per sequence (log scale), mean ±95% over seeds: for recall a point per variant
-    and number of pairs, a variant's points joined in order of pairs; for a text a point per variant."""
-    from matplotlib.figure import Figure
+def groups(cells: list[Cell]) -> dict[tuple, list[Cell]]:
+    """The cells of each variant (and depth and data set), in the report's order: one line each."""
+    found: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        found.setdefault((cell.axes.variant, cell.axes.layers or 0, cell.axes.data), []).append(cell)
+    return found
 
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
-    ax = fig.subplots()
-    quality, found = quality_cells(cells)
-    def group(cell: Cell) -> tuple[str | None, int, str]:
-        return cell.axes.variant, cell.axes.layers or 0, cell.axes.data
 
-    groups = list(dict.fromkeys(group(c) for c in found))  # in the report's order of cells
-    several_depths, several_data = (len({g[i] for g in groups}) > 1 for i in (1, 2))
-    for variant, layers, data in groups:
-        mine = [c for c in found if group(c) == (variant, layers, data)]
-        points = [(memory_bytes(c), *mean_interval(quality.of(c)), c.axes.pairs) for c in mine]
-        points = sorted((p for p in points if p[0] is not None), key=lambda p: p[3] or 0)
-        label = ", ".join([str(variant)] + [f"{layers} layers"] * several_depths + [data] * several_data)
-        xs, ys, half = [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
-        line = ax.errorbar(xs, ys, yerr=[0 if math.isnan(h) else h for h in half], marker="o",
-                           capsize=3, linewidth=1.2, label=label)  # fmt: skip
-        for x, y, *_, pairs in points:
-            ax.annotate(str(variant) if pairs is None else f"{pairs}", (x, y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7, color=line[0].get_color())  # fmt: skip
-    if any(memory_bytes(c) == 0 for c in found):  # no memory at all (none): linear below 1 kB
-        ax.set_xscale("symlog", linthresh=1e3)
-    else:
-        ax.set_xscale("log")
+def label(key: tuple, keys: list[tuple]) -> str:
+    variant, layers, data = key
+    several_depths, several_data = (len({k[i] for k in keys}) > 1 for i in (1, 2))
+    return ", ".join([str(variant)] + [f"{layers} layers"] * several_depths + [data] * several_data)
+
+
+def memory_panel(ax: Axes, quality: Quality, found: list[Cell], colour: dict[tuple, str]) -> None:
+    """Quality against bytes per sequence (log scale; linear below 1 kB, where `none` keeps nothing): a dot
+    per seed, a line through the means over seeds (for recall, in order of pairs, each labelled)."""
+    by_variant = groups(found)
+    for key, members in by_variant.items():
+        points = sorted((memory_bytes(c), c) for c in members if memory_bytes(c) is not None)
+        means = [statistics.fmean(quality.of(c)) for _, c in points]
+        ax.plot([x for x, _ in points], means, marker="o", linewidth=1.2, color=colour[key],
+                label=label(key, list(by_variant)))  # fmt: skip
+        for x, cell in points:
+            ax.scatter([x] * len(quality.of(cell)), quality.of(cell), s=9, color=colour[key], alpha=0.45)
+            if cell.axes.pairs is not None:
+                ax.annotate(f"{cell.axes.pairs}", (x, statistics.fmean(quality.of(cell))), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4), color=colour[key])  # fmt: skip
+    ax.set_xscale("symlog", linthresh=1e3)
     ax.set_xlabel("bytes kept per sequence while generating (KV cache or recurrent state, fp32)")
-    ax.set_ylabel(quality.label)
-    if quality is RECALL_ACCURACY:
+    ax.set_ylabel(quality.label.replace("val loss", "best val loss"))
+    if quality.higher_is_better:
         ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right" if quality is RECALL_ACCURACY else "best")
-    shown = "a point per number of pairs (labelled)" if quality is RECALL_ACCURACY else "a point per variant"
-    fig.suptitle(f"{title}\n{quality.name} against memory, {shown}, ±95% over seeds", fontsize=10)
+
+
+def memory_figure(cells: list[Cell], title: str) -> Figure:
+    """Quality against memory (mean ±95% over seeds, the best learning rate of each point), beside the
+    curves: for recall the accuracy against step at the most pairs; for a text the val loss against step
+    and against training time (the variants differ in speed: a recurrent layer is sequential)."""
+    quality, found, _ = quality_cells(cells)
+    variants = list(dict.fromkeys(c.axes.variant for c in found))
+    by_variant = {variant: PALETTE[i % len(PALETTE)] for i, variant in enumerate(variants)}
+    colour = {key: by_variant[key[0]] for key in groups(found)}
+    if quality.higher_is_better:
+        most = max((c.axes.pairs or 0 for c in found), default=0)
+        at_most = [c for c in found if c.axes.pairs == most]
+        panels = [("memory", found), (f"accuracy against step at {most} pairs", at_most)]
+    else:
+        panels = [("memory", found), ("against step", found), ("against training time", found)]
+    fig = Figure(figsize=(6.2 * len(panels), 4.8), layout="constrained")
+    for ax, (name, members) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        if name == "memory":
+            memory_panel(ax, quality, members, colour)
+            ax.set_title(f"{quality.name} against memory (a dot per seed)")
+        else:
+            curve_panel(ax, members, by_variant, name.endswith("time"), quality)
+            if quality.higher_is_better:
+                ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right" if quality.higher_is_better else "best")
+    times = [t for c in found for r in c.runs if not math.isnan(t := train_seconds(r))]
+    budget = f", {statistics.fmean(times):,.0f} s of training per run" if times else ""
+    fig.suptitle(f"{title}: mean over seeds, the best learning rate of each point{budget}", fontsize=10)
     return fig

@@ -16,24 +16,17 @@ import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from attention_lab.report.budget import compared_cells, curve_panel
 from attention_lab.report.runs import Curve
 from attention_lab.report.stats import Cell
 from attention_lab.run_record import MASK, RunAxes, placement
 
-if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-PALETTE = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-)  # distinct in print and on screen
+# Distinct in print and on screen; eight, for the seven variants of the memory sweeps and one more.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f", "#17becf")
 # (causal, non-causal) colours of the position encodings, in the report's order of them (learned first):
 # blue, red; teal, brown; green, orange; purple, pink
 PAIRS = (("#1f77b4", "#d62728"), ("#17becf", "#8c564b"), ("#2ca02c", "#ff7f0e"), ("#9467bd", "#e377c2"))
@@ -201,8 +194,6 @@ def report_figure(cells: list[Cell], title: str) -> Figure:
     """The figure of `cells`: a panel for each effect the runs can show. The mask panel and the attention on
     the next token only where some runs trained without the mask (and the attention panel only where they
     logged it); the dropout (or positions) panel always; the loss by position where the runs logged it."""
-    from matplotlib.figure import Figure
-
     open_cells = [c for c in cells if c.axes.causal is False]
     panels = [(mask_panel, "cross-entropy loss (nats)")] if open_cells else []
     panels.append((dropout_panel, "cross-entropy loss (nats)"))
@@ -210,11 +201,17 @@ def report_figure(cells: list[Cell], title: str) -> Figure:
         panels.append((focus_panel, "mean attention weight on the next token"))
     if any(c.positions for c in cells):
         panels.append((position_panel, "Δ cross-entropy loss (nats)"))
-    columns = 2 if len(panels) == 4 else len(panels)
+    if compared := compared_cells(cells):  # variants of different speed: their val loss against time too
+        colours = {c.axes.variant: variant_colour(c, cells) for c in compared}
+        panels.append((lambda ax, _: curve_panel(ax, compared, colours, by_time=True), "val loss (nats)"))
+    columns = 2 if len(panels) >= 4 else len(panels)
     rows = math.ceil(len(panels) / columns)
     fig = Figure(figsize=(6.5 * columns, 5.5 * rows), layout="constrained")
-    for ax, (panel, ylabel) in zip(fig.subplots(rows, columns, squeeze=False).flat, panels, strict=True):
-        ax.set_xlabel("optimizer step")  # the position panel sets its own
+    grid = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for spare in grid[len(panels) :]:
+        spare.remove()
+    for ax, (panel, ylabel) in zip(grid, panels, strict=False):
+        ax.set_xlabel("optimizer step")  # the position and time panels set their own
         panel(ax, cells)
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)

@@ -1,22 +1,21 @@
 """The runs of a sweep, read back: every directory under the report's `log_dir` that holds TensorBoard event
-files is one run; its axes (attention_lab.run_record.RunAxes) come from the HParams row TensorBoardExtras
-writes (or the run's config.yaml), its losses from the scalars, both read with tensorboard's
-EventAccumulator."""
+files is one run; its settings and axes (attention_lab.run_record.RunAxes) come from its config.yaml
+(attention_lab.settings.Run), its losses from the scalars, read with tensorboard's EventAccumulator."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attention_lab import tags
+from attention_lab.attention import VARIANTS
+from attention_lab.data.config import AnyData
 from attention_lab.errors import ConfigError, refusal
-from attention_lab.run_record import CONFIG_FILE, EVENTS_GLOB, RunAxes
-
-if TYPE_CHECKING:  # tensorboard is imported where events are read
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from attention_lab.run_record import EVENTS_GLOB, RunAxes
+from attention_lab.settings import Run, TrainSettings
 
 Curve = list[tuple[int, float]]  # (global step, value)
 
@@ -27,6 +26,7 @@ class RunSummary:
 
     name: str  # the run directory relative to the report's root, e.g. mha-causal-p0.1-s1/version_0
     axes: RunAxes
+    kind: str  # the data kind (text, recall): what the run's quality is
     final_train_loss: float  # mean train loss of the last epoch (dropout active, as it trained)
     final_val_loss: float
     best_val_loss: float
@@ -36,8 +36,11 @@ class RunSummary:
     val_curve: Curve
     val_causal_curve: Curve
     train_tokens_per_sec: float = math.nan  # over the time in training steps
-    recall_accuracy: float = math.nan  # data=recall: the share of questions answered right, last validation
+    accuracy: float = math.nan  # the share of scored targets predicted right (recall: questions), last
+    accuracy_curve: Curve = field(default_factory=list)
+    train_time: Curve = field(default_factory=list)  # seconds spent in training steps, by step
     version_dir: Path | None = None  # where the events (and checkpoints/) are
+    settings: TrainSettings | None = None  # as the run saved them (config.yaml)
     # Where attention looked at the last validation, mean over layers, per tags.FOCUS_KINDS name (none where
     # the run logged none), and the weight on the next token (the leak) at every validation.
     attention: dict[str, float] = field(default_factory=dict)
@@ -57,37 +60,9 @@ def find_version_dirs(log_dir: Path) -> list[Path]:
     return sorted({path.parent for path in log_dir.rglob(EVENTS_GLOB) if path.is_file()})
 
 
-def read_hparams(accumulator: EventAccumulator) -> dict[str, object]:
-    """The hparams of the run's HParams session (empty when the run wrote none)."""
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    try:
-        content = accumulator.PluginTagToContent("hparams").get("_hparams_/session_start_info")
-    except KeyError:  # no HParams data at all (callbacks.tensorboard_extras=null)
-        return {}
-    if content is None:
-        return {}
-    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
-    return {name: getattr(value, value.WhichOneof("kind")) for name, value in start.hparams.items()}
-
-
-def read_axes(hparams: dict[str, object], version_dir: Path) -> RunAxes:
-    """The run's axes from its HParams row; those missing there (a run without the HParams callback, or
-    whose row lacks some) from the config.yaml train.py saves beside the events, else their defaults."""
-    found = RunAxes.from_hparams(hparams)
-    saved = version_dir / CONFIG_FILE
-    if len(found) < len(RunAxes.fields()) and saved.is_file():
-        from omegaconf import OmegaConf
-
-        from attention_lab.settings.run_axes import run_axes  # imports torch: only for such runs
-
-        found = dataclasses.asdict(run_axes(OmegaConf.to_container(OmegaConf.load(saved)))) | found
-    return RunAxes(**found)
-
-
 def load_run(version_dir: Path, root: Path) -> RunSummary:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
+    saved = Run.load(version_dir)
+    data = saved.settings.data
     accumulator = EventAccumulator(str(version_dir), size_guidance={"scalars": 0})  # 0 = keep every point
     accumulator.Reload()
     scalar_tags = set(accumulator.Tags()["scalars"])
@@ -105,7 +80,8 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
     focus = {kind.name: layer_mean(accumulator, scalar_tags, kind.name) for kind in tags.FOCUS_KINDS}
     return RunSummary(
         name=version_dir.relative_to(root).as_posix() if version_dir != root else version_dir.name,
-        axes=read_axes(read_hparams(accumulator), version_dir),
+        axes=saved.axes,
+        kind=data.kind,  # the one place the report asks it
         final_train_loss=final_train,
         final_val_loss=last(val),
         best_val_loss=min((v for _, v in val), default=math.nan),
@@ -115,13 +91,15 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
         val_curve=val,
         val_causal_curve=val_causal,
         train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), curve(tags.TRAIN_TIME)),
-        recall_accuracy=last(curve(tags.RECALL_ACCURACY)),
+        accuracy=last(curve(tags.VAL_ACCURACY)),
+        accuracy_curve=curve(tags.VAL_ACCURACY),
+        train_time=curve(tags.TRAIN_TIME),
         version_dir=version_dir,
+        settings=saved.settings,
         attention={name: last(points) for name, points in focus.items() if points},
         next_token_curve=focus[tags.NEXT_TOKEN],
-        # Only windows of stride 1 put the same tokens at every position: else the curve compares tokens too.
         loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val))
-        if validation_stride(version_dir) == 1
+        if positions_compare_contexts(data)
         else {},
     )
 
@@ -139,17 +117,11 @@ def loss_by_position(
     return {p: values[-1] for p, values in sorted(at_best.items()) if values}
 
 
-def validation_stride(version_dir: Path) -> int | None:
-    """The step between the run's validation windows (data.val_stride, else data.stride), from the
-    config.yaml train.py saves beside the events; None without it."""
-    saved = version_dir / CONFIG_FILE
-    if not saved.is_file():
-        return None
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.load(saved).get("data", {})
-    stride = data.get("val_stride") or data.get("stride")
-    return None if stride is None else int(stride)
+def positions_compare_contexts(data: AnyData) -> bool:
+    """Whether every position of the validation windows predicts (nearly) the same tokens, so that the loss
+    by position differs by what a position has read: a text validated on windows of stride 1. With a longer
+    stride each position predicts other tokens, and its curve compares those tokens as much."""
+    return data.kind == "text" and (data.val_stride or data.stride) == 1
 
 
 def best_step(val: Curve) -> int | None:
@@ -177,12 +149,7 @@ def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[
 
 def chapter_order(variants: set[str | None]) -> dict[str, int]:
     """Each variant's place in the registry's order: the chapter's (simple … mha), mha's other
-    implementations, those beyond the chapter, the baselines.
-    Needed only to sort several variants; for one, the models (and torch) are not imported."""
-    if len(variants) < 2:
-        return {}
-    from attention_lab.attention import VARIANTS  # imports torch: only for a report over several variants
-
+    implementations, those beyond the chapter, the baselines."""
     return {name: place for place, name in enumerate(VARIANTS)}
 
 

@@ -85,6 +85,7 @@ class Effect:
     measure: str  # e.g. "Δ val loss (non-causal − causal)"
     difference: float
     half_width: float  # NaN when a side has a single seed: no interval
+    compared: tuple[Cell, ...] = ()  # the cells it compares (one for an effect within each run)
 
     @property
     def verdict(self) -> str:
@@ -131,7 +132,8 @@ def effects(cells: list[Cell]) -> list[Effect]:
 
     def add(effect: str, at: str, measure: str, a: Cell, b: Cell, values: str) -> None:
         if a.values(values) and b.values(values):
-            found.append(Effect(effect, at, measure, *welch_difference(a.values(values), b.values(values))))
+            difference = welch_difference(a.values(values), b.values(values))
+            found.append(Effect(effect, at, measure, *difference, (a, b)))
 
     for cell in cells:
         other = by_axes.get(replace(cell.axes, causal=False))
@@ -152,7 +154,8 @@ def effects(cells: list[Cell]) -> list[Effect]:
             first, last = cell.positions[0], cell.positions[-1]
             gains = [r.loss_by_position[last] - r.loss_by_position[first] for r in cell.runs]
             measure = f"Δ val loss (position {last} − {first})"
-            found.append(Effect("context", where(cell.axes, cells, ""), measure, *mean_interval(gains)))
+            at = where(cell.axes, cells, "")
+            found.append(Effect("context", at, measure, *mean_interval(gains), (cell,)))
     for cell in cells:
         learned = by_axes.get(replace(cell.axes, pos_emb="learned"))
         if cell.axes.pos_emb != "learned" and learned is not None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from rich.console import Console
+from rich.table import Table
+
+from attention_lab.report.learning import SETTLED, STILL_LEARNING, learning, quality_of
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import METRICS, Cell, Effect, mean_interval, mean_std
 from attention_lab.run_record import RunAxes
@@ -33,6 +37,21 @@ def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     headers, rows = setting_columns(cells)
     losses = [[mean_std_text(c.values(field)) for _, field in METRICS] for c in cells]
     return headers + [title for title, _ in METRICS], [row + v for row, v in zip(rows, losses, strict=True)]
+
+
+def learning_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    """Per cell what its runs are judged by (a text's best val loss, a recall task's accuracy) ±95%, how their
+    val loss (recall: accuracy) changed over the last quarter of training ±95%, and whether the cell was
+    still learning."""
+    headers, rows = setting_columns(cells)
+    quality = quality_of(cells[0])
+    values = []
+    for cell in cells:
+        found = learning(cell)
+        values.append([plus_minus(*mean_interval(quality.of(cell))),
+                       plus_minus(found.change, found.half_width, "+"), found.verdict])  # fmt: skip
+    titles = [quality.name, f"Δ {quality.curve_name}, last quarter", "learning"]
+    return headers + titles, [row + v for row, v in zip(rows, values, strict=True)]
 
 
 def focus_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
@@ -74,15 +93,24 @@ def position_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None
 
 
 def plus_minus(value: float, half_width: float, sign: str = "") -> str:
-    """`value ±half_width` to 3 decimals (the value alone where there is no interval); sign="+" signs it."""
+    """`value ±half_width` to 3 decimals (the value alone where there is no interval, "—" for none);
+    sign="+" signs it."""
+    if math.isnan(value):
+        return "—"
     return f"{value:{sign}.3f}" + ("" if math.isnan(half_width) else f" ±{half_width:.3f}")
 
 
+def cells_learning(effect: Effect) -> str:
+    """"still learning" where a cell the effect compares still improved over its last quarter (the effect
+    is then about the budget), else "settled" ("—": not known)."""
+    verdicts = {learning(cell).verdict for cell in effect.compared}
+    return STILL_LEARNING if STILL_LEARNING in verdicts else SETTLED if verdicts == {SETTLED} else "—"
+
+
 def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:
-    headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict"]
-    return headers, [
-        [e.effect, e.where, e.measure, plus_minus(e.difference, e.half_width, "+"), e.verdict] for e in found
-    ]
+    headers = ["effect", "where", "measure", "Δ ± 95% CI", "verdict", "cells"]
+    return headers, [[e.effect, e.where, e.measure, plus_minus(e.difference, e.half_width, "+"), e.verdict,
+                      cells_learning(e)] for e in found]  # fmt: skip
 
 
 def render(title: str, headers: list[str], rows: list[list[str]], fmt: str) -> str:
@@ -102,9 +130,6 @@ def print_table(title: str, headers: list[str], rows: list[list[str]], fmt: str)
     if fmt != "rich":
         print(render(title, headers, rows, fmt) + "\n")
         return
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=title, title_justify="left")
     for header in headers:
         table.add_column(header, overflow="fold")

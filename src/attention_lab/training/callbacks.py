@@ -109,7 +109,7 @@ class NonFiniteLossGuard(L.Callback):
 
     @staticmethod
     def _stop(trainer: L.Trainer, pl_module: L.LightningModule, tag: str, value: float) -> None:
-        lr = pl_module.optimizer_settings.lr
+        lr = pl_module.optimizer_config.lr
         last = [
             Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
             for callback in trainer.checkpoint_callbacks
@@ -145,7 +145,7 @@ class ConfiguredLRAfterResume(L.Callback):
             return
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = pl_module.optimizer_settings.lr
+                group["lr"] = pl_module.optimizer_config.lr
 
 
 class BookEvaluation(L.Callback):

@@ -3,13 +3,10 @@ fast enough to log after every validation (TensorBoardExtras)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
-
-if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: it is not needed to start training
-    from matplotlib.figure import Figure
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def heatmap_figure(layers: torch.Tensor | list[torch.Tensor], tokens: list[str], title: str) -> Figure:
@@ -18,8 +15,6 @@ def heatmap_figure(layers: torch.Tensor | list[torch.Tensor], tokens: list[str],
 
     A causal layer shows an empty upper triangle: no token attends to a later one.
     """
-    from matplotlib.figure import Figure  # imported here: matplotlib is not needed to start training
-
     layers = [layers] if isinstance(layers, torch.Tensor) else layers
     num_layers, num_heads = len(layers), layers[0].shape[0]
     size = 0.4 * len(tokens) + 1.6  # room for the rotated token labels under each map
@@ -51,8 +46,6 @@ class HeatmapFigure:
 
     def __init__(self, weights: torch.Tensor, tokens: list[str], title: str) -> None:
         """`title` is laid out as the first one; later titles should have as many lines."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         self.figure = heatmap_figure(weights, tokens, title)
         self.canvas = FigureCanvasAgg(self.figure)
         self.title = next(text for text in self.figure.texts if text.get_text() == title)

@@ -1,10 +1,11 @@
 """LitGPT: next-token training of `GPTModel`, its metrics and its optimizer (conf/module, conf/optimizer).
 
-Scalars: train/loss (every step), train/tokens_seen, val/loss, val/ppl, val/loss_causal (validation loss
-with the causal mask forced on: equals val/loss for causal runs), the validation loss at positions 1, 2,
-4, … of the window (val_loss_by_position/, training/position_loss.py), and beside them for the HParams tab
-val_summary/{loss_best,train_loss,gap}. Samples, heatmaps and the HParams row itself are written by the
-TensorBoardExtras callback.
+Scalars: train/loss (every step), train/tokens_seen, val/loss, val/ppl, val/accuracy (the share of scored
+targets predicted right: next tokens of a text, answers of a recall task), val/loss_causal (validation loss
+with the causal mask forced on: equals val/loss for causal runs), for a text the validation loss at
+positions 1, 2, 4, … of the window (val_loss_by_position/, training/position_loss.py), and beside them for
+the HParams tab val_summary/{loss_best,train_loss,gap}. Samples, heatmaps and the HParams row itself are
+written by the TensorBoardExtras callback.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
 from attention_lab import tags
+from attention_lab.data.config import AnyData, data_config
 from attention_lab.data.recall import NO_ANSWER
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.loss import linear_cross_entropy, token_losses
+from attention_lab.settings import TrainSettings
 from attention_lab.settings.schema import Optimizer
 from attention_lab.training.position_loss import PositionMean, logged_positions
 
@@ -51,8 +54,10 @@ def warmup_cosine_schedule(
 
 
 class LitGPT(L.LightningModule):
-    """`model`, `attention` and `optimizer` are the dicts of conf/model, conf/attention and conf/optimizer;
-    they are saved in every checkpoint so that `LitGPT.load_from_checkpoint(path)` rebuilds the same network.
+    """GPTModel trained on next tokens, built from the run's checked settings: the model's sizes, its
+    attention variant, the optimizer and the data (whose tokenizer says what the ids mean). Each is saved in
+    every checkpoint as plain values, so that `LitGPT.load_from_checkpoint(path)` rebuilds the same network;
+    given as such values, they are checked again.
 
     `fused_loss` computes the output head and the cross-entropy together (attention_lab.model.loss): the same
     loss and gradients without autograd's copies of the logits. `compile` runs the network through
@@ -61,26 +66,40 @@ class LitGPT(L.LightningModule):
 
     def __init__(
         self,
-        model: dict[str, Any],
-        attention: dict[str, Any],
-        optimizer: dict[str, Any],
+        model: ModelConfig | dict[str, Any],
+        attention: AttentionConfig | dict[str, Any],
+        optimizer: Optimizer | dict[str, Any],
+        data: AnyData | dict[str, Any],
         fused_loss: bool = True,
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False)  # the HParams tab gets a flat summary (TensorBoardExtras)
-        self.model = GPTModel(ModelConfig(**model), AttentionConfig(**attention))
+        model, attention = ModelConfig.model_validate(model), AttentionConfig.model_validate(attention)
+        self.optimizer_config = Optimizer.model_validate(optimizer)
+        data = data_config(data)
+        saved = {"model": model, "attention": attention, "optimizer": self.optimizer_config, "data": data}
+        # The HParams tab gets a flat summary (TensorBoardExtras), not these.
+        self.save_hyperparameters({**{key: config.model_dump(mode="json") for key, config in saved.items()},
+                                   "fused_loss": fused_loss, "compile": compile}, logger=False)  # fmt: skip
+        self.model = GPTModel(model, attention, data)
         self.features = torch.compile(self.model.features) if compile else self.model.features
-        self.causal = self.model.attention_config.causal
+        self.causal = attention.causal
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.val_loss_causal = MeanMetric()
-        self.val_loss_by_position = PositionMean(self.model.context_length)
-        self.val_recall_accuracy = MeanMetric()  # recall tasks: the share of questions answered right
+        self.val_accuracy = MeanMetric()
+        # The loss by position is a text's: every position of a window predicts a token there.
+        self.val_loss_by_position = PositionMean(model.context_length) if data.kind == "text" else None
         self.loss_by_position: torch.Tensor | None = None  # (T,) of the last validation
         # Saved in checkpoints, so a resumed run continues these counts.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
+
+    @classmethod
+    def of(cls, settings: TrainSettings) -> LitGPT:
+        """The module a run's checked settings build."""
+        return cls(settings.model, settings.attention, settings.optimizer, settings.data,
+                   **settings.module.model_dump())  # fmt: skip
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
@@ -89,12 +108,11 @@ class LitGPT(L.LightningModule):
         """Mean next-token cross-entropy, the book's `calc_loss_batch`, over the scored targets: all of a
         text's, the answers of a recall task (the others are NO_ANSWER)."""
         hidden = self.features(inputs)  # (b, T, emb)
-        if not (scored := targets != NO_ANSWER).all():
-            hidden, targets = hidden[scored], targets[scored]  # (answers, emb), (answers,)
+        scored = targets != NO_ANSWER
+        hidden, targets = hidden[scored], targets[scored]  # (scored, emb), (scored,): every one of a text's
         if self.hparams.fused_loss:
             return linear_cross_entropy(hidden, self.model.out_head.weight, targets)
-        logits = self.model.out_head(hidden)  # (b, T, vocab)
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return F.cross_entropy(self.model.out_head(hidden), targets)  # logits (scored, vocab)
 
     # --- training -----------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -110,13 +128,8 @@ class LitGPT(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
 
-    @property
-    def optimizer_settings(self) -> Optimizer:
-        """conf/optimizer as its settings model types it (checked again: a checkpoint's may be older)."""
-        return Optimizer.model_validate(self.hparams.optimizer)
-
     def configure_optimizers(self) -> dict[str, Any]:
-        settings = self.optimizer_settings
+        settings = self.optimizer_config
         optimizer = torch.optim.AdamW(
             self.parameters(),
             lr=settings.lr,
@@ -144,46 +157,44 @@ class LitGPT(L.LightningModule):
     ) -> None:
         """`trainer.gradient_clip_val` clips from the end of the warmup on, as Appendix D does: during the
         warmup the small learning rate already keeps the updates small."""
-        if self.global_step < self.optimizer_settings.warmup_steps:
+        if self.global_step < self.optimizer_config.warmup_steps:
             return
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # --- validation ---------------------------------------------------------------------------------
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         inputs, targets = batch
-        scored = targets != NO_ANSWER  # (b, T): all of a text's targets, the answers of a recall task
-        answers = int(scored.sum())
+        scored = int((targets != NO_ANSWER).sum())  # all of a text's targets, the answers of a recall task
         hidden = self.features(inputs)
-        losses = token_losses(hidden, self.model.out_head.weight, targets)  # (b, T); 0 where not scored
-        self.val_loss.update(losses.sum() / answers, weight=answers)
-        if not scored.all():  # a recall task: the share of questions answered right, as trained
-            hits = self.model.out_head(hidden[scored]).argmax(-1) == targets[scored]
-            self.val_recall_accuracy.update(hits.float().mean(), weight=answers)
+        losses, hits = token_losses(hidden, self.model.out_head.weight, targets)  # (b, T); 0 where not scored
+        self.val_loss.update(losses.sum() / scored, weight=scored)
+        self.val_accuracy.update(hits.sum() / scored, weight=scored)
         if not self.causal:  # judge the model as it generates: later tokens hidden
             with self.model.causal_mask_forced():
-                losses = token_losses(self.features(inputs), self.model.out_head.weight, targets)
-        self.val_loss_causal.update(losses.sum() / answers, weight=answers)
-        if scored.all():  # as it generates: no position reads its answer
+                losses, _ = token_losses(self.features(inputs), self.model.out_head.weight, targets)
+        self.val_loss_causal.update(losses.sum() / scored, weight=scored)
+        if self.val_loss_by_position is not None:  # as it generates: no position reads its answer
             self.val_loss_by_position.update(losses)
 
     def on_validation_epoch_end(self) -> None:
-        val_loss, val_loss_causal = self.val_loss.compute(), self.val_loss_causal.compute()
-        by_position = self.val_loss_by_position.curve()  # empty for a recall task
-        recall = self.val_recall_accuracy.compute() if self.val_recall_accuracy.update_count else None
-        for metric in (self.val_loss, self.val_loss_causal, self.val_loss_by_position):
-            metric.reset()
-        self.val_recall_accuracy.reset()
+        scalars = (self.val_loss, self.val_loss_causal, self.val_accuracy)
+        val_loss, val_loss_causal, accuracy = (metric.compute() for metric in scalars)
+        by_position = self.val_loss_by_position
+        curve = by_position.curve() if by_position is not None else None
+        for metric in (self.val_loss, self.val_loss_causal, self.val_accuracy, by_position):
+            if metric is not None:
+                metric.reset()
         if self.trainer.sanity_checking:
             return
         self.best_val_loss = torch.minimum(self.best_val_loss, val_loss)
-        self.loss_by_position = by_position if len(by_position) else None  # None: a recall task
+        self.loss_by_position = curve
         # compute() already combined all DDP processes, so every rank holds the same values: sync_dist
         # averages equal numbers (single process: a no-op) and tells Lightning they are global.
         self.log(tags.VAL_LOSS, val_loss, prog_bar=True, sync_dist=True)
-        metrics = {tags.VAL_PPL: torch.exp(val_loss), tags.VAL_LOSS_CAUSAL: val_loss_causal}
-        metrics |= {tags.POSITION.format(p): by_position[p - 1] for p in logged_positions(len(by_position))}
-        if recall is not None:
-            metrics[tags.RECALL_ACCURACY] = recall
+        metrics = {tags.VAL_PPL: torch.exp(val_loss), tags.VAL_LOSS_CAUSAL: val_loss_causal,
+                   tags.VAL_ACCURACY: accuracy}  # fmt: skip
+        if curve is not None:
+            metrics |= {tags.POSITION.format(p): curve[p - 1] for p in logged_positions(len(curve))}
         metrics[tags.BEST_VAL_LOSS] = self.best_val_loss
         if self.train_loss.update_count:  # no training batch yet when validating before fitting
             train_loss = self.train_loss.compute()

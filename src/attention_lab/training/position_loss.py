@@ -10,14 +10,12 @@ and (with the heatmaps' cadence, TensorBoardExtras) the whole curve as an image,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from torchmetrics import Metric
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 def logged_positions(context_length: int) -> list[int]:
     """1, 2, 4, 8, … up to the context, and the context itself: the positions logged as scalars (none
@@ -53,8 +51,6 @@ class PositionMean(Metric):
 
 def position_figure(losses: torch.Tensor, title: str) -> Figure:
     """Loss (nats) against position in the window, positions on a log scale as they are logged."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(6.0, 3.6), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(1, len(losses) + 1)
@@ -69,8 +65,6 @@ def position_figure(losses: torch.Tensor, title: str) -> Figure:
 
 def position_image(losses: torch.Tensor, title: str) -> np.ndarray:
     """`position_figure` as an (H, W, 3) uint8 image for TensorBoard."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     canvas = FigureCanvasAgg(position_figure(losses, title))
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.errors import ConfigError
-from attention_lab.run_record import EVENTS_GLOB, checkpoint_path
+from attention_lab.run_record import CHECKPOINT_DIR, EVENTS_GLOB, checkpoint_path
+from attention_lab.settings import TrainSettings
 
 log = logging.getLogger("attention_lab")
 
@@ -28,11 +28,6 @@ class Resume:
     ckpt_path: Path
     version: int | None  # the TensorBoard version (version_<n>) to log into; None → a new one
     global_step: int  # optimizer steps done: the first step the resumed run logs
-
-
-def run_dir(cfg: DictConfig) -> Path:
-    """logs/<experiment>/<run_name>: the parent of the run's version_<n> directories."""
-    return Path(cfg.logger.save_dir) / str(cfg.logger.name)
 
 
 def find_last_checkpoint(
@@ -73,14 +68,15 @@ def read_checkpoint(path: Path, setting: str = "ckpt_path") -> dict[str, Any]:
     return checkpoint
 
 
-def check_same_network(cfg: DictConfig, checkpoint: dict[str, Any], path: Path) -> None:
-    """The weights only fit the model and attention settings they were trained with."""
+def check_same_network(settings: TrainSettings, checkpoint: dict[str, Any], path: Path) -> None:
+    """The weights only fit the model and attention settings they were trained with, and the vocabulary
+    (the data's tokenizer and characters) that gives their ids a meaning."""
     saved = checkpoint.get("hyper_parameters", {})
     differences = []
-    for group in ("model", "attention"):
-        wanted = OmegaConf.to_container(cfg[group], resolve=True)
+    for group, keys in (("model", None), ("attention", None), ("data", ("tokenizer", "characters"))):
+        wanted = getattr(settings, group).model_dump(mode="json")
         for key, value in wanted.items():
-            if key in saved.get(group, {}) and saved[group][key] != value:
+            if (keys is None or key in keys) and key in saved.get(group, {}) and saved[group][key] != value:
                 differences.append(f"{group}.{key}={value} (checkpoint: {saved[group][key]})")
     if differences:
         raise ConfigError(
@@ -93,7 +89,7 @@ def version_of(path: Path, directory: Path) -> int | None:
     """n when `path` is <directory>/version_<n>/checkpoints/<file>, else None."""
     version_dir = path.resolve().parent.parent
     prefix, _, number = version_dir.name.partition("_")
-    in_run = path.parent.name == "checkpoints" and version_dir.parent == directory.resolve()
+    in_run = path.parent.name == CHECKPOINT_DIR and version_dir.parent == directory.resolve()
     return int(number) if in_run and prefix == "version" and number.isdigit() else None
 
 
@@ -113,25 +109,25 @@ def resolve_checkpoint(ckpt: str | None, log_dir: str | Path) -> Path:
     return path
 
 
-def resolve_resume(cfg: DictConfig) -> Resume | None:
-    """Check `cfg.ckpt_path` before anything is built or written; None when starting afresh."""
-    if cfg.ckpt_path is None:
+def resolve_resume(settings: TrainSettings) -> Resume | None:
+    """Check `ckpt_path` before anything is built or written; None when starting afresh."""
+    if settings.ckpt_path is None:
         return None
-    directory = run_dir(cfg)
-    if cfg.ckpt_path == "last":
+    directory, name = settings.run_dir, settings.run_dir.name
+    if settings.ckpt_path == "last":
         path = find_last_checkpoint(directory)
         if path is None:
             raise ConfigError(
-                f"ckpt_path=last: no earlier run named {cfg.logger.name} has a checkpoint "
-                f"that can be read ({directory}/version_*/checkpoints/last.ckpt). Start it without "
-                "ckpt_path, or give ckpt_path=<path to a .ckpt file>."
+                f"ckpt_path=last: no earlier run named {name} has a checkpoint that can be read "
+                f"({directory}/version_*/checkpoints/last.ckpt). Start it without ckpt_path, or give "
+                "ckpt_path=<path to a .ckpt file>."
             )
     else:
-        path = Path(str(cfg.ckpt_path)).expanduser()
+        path = Path(settings.ckpt_path).expanduser()
         if not path.exists():
             raise ConfigError(
-                f"ckpt_path={cfg.ckpt_path} does not exist. Give a .ckpt file (a run's "
-                f"checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {cfg.logger.name}."
+                f"ckpt_path={settings.ckpt_path} does not exist. Give a .ckpt file (a run's "
+                f"checkpoints/last.ckpt) or ckpt_path=last to resume the latest run named {name}."
             )
     checkpoint = read_checkpoint(path)
     if "optimizer_states" not in checkpoint:
@@ -139,9 +135,9 @@ def resolve_resume(cfg: DictConfig) -> Resume | None:
             f"ckpt_path={path} holds the weights only (a best.ckpt, for generation): training cannot go on "
             "from it. Give the run's checkpoints/last.ckpt, or ckpt_path=last"
         )
-    check_same_network(cfg, checkpoint, path)
+    check_same_network(settings, checkpoint, path)
     epochs_done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
-    max_epochs = cfg.trainer.get("max_epochs")
+    max_epochs = (settings.trainer.model_extra or {}).get("max_epochs")
     if max_epochs is not None and max_epochs != -1 and epochs_done >= max_epochs:
         raise ConfigError(
             f"ckpt_path={path} was saved after epoch {epochs_done} of trainer.max_epochs={max_epochs}: "

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import textwrap
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 from pydantic import Field
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
 
 from attention_lab import tags
 from attention_lab.model.generation import continue_text
@@ -27,10 +31,6 @@ from attention_lab.run_record import RunAxes
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.position_loss import position_image
-
-if TYPE_CHECKING:  # tensorboard's protos and torch's writer: imported where they are used
-    from tensorboard.compat.proto.summary_pb2 import Summary
-    from torch.utils.tensorboard import SummaryWriter
 
 # Scalars LitGPT logs at each validation end that the HParams tab shows beside the settings (their last
 # values), with the column titles it shows: the last val loss beside its causal-mask twin, the best apart.
@@ -67,8 +67,6 @@ def show_in_hparams_table(experiment_summary: Summary) -> None:
     The HParams table shows a setting without ticking it only when `differs` is set; torch's hparams()
     leaves it unset, and an inferred experiment sets it only for values that differ across the runs.
     """
-    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
-
     plugin_data = experiment_summary.value[0].metadata.plugin_data
     content = HParamsPluginData.FromString(plugin_data.content)
     for info in content.experiment.hparam_infos:
@@ -140,8 +138,6 @@ class TensorBoardExtras(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Register the run once (not again when resuming, which would rewind steps)."""
-        from torch.utils.tensorboard.summary import hparams
-
         self.fit_started, self.extras_seconds, self.last_call_seconds = time.perf_counter(), 0.0, 0.0
         writer = self.writer(trainer)
         if writer is None or trainer.ckpt_path is not None:  # fit_start comes before the restore: step 0
@@ -196,11 +192,10 @@ class TensorBoardExtras(L.Callback):
         if writer is None or trainer.sanity_checking or not self.is_due(trainer):
             return
         started = time.perf_counter()
-        prompt = trainer.datamodule.sample_prompt()  # None for recall: its output is its accuracy
         val_loss = trainer.callback_metrics.get(tags.VAL_LOSS)
         diverged = val_loss is not None and not torch.isfinite(val_loss).all()  # no sampling from NaN logits
-        if self.sample_tokens and prompt is not None and not diverged:
-            greedy, sampled = self.samples(pl_module, prompt)
+        if self.sample_tokens and not diverged:  # the data's prompt: a text's, or a recall question
+            greedy, sampled = self.samples(pl_module, trainer.datamodule.config.sample_prompt)
             writer.add_text(tags.SAMPLE_GREEDY, greedy, trainer.global_step)
             writer.add_text(tags.SAMPLE_TOP_K, sampled, trainer.global_step)
         if self.attention_maps:
@@ -221,8 +216,8 @@ class TensorBoardExtras(L.Callback):
     def log_attention_maps(
         self, writer: SummaryWriter, trainer: L.Trainer, pl_module: L.LightningModule
     ) -> None:
-        """One heatmap figure per layer for the data's example: a text's heatmap text (its first
-        context_length tokens), or for data=recall a validation sequence up to its second question."""
+        """One heatmap figure per layer for the data's heatmap text (its first context_length tokens): a
+        text's, or for data=recall a validation sequence up to its second question."""
         idx, tokens = trainer.datamodule.heatmap_example(pl_module.model.context_length)
         idx = idx.to(pl_module.device)
         for layer, weights in enumerate(pl_module.model.attention_maps(idx)):

@@ -1,0 +1,174 @@
+"""The data's settings, one typed model per data kind (conf/data/*.yaml), as ModelConfig is the model's.
+
+`kind` tells them apart: `text` (a text file, tokenized and cut into windows) or `recall` (associative-recall
+sequences, generated). It is the one place that says which kind a run's data is: the data module, the
+LightningModule, the TensorBoard extras and the report each ask it. A text's source (`data.source`: where the
+project downloads it from and the sha256 it checks) guards only the copy at the source's own path; any
+other `data.path` is the user's own text, read as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
+
+from attention_lab.data.recall import NO_ANSWER, RecallTokenizer, recall_problem, recall_sequences
+from attention_lab.data.shuffle import SHUFFLE_MODES
+from attention_lab.data.text import BOOK_PROMPT, BOOK_SENTENCE, load_text, text_path_problem
+from attention_lab.data.tokenizers import TOKENIZERS, Tokenizer, make_tokenizer
+from attention_lab.errors import ConfigError
+from attention_lab.rules import CHECKED, Name, Seed, Text, refused, refused_line, rule
+
+TextFile = rule(str, lambda v: text_path_problem(v) is None, text_path_problem, "/", on_disk=True)
+Url = rule(str, re.compile("(https?|file)://").match, "a https://, http:// or file:// URL", "ftp:/")
+Sha256 = rule(str, re.compile("[0-9a-fA-F]{64}").fullmatch, "64 hexadecimal digits", "abc")
+
+
+class DataConfig(BaseModel):
+    """What every data set has: its name and how its batches are drawn."""
+
+    model_config = {**CHECKED, "frozen": False}  # filled in as it is checked: a text's characters
+
+    name: Name = Field(description="the data set's name: an axis of the run's report")
+    batch_size: int = Field(ge=1, description="the windows (sequences) in one batch")
+    num_workers: int = Field(ge=0, description="DataLoader worker processes; 0 loads in the main process")
+    seed: Seed = Field(description="fixes each epoch's order")
+    shuffle: Literal[tuple(SHUFFLE_MODES)] = Field(description="where each epoch's order comes from")
+
+
+class Source(BaseModel):
+    """A text the project downloads: from `url` to `path`, checked against `sha256`."""
+
+    model_config = CHECKED
+
+    url: Url = Field(description="where the text is downloaded from")
+    sha256: Sha256 | None = Field(description="its hash, checked on the download and on the copy; null: none")
+    path: TextFile = Field(description="where the downloaded copy is kept")
+
+
+class TextData(DataConfig):
+    """conf/data/verdict.yaml and its kin: a text, tokenized (GPT-2's BPE or its characters) and cut into
+    sliding windows."""
+
+    kind: Literal["text"] = Field(description="the data kind: a text file")
+    path: TextFile = Field(description="the text trained on: data.source.path, or your own UTF-8 file")
+    source: Source | None = Field(description="the text the project downloads; null: none")
+    tokenizer: Literal[TOKENIZERS] = Field(description="gpt2: GPT-2's BPE; char: the text's characters")
+    characters: Text | None = Field(
+        description="tokenizer=char: the vocabulary in code-point order; null: the text's own characters"
+    )
+    max_length: int = Field(ge=1, description="the tokens in one training window")
+    stride: int = Field(ge=1, description="the step between window starts, in tokens")
+    val_stride: int | None = Field(ge=1, description="the step between validation windows; null: stride")
+    train_ratio: float = Field(gt=0, le=1, description="the share of the text used to train")
+    prompt: Text | None = Field(description="what the text samples continue; null: the book's")
+    heatmap_text: Text | None = Field(description="what the attention heatmaps show; null: the book's")
+
+    @model_validator(mode="after")
+    def vocabulary_known(self) -> TextData:
+        """A character vocabulary read from the text (the run's config.yaml then holds it); refused where
+        the tokenizer is not char."""
+        if self.tokenizer != "char" and self.characters is not None:
+            reason = "it is a setting of data.tokenizer=char only"
+            raise refused("data.characters", self.characters, reason, f"data.tokenizer={self.tokenizer}")
+        if self.tokenizer == "char" and self.characters is None:
+            try:
+                self.characters = "".join(sorted(set(self.read_text())))
+            except ConfigError as err:
+                raise refused_line(str(err)) from None
+        for key, text in (("prompt", self.sample_prompt), ("heatmap_text", self.heatmap)):
+            if missing := self.make_tokenizer().unknown(text):
+                reason = f"{text!r} holds characters the text lacks ({missing!r}): use the text's characters"
+                raise refused(f"data.{key}", getattr(self, key), reason, f"data.tokenizer={self.tokenizer}")
+        return self
+
+    def read_text(self) -> str:
+        """The text at `path`: downloaded and hash-checked where it is the source's copy."""
+        own = self.source is not None and Path(self.path).expanduser() == Path(self.source.path).expanduser()
+        return load_text(self.path, *((self.source.url, self.source.sha256) if own else ()))
+
+    def make_tokenizer(self) -> Tokenizer:
+        return make_tokenizer(self.tokenizer, self.characters)
+
+    @property
+    def vocabulary(self) -> int:
+        """The token ids the model needs a row for."""
+        return self.make_tokenizer().vocab_size
+
+    @property
+    def tokens(self) -> tuple[str, int]:
+        """The setting of the tokens the model reads at once, and its value."""
+        return "data.max_length", self.max_length
+
+    @property
+    def sample_prompt(self) -> str:
+        return self.prompt or BOOK_PROMPT
+
+    @property
+    def heatmap(self) -> str:
+        return self.heatmap_text or BOOK_SENTENCE
+
+
+class RecallData(DataConfig):
+    """conf/data/recall.yaml: associative-recall sequences, generated (data/recall.py)."""
+
+    kind: Literal["recall"] = Field(description="the data kind: associative recall, generated")
+    num_pairs: int = Field(ge=1, description="key-value pairs per sequence, each asked for once")
+    seq_len: int = Field(ge=4, description="the tokens of one sequence")
+    vocab_size: int = Field(ge=3, description="token ids: 0 the filler, then as many keys as values")
+    train_size: int = Field(ge=1, description="training sequences")
+    val_size: int = Field(ge=1, description="validation sequences")
+    train_seed: Seed = Field(description="generates the training sequences")
+    val_seed: Seed = Field(description="generates the validation sequences; differs from train_seed")
+
+    @model_validator(mode="after")
+    def sequences_can_be_made(self) -> RecallData:
+        if (problem := recall_problem(self.num_pairs, self.seq_len, self.vocab_size)) is not None:
+            raise refused(*problem)
+        if self.val_seed == self.train_seed:
+            reason = "the validation sequences must not be the training ones: give another seed"
+            raise refused("data.val_seed", self.val_seed, reason, f"data.train_seed={self.train_seed}")
+        return self
+
+    def make_tokenizer(self) -> RecallTokenizer:
+        return RecallTokenizer(self.vocab_size)
+
+    @property
+    def vocabulary(self) -> int:
+        return self.vocab_size
+
+    @property
+    def tokens(self) -> tuple[str, int]:
+        return "data.seq_len", self.seq_len
+
+    def through_question(self, question: int) -> str:
+        """The first validation sequence up to its `question`-th question (0: the first), as text."""
+        inputs, targets = recall_sequences(self.val_size, self.num_pairs, self.seq_len, self.vocab_size,
+                                           self.val_seed)  # fmt: skip
+        asked = (targets[0] != NO_ANSWER).nonzero().flatten()
+        return self.make_tokenizer().decode(inputs[0, : int(asked[min(question, len(asked) - 1)]) + 1])
+
+    @property
+    def sample_prompt(self) -> str:
+        """The pairs and the first question: a sample shows the model's answer."""
+        return self.through_question(0)
+
+    @property
+    def heatmap(self) -> str:
+        """Up to the second question: the heatmaps show a look-up."""
+        return self.through_question(1)
+
+
+AnyData = TextData | RecallData  # told apart by `kind`
+DATA = TypeAdapter(Annotated[AnyData, Field(discriminator="kind")])
+
+
+def data_config(data: AnyData | dict[str, Any], saved: bool = True) -> AnyData:
+    """Typed data settings as they are, or values typed: by default a run's saved ones (a checkpoint's),
+    whose files are not looked at and whose characters are there."""
+    if isinstance(data, TextData | RecallData):
+        return data
+    return DATA.validate_python(data, context={"saved": saved})
