@@ -61,6 +61,8 @@ class Timing(L.Callback):
         self.val_start = time.perf_counter()
     def on_validation_epoch_end(self, *args):
         seconds["validation"] += time.perf_counter() - self.val_start
+    def on_validation_end(self, trainer, *args):
+        stamps["val_loss"] = float(trainer.callback_metrics.get("val/loss", float("nan")))
 
 build_callbacks = train.build_callbacks
 train.build_callbacks = lambda cfg: [Timing(), *build_callbacks(cfg)]
@@ -90,7 +92,8 @@ def ours(overrides: list[str]) -> dict:
     total = t["finished"] - t["started"]
     parts = {k: t[k] for k in ("training_steps", "validation", "extras", "checkpoints")}
     parts = {"startup": t["first_step"] - t["started"], **parts}
-    return {"total": total, "steps": t["steps"], **parts, "rest": total - sum(parts.values())}
+    rest = total - sum(parts.values())
+    return {"total": total, "steps": t["steps"], **parts, "rest": rest, "val_loss": t.get("val_loss")}
 
 
 def books(epochs: int) -> dict:

@@ -15,7 +15,8 @@ from attention_lab.report import generation_speed, load_runs, report
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import Effect, effects, group_cells, welch_difference
 from attention_lab.run_record import RunAxes
-from attention_lab.settings import TrainSettings, checked, save
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.training.run_folder import save
 from tests.helpers import MICRO, assert_mentions, compose_config, run_module, run_train_script
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,8 @@ from attention_lab.errors import ConfigError
 from attention_lab.report import load_runs, report
 from attention_lab.report.memory import memory_rows
 from attention_lab.report.stats import group_cells
-from attention_lab.settings import TrainSettings, checked, save
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.training.run_folder import save
 from tests.helpers import compose_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

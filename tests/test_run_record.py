@@ -15,7 +15,8 @@ from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import setting_columns
 from attention_lab.run_record import MASK, RunAxes, axis
-from attention_lab.settings import Run, TrainSettings, checked
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.training.run_folder import Run
 from tests.helpers import compose_config
 
 

@@ -43,11 +43,12 @@ from attention_lab.report.plot import report_figure
 from attention_lab.report.runs import find_version_dirs
 from attention_lab.report.tables import render
 from attention_lab.run_record import MASK, checkpoint_path
-from attention_lab.settings import Run, TrainSettings, checked
+from attention_lab.settings import TrainSettings, checked
 from attention_lab.training import run
 from attention_lab.training.checkpoints import model_from_checkpoint
 from attention_lab.training.heatmaps import heatmap_figure
 from attention_lab.training.resume import resolve_checkpoint
+from attention_lab.training.run_folder import Run
 
 P, R = ParamSpec("P"), TypeVar("R")
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from attention_lab.attention import VARIANTS
 from attention_lab.errors import AttentionLabError
+from attention_lab.hardware import resolved_precision
 from attention_lab.model.config import effective_rates
 from attention_lab.run_record import RunAxes
 
@@ -55,15 +56,17 @@ OmegaConf.register_new_resolver("variants_that_train_here", variants_that_train_
 
 def axes_of(root: DictConfig) -> RunAxes:
     """The axes of a composed config, before it is checked: each axis's key resolved on its own, the
-    dropout rates of the embeddings and the shortcut at model.drop_rate where null (as the check sets
-    them)."""
-    keys = [f.metadata["key"] for f in RunAxes.fields()] + ["model.drop_rate"]
+    dropout rates of the embeddings and the shortcut at model.drop_rate where null and trainer.precision=auto
+    as the hardware chooses it (as the check sets them)."""
+    keys = [f.metadata["key"] for f in RunAxes.fields()] + ["model.drop_rate", "trainer.accelerator"]
     config: dict[str, Any] = {}
     for key in keys:
         value = OmegaConf.select(root, key, default=None)
         node, _, name = key.rpartition(".")
         (config.setdefault(node, {}) if node else config)[name] = value
-    return RunAxes.read({**config, "model": effective_rates(config.get("model") or {})})
+    trainer = config.get("trainer") or {}
+    trainer["precision"] = resolved_precision(trainer.get("precision"), trainer.get("accelerator"))
+    return RunAxes.read({**config, "model": effective_rates(config.get("model") or {}), "trainer": trainer})
 
 
 def run_axes(*, _root_: DictConfig) -> dict[str, Any]:

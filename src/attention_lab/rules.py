@@ -54,3 +54,19 @@ Name = rule(str | int, lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._=+,@-]*",
 Text = rule(str, str.strip, "some text", "")
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 LOGS = "it names a directory under logs/"
+
+
+def whole(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def share(value: Any, zero: bool) -> bool:
+    return isinstance(value, float) and (value >= 0.0 if zero else value > 0.0) and value <= 1.0
+
+
+Batches = rule(int | float | None, lambda v: v is None or whole(v, 0) or share(v, zero=True),
+               "a whole number of batches >= 0, a share of them in [0.0, 1.0] or null", 1.5)  # fmt: skip
+Interval = rule(int | float | str | dict | None,
+                lambda v: v is None or isinstance(v, str | dict) or whole(v, 1) or share(v, zero=False),
+                "a whole number of batches >= 1, a share of an epoch in (0.0, 1.0], a time or null",
+                0)  # fmt: skip

@@ -78,6 +78,7 @@ class RunAxes:
     drop_rate_shortcut: float | None = axis("model.drop_rate_shortcut", "shortcut dropout", float, 0.0,
                                             part="shortcut{}", column=False)  # fmt: skip
     lr: float | None = axis("optimizer.lr", "lr", float, part="")
+    precision: str | None = axis("trainer.precision", "precision", str, part="")
     weight_decay: float | None = axis("optimizer.weight_decay", "weight decay", float, part="")
     seed: int | None = axis("seed", "seed", int, part="s{}")
 

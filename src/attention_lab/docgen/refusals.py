@@ -17,8 +17,7 @@ from attention_lab.attention import VARIANTS
 from attention_lab.cli import CONF_DIR, compose
 from attention_lab.errors import AttentionLabError
 from attention_lab.settings import TrainSettings, checked
-from attention_lab.settings.messages import check_arguments
-from attention_lab.training.runner import build_trainer, built
+from attention_lab.training.runner import build_trainer, built, check_arguments
 
 ROOT = CONF_DIR.parent
 

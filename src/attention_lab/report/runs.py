@@ -15,7 +15,8 @@ from attention_lab.attention import VARIANTS
 from attention_lab.data.config import AnyData
 from attention_lab.errors import ConfigError, refusal
 from attention_lab.run_record import EVENTS_GLOB, RunAxes
-from attention_lab.settings import Run, TrainSettings
+from attention_lab.settings import TrainSettings
+from attention_lab.training.run_folder import Run
 
 Curve = list[tuple[int, float]]  # (global step, value)
 

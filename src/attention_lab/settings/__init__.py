@@ -1,10 +1,7 @@
 """Every setting a user can type: a pydantic model per config group (schema.py), refusals in one line
-(messages.py), and a run's settings saved beside it and read back (run.py)."""
+(messages.py)."""
 
 from attention_lab.settings.messages import checked
-from attention_lab.settings.run import Run, save
 from attention_lab.settings.schema import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings
 
-__all__ = [
-    "GenerateSettings", "KvMemorySettings", "ReportSettings", "Run", "TrainSettings", "checked", "save"
-]
+__all__ = ["GenerateSettings", "KvMemorySettings", "ReportSettings", "TrainSettings", "checked"]

@@ -5,14 +5,13 @@ No library's wording is rewritten: a type this table does not know shows pydanti
 
 from __future__ import annotations
 
-import inspect
 import typing
 from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from attention_lab.errors import ConfigError, refusal
@@ -123,23 +122,3 @@ def models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [model for arg in typing.get_args(annotation) for model in models_in(arg)]
-
-
-def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) -> None:
-    """Each argument a parameter of `target`, of the type (and range) its signature annotates."""
-    parameters = inspect.signature(target).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    try:
-        hints = typing.get_type_hints(target.__init__, include_extras=True)
-    except NameError:  # names imported only for type checkers: then the names alone are checked
-        hints = {}
-    types = ConfigDict(arbitrary_types_allowed=True, strict=True)
-    where = f"{target.__module__}.{target.__name__}"
-    for key, value in arguments.items():
-        if key not in parameters and not key.startswith("_") and not takes_any:  # _target_: Hydra's
-            raise ConfigError(f"{setting}.{key} is not allowed: it is not an argument of {where}")
-        try:
-            TypeAdapter(hints.get(key, Any), config=types).validate_python(value)
-        except ValidationError as err:
-            meaning = "".join(f" ({m.description})" for m in getattr(hints[key], "__metadata__", ())[:1])
-            raise ConfigError(refusal(f"{setting}.{key}", value, reason(err.errors()) + meaning)) from None

@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from attention_lab.attention import variant
 from attention_lab.data.config import RecallData, TextData
+from attention_lab.hardware import AUTO, automatic_precision
 from attention_lab.model.config import AttentionConfig, ModelConfig
 from attention_lab.model.kv_bytes import BYTES_PER_VALUE
-from attention_lab.rules import CHECKED, LOGS, Name, Seed, Text, refused, rule
+from attention_lab.rules import CHECKED, LOGS, Batches, Interval, Name, Seed, Text, refused, rule
 
 Directory = rule(str, lambda v: Path(v).is_dir() or not Path(v).exists(), "a directory", "/dev/null",
                  on_disk=True)  # fmt: skip
@@ -56,29 +57,32 @@ class Module(Group):  # conf/module: how the LightningModule computes
     compile: bool = Field(description="torch.compile the network")
 
 
-def whole(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def share(value: Any, zero: bool) -> bool:
-    return isinstance(value, float) and (value >= 0.0 if zero else value > 0.0) and value <= 1.0
-
-
-Batches = rule(int | float | None, lambda v: v is None or whole(v, 0) or share(v, zero=True),
-               "a whole number of batches >= 0, a share of them in [0.0, 1.0] or null", 1.5)  # fmt: skip
-Interval = rule(int | float | str | dict | None,
-                lambda v: v is None or isinstance(v, str | dict) or whole(v, 1) or share(v, zero=False),
-                "a whole number of batches >= 1, a share of an epoch in (0.0, 1.0], a time or null",
-                0)  # fmt: skip
-
-
 class Trainer(LightningTarget):  # the rules Lightning checks only once it has the data, or never
+    model_config = ConfigDict(**{**CHECKED, "extra": "allow", "frozen": False})  # precision=auto filled in
+
+    accelerator: str = Field("auto", description="where it trains: cpu, gpu, auto, …",
+                             json_schema_extra={"bad": "quantum"})
+    precision: Any = Field(AUTO, description="auto: bf16-mixed where the device multiplies bf16, or 32-true",
+                           json_schema_extra={"bad": 8})  # Lightning's values, checked as the Trainer is
     check_val_every_n_epoch: int | None = Field(None, ge=1, description="epochs between validations")
     accumulate_grad_batches: int | None = Field(None, ge=1, description="batches per optimizer step")
     val_check_interval: Interval = Field(None, description="training batches between validations, or a share")
     limit_train_batches: Batches = Field(None, description="training batches per epoch, or their share")
     limit_val_batches: Batches = Field(None, description="validation batches, or their share")
     gradient_clip_val: float | None = Field(None, ge=0, description="the largest gradient norm")
+    _chosen: str = PrivateAttr("")  # why, where trainer.precision=auto chose the precision
+
+    @model_validator(mode="after")
+    def precision_chosen(self) -> Trainer:
+        if self.precision == AUTO:
+            precision, why = automatic_precision(self.accelerator)
+            self.precision, self._chosen = precision, why
+        return self
+
+    @property
+    def precision_chosen_because(self) -> str:
+        """Why trainer.precision=auto chose this precision ("": it was set)."""
+        return self._chosen
 
 
 class Network(Group):  # the attention variant, the model's sizes, and the variant's rules for them

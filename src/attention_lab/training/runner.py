@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import inspect
 import logging
 import math
 import threading
+import typing
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,19 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from attention_lab import tags
 from attention_lab.attention import variant
 from attention_lab.data.datamodule import BatchedDataModule, data_module
 from attention_lab.errors import ConfigError, DiskFullError, refusal
 from attention_lab.model.leak_probe import refuse_leaks
-from attention_lab.settings import TrainSettings, save
-from attention_lab.settings.messages import check_arguments
+from attention_lab.settings import TrainSettings
+from attention_lab.settings.messages import reason
 from attention_lab.training.module import LitGPT
 from attention_lab.training.resume import Resume, resolve_resume, wait_to_sort_after_event_files
+from attention_lab.training.run_folder import save
 
 
 class _NoAdverts(logging.Filter):
@@ -86,6 +91,26 @@ def built(setting: str, node: dict[str, Any], **kwargs: Any) -> Any:
         if key is None:  # no argument is refused on its own: not a refusal of a setting
             raise
         raise ConfigError(refusal(f"{setting}.{key}", arguments[key], " ".join(str(cause).split()))) from None
+
+
+def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) -> None:
+    """Each argument a parameter of `target`, of the type (and range) its signature annotates."""
+    parameters = inspect.signature(target).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    try:
+        hints = typing.get_type_hints(target.__init__, include_extras=True)
+    except NameError:  # names imported only for type checkers: then the names alone are checked
+        hints = {}
+    types = ConfigDict(arbitrary_types_allowed=True, strict=True)
+    where = f"{target.__module__}.{target.__name__}"
+    for key, value in arguments.items():
+        if key not in parameters and not key.startswith("_") and not takes_any:  # _target_: Hydra's
+            raise ConfigError(f"{setting}.{key} is not allowed: it is not an argument of {where}")
+        try:
+            TypeAdapter(hints.get(key, Any), config=types).validate_python(value)
+        except ValidationError as err:
+            meaning = "".join(f" ({m.description})" for m in getattr(hints[key], "__metadata__", ())[:1])
+            raise ConfigError(refusal(f"{setting}.{key}", value, reason(err.errors()) + meaning)) from None
 
 
 def refused_alone(target: type, arguments: dict[str, Any]) -> str | None:
@@ -183,6 +208,8 @@ def run(settings: TrainSettings) -> dict[str, Any]:
     """
     resume = resolve_resume(settings)
     quiet_lightning_logging()
+    if why := settings.trainer.precision_chosen_because:  # once, on rank zero
+        rank_zero_info(f"precision {settings.trainer.precision} (trainer.precision=auto: {why})")
     logger = build_logger(settings, resume)
     trainer = build_trainer(settings, logger)  # Lightning's checks of its settings, before any build
     record, device = variant(settings.attention.name), trainer.strategy.root_device.type

@@ -14,8 +14,7 @@ import yaml
 from attention_lab.data.tokenizers import Tokenizer
 from attention_lab.errors import ConfigError
 from attention_lab.run_record import CONFIG_FILE, RunAxes, checkpoint_path
-from attention_lab.settings.messages import checked
-from attention_lab.settings.schema import TrainSettings
+from attention_lab.settings import TrainSettings, checked
 
 
 def save(settings: TrainSettings, version_dir: Path) -> Path:

@@ -1,0 +1,77 @@
+"""The documented numbers, written from the results files the commands wrote (docs/results/): a report's
+tables (`python -m attention_lab.report`, <figure>.json) and a sweep's wall time and memory
+(`benchmarks/sweep_cost.py`, cost-<sweep>.json). In a document, between markers:
+
+    <!-- table: <results file> | <title start> -->        the report's table whose title starts so,
+    ...                                                      as Markdown
+    <!-- end of table -->
+    <!-- value: <results file> | <title start> | <row> | <column> -->0.412 ±0.018<!-- /value -->
+                                                             one cell: the row whose first cells are <row>
+                                                             (comma-separated), the column titled <column>
+    <!-- cost: <cost file> | <wall | memory | command> -->11 min 24 s<!-- /value -->
+
+Paths are relative to docs/results/. `python -m attention_lab.docgen` rewrites what the markers hold;
+tests/test_docs.py fails where a document and its files disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+from attention_lab.cli import CONF_DIR
+
+RESULTS = CONF_DIR.parent / "docs" / "results"
+TABLE = re.compile(r"(<!-- table: (.+?) \| (.+?) -->\n).*?(<!-- end of table -->)", re.S)
+VALUE = re.compile(r"(<!-- value: (.+?) \| (.+?) \| (.+?) \| (.+?) -->).*?(<!-- /value -->)", re.S)
+COST = re.compile(r"(<!-- cost: (.+?) \| (wall|memory|command) -->).*?(<!-- /value -->)", re.S)
+
+
+@cache
+def results(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def table(name: str, title: str) -> tuple[str, list[str], list[list[str]]]:
+    """The table of the results file `name` whose title starts with `title`."""
+    found = [t for t in results(name)["tables"] if t["title"].startswith(title)]
+    if not found:
+        raise ValueError(f"{name} has no table whose title starts with {title!r}")
+    return found[0]["title"], found[0]["headers"], found[0]["rows"]
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def cell(name: str, title: str, row: str, column: str) -> str:
+    """One cell: of the row whose first cells are the comma-separated `row`, in the column titled `column`."""
+    _, headers, rows = table(name, title)
+    key = [part.strip() for part in row.split(",")]
+    found = [r for r in rows if r[: len(key)] == key]
+    if len(found) != 1 or column not in headers:
+        raise ValueError(f"{name}, {title!r}: {len(found)} rows start with {key}; columns: {headers}")
+    return found[0][headers.index(column)]
+
+
+def minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
+
+
+def cost(name: str, what: str) -> str:
+    record = results(name)
+    if what == "wall":
+        return minutes(record["wall_seconds"])
+    if what == "memory":
+        return f"{record['peak_rss_largest_process_bytes'] / 1e9:.2f} GB"
+    return f"`{record['command']}`"
+
+
+def written(text: str) -> str:
+    """`text` with every results marker holding what its file says."""
+    text = TABLE.sub(lambda m: m.group(1) + markdown(*table(m.group(2), m.group(3))[1:]) + m.group(4), text)
+    text = VALUE.sub(lambda m: m.group(1) + cell(*m.group(2, 3, 4, 5)) + m.group(6), text)
+    return COST.sub(lambda m: m.group(1) + cost(m.group(2), m.group(3)) + m.group(4), text)
