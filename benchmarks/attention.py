@@ -38,8 +38,9 @@ from omegaconf import OmegaConf
 
 from attention_lab.attention import VARIANTS, build_attention
 from attention_lab.cli import CONF_DIR, compose
-from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.model import GPTModel
 from attention_lab.model.leak_probe import first_leak
+from attention_lab.settings import TrainSettings, checked
 
 BATCH, D_MODEL, HEADS = 8, 768, 12
 BOOK = "book ch03 MultiHeadAttention"
@@ -103,10 +104,10 @@ def probe_costs(model_size: str, names: list[str], rounds: int) -> None:
     """The leak probe's time beside one training step of the same GPT, for each variant."""
     rows, times = [], {}
     for name in names:
-        cfg = compose(f"attention={name}", f"model={model_size}")
-        model = GPTModel(ModelConfig(**cfg.model), AttentionConfig(**cfg.attention))
-        context = model.context_length
-        idx = torch.randint(0, cfg.model.vocab_size, (cfg.data.batch_size, context + 1))
+        settings = checked(TrainSettings, compose(f"attention={name}", f"model={model_size}"))
+        model = GPTModel(settings.model, settings.attention)
+        context, batch_size = model.context_length, settings.data.batch_size
+        idx = torch.randint(0, settings.model.vocab_size, (batch_size, context + 1))
 
         def step(model: GPTModel = model, idx: torch.Tensor = idx) -> None:
             model.train()
@@ -118,7 +119,7 @@ def probe_costs(model_size: str, names: list[str], rounds: int) -> None:
         times[name] = medians(runs, rounds)
         probe, one_step = (statistics.median(times[name][key]) for key in ("probe", "step"))
         rows.append([name, f"{probe * 1e3:.0f}", f"{one_step * 1e3:.0f}", f"{probe / one_step:.2f}"])
-    print(f"model={model_size}, data.batch_size={cfg.data.batch_size}, {context} tokens; {load_average()}")
+    print(f"model={model_size}, data.batch_size={batch_size}, {context} tokens; {load_average()}")
     print_table(["variant", "leak probe ms", "one training step ms", "probe / step"], rows)
     path = save("leak_probe", {"model": model_size, "machine": machine(), "seconds": times})
     print(f"results: {path}")

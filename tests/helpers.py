@@ -93,7 +93,6 @@ def book_micro_config(experiment: str, tmp_path: Path, text: str, *overrides: st
         "model.n_layers=1",
         "model.context_length=32",
         f"data.path={path}",
-        "data.sha256=null",
         "trainer.enable_model_summary=false",
         "callbacks.progress_bar=null",
         "callbacks.tensorboard_extras.attention_maps=false",

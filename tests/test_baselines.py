@@ -12,7 +12,8 @@ from attention_lab.data.datamodule import TextDataModule
 from attention_lab.kv_memory import describe
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.kv_bytes import kv_cache_bytes
-from attention_lab.report.runs import RunSummary, positions_compare_contexts
+from attention_lab.report.quality import QUALITY
+from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import position_rows
 from attention_lab.run_record import RunAxes
@@ -89,7 +90,7 @@ def test_a_one_token_window_has_a_curve_of_one_position() -> None:
      (["data=recall"], False)],
 )  # fmt: skip
 def test_the_report_shows_the_loss_by_position_of_runs_validated_on_windows_of_stride_1(overrides, compared):
-    assert positions_compare_contexts(data_settings(*overrides)) is compared
+    assert data_settings(*overrides).positions_compare_contexts is compared
 
 
 def test_logged_positions_double_up_to_the_context() -> None:
@@ -118,7 +119,7 @@ def run(variant: str, seed: int, losses: dict[int, float]) -> RunSummary:
     best = sum(losses.values()) / len(losses)
     axes = RunAxes(variant=variant, causal=True, dropout=0.0, seed=seed)
     losses_at = {"loss_by_position": losses}
-    return RunSummary(axes.run_name, axes, "text", nan, nan, best, nan, nan, [], [], [], **losses_at)
+    return RunSummary(axes.run_name, axes, QUALITY["text"], nan, nan, best, nan, nan, [], [], [], **losses_at)
 
 
 def test_the_report_gives_the_loss_by_position_and_what_the_context_gains() -> None:

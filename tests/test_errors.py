@@ -184,20 +184,20 @@ def test_a_lightning_refusal_stops_the_run_before_anything_is_written(fast_confi
 
 
 class Picky:
-    """A class built from the config that refuses a value on its own, and a combination of two."""
+    """A class built from the config: a name it needs, a size it refuses below 0, a colour it refuses."""
 
-    def __init__(self, size: int = 2, colour: str = "red") -> None:
+    def __init__(self, name: str, size: int = 2, colour: str = "red") -> None:
         if size < 0:
             raise ValueError("a size is never negative")
-        if size == 1 and colour == "blue":
-            raise ValueError("a blue one is never that small")
+        if colour == "green":
+            raise ValueError("never green")
 
 
-def test_a_refusal_names_the_argument_refused_on_its_own_and_nothing_else() -> None:
+def test_a_refusal_names_the_argument_without_which_the_class_builds() -> None:
     with pytest.raises(ConfigError, match=r"^thing.size=-1 is not allowed: a size is never negative$"):
-        built("thing", {"_target_": f"{__name__}.Picky", "size": -1, "colour": "red"})
-    with pytest.raises(InstantiationException):  # no argument refused alone: not a setting's line
-        built("thing", {"_target_": f"{__name__}.Picky", "size": 1, "colour": "blue"})
+        built("thing", {"_target_": f"{__name__}.Picky", "name": "a", "size": -1, "colour": "red"})
+    with pytest.raises(InstantiationException):  # no one argument is the cause: not a setting's line
+        built("thing", {"_target_": f"{__name__}.Picky", "name": "a", "size": -1, "colour": "green"})
 
 
 @pytest.mark.parametrize("override", ["+model.n_head=2", "+attention.windw=3", "+optimizer.betas=0.9"])

@@ -11,6 +11,7 @@ from attention_lab.data.datamodule import RecallDataModule
 from attention_lab.data.recall import FILLER, NO_ANSWER, key_count, recall_sequences
 from attention_lab.errors import ConfigError
 from attention_lab.report.memory import memory_rows
+from attention_lab.report.quality import QUALITY
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import group_cells
 from attention_lab.run_record import RunAxes
@@ -143,7 +144,7 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
     def summary(variant: str, pairs: int, seed: int, accuracy: float) -> RunSummary:
         axes = RunAxes(data="recall", pairs=pairs, variant=variant, layers=2, seed=seed)
         name = f"{variant}-{pairs}-{seed}"
-        return RunSummary(name, axes, "recall", *[0.0] * 5, [], [], [], accuracy=accuracy)
+        return RunSummary(name, axes, QUALITY["recall"], *[0.0] * 5, [], [], [], accuracy=accuracy)
 
     runs = [summary("mha", pairs, seed, 1.0 - 0.01 * seed) for pairs in (2, 8) for seed in (1, 2, 3)]
     runs += [summary("gru", 2, seed, 0.98 - 0.01 * seed) for seed in (1, 2, 3)]

@@ -12,6 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from attention_lab.errors import ConfigError
 from attention_lab.report import generation_speed, load_runs, report
+from attention_lab.report.quality import QUALITY
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import Effect, effects, group_cells, welch_difference
 from attention_lab.run_record import RunAxes
@@ -27,7 +28,7 @@ def run(causal: bool, dropout: float, seed: int, val: float, causal_val: float, 
     return RunSummary(
         name=f"r{causal}{dropout}{seed}",
         axes=RunAxes(variant="mha", causal=causal, dropout=dropout, seed=seed),
-        kind="text",
+        quality=QUALITY["text"],
         final_train_loss=train,
         final_val_loss=val,
         best_val_loss=val - 0.1,

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from attention_lab.cli import axes_of
 from attention_lab.report import load_runs
+from attention_lab.report.quality import QUALITY
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import setting_columns
@@ -70,7 +71,7 @@ def test_the_heatmap_title_names_variant_mask_dropout_and_where():
 
 def run(axes: RunAxes, val: float) -> RunSummary:
     name = f"{axes.run_name}/version_0"
-    return RunSummary(name, axes, "text", val, val, val, val, 0.0, [], [(1, val)], [])
+    return RunSummary(name, axes, QUALITY["text"], val, val, val, val, 0.0, [], [(1, val)], [])
 
 
 @dataclasses.dataclass(frozen=True)

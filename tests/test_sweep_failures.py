@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from attention_lab.training.run_folder import Run
 from tests.helpers import MICRO, assert_mentions, run_train_script, scalars
 
 
@@ -24,7 +25,7 @@ def test_a_failing_job_does_not_stop_the_sweep_or_lose_logs(tmp_path: Path) -> N
     failed, finished = run_dir / "version_0", run_dir / "version_1"
     assert not list(failed.glob("checkpoints/*.ckpt"))  # no checkpoint of NaN weights
     assert (finished / "checkpoints" / "last.ckpt").is_file()
-    assert "lr: 0.0005" in (finished / "config.yaml").read_text()
+    assert Run.load(finished).settings.optimizer.lr == 0.0005
     logged = scalars(finished, ("train/loss", "val/loss"))
     assert list(logged["train/loss"]) == [0, 1]
     assert list(logged["val/loss"]) == [1]

@@ -4,10 +4,10 @@ import math
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from attention_lab import tags
 from attention_lab.attention import VARIANTS
+from attention_lab.training.run_folder import Run
 from tests.helpers import scalars, train
 
 
@@ -22,7 +22,7 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
     read = scalars(log_dir, ("train/", "val/", "val_summary/"))
     logged = {tag: list(steps.values()) for tag, steps in read.items()}
     assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen"} <= set(logged)
-    saved = OmegaConf.load(log_dir / "config.yaml")  # resolved: reproducible without the conf/ tree
+    saved = Run.load(log_dir).settings  # as they were checked: reproducible without the conf/ tree
     assert saved.attention.name == "mha" and saved.model.drop_rate == 0.1
     # What train() returns is what TensorBoard shows.
     returned = {"train_loss": tags.EPOCH_TRAIN_LOSS, "val_loss": tags.VAL_LOSS,

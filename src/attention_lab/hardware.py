@@ -36,7 +36,7 @@ def uses_gpu(accelerator: str | None) -> bool:
 def automatic_precision(accelerator: str | None) -> tuple[str, str]:
     """The precision `trainer.precision=auto` chooses for `accelerator`, and why."""
     if uses_gpu(accelerator):
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
             return "bf16-mixed", "this GPU multiplies bfloat16 in hardware"
         return "32-true", "this GPU does not multiply bfloat16 in hardware"
     found = sorted(cpu_flags() & set(BF16_FLAGS))

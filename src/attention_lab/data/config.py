@@ -1,8 +1,9 @@
 """The data's settings, one typed model per data kind (conf/data/*.yaml), as ModelConfig is the model's.
 
 `kind` tells them apart: `text` (a text file, tokenized and cut into windows) or `recall` (associative-recall
-sequences, generated). It is the one place that says which kind a run's data is: the data module, the
-LightningModule, the TensorBoard extras and the report each ask it. A text's source (`data.source`: where the
+sequences, generated). It is the one place that says which kind a run's data is: the data module's
+builder, the LightningModule and the report each ask it once; everything else asks the data's settings
+what they have (a tokenizer, a prompt, a heatmap text). A text's source (`data.source`: where the
 project downloads it from and the sha256 it checks) guards only the copy at the source's own path; any
 other `data.path` is the user's own text, read as it is.
 """
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
 from attention_lab.data.recall import NO_ANSWER, RecallTokenizer, recall_problem, recall_sequences
 from attention_lab.data.shuffle import SHUFFLE_MODES
 from attention_lab.data.text import BOOK_PROMPT, BOOK_SENTENCE, load_text, text_path_problem
-from attention_lab.data.tokenizers import TOKENIZERS, Tokenizer, make_tokenizer
+from attention_lab.data.tokenizers import TOKENIZERS, CharTokenizer, Tokenizer, make_tokenizer
 from attention_lab.errors import ConfigError
 from attention_lab.rules import CHECKED, Name, Seed, Text, refused, refused_line, rule
 
@@ -76,7 +77,7 @@ class TextData(DataConfig):
             raise refused("data.characters", self.characters, reason, f"data.tokenizer={self.tokenizer}")
         if self.tokenizer == "char" and self.characters is None:
             try:
-                self.characters = "".join(sorted(set(self.read_text())))
+                self.characters = CharTokenizer.of(self.read_text()).characters
             except ConfigError as err:
                 raise refused_line(str(err)) from None
         for key, text in (("prompt", self.sample_prompt), ("heatmap_text", self.heatmap)):
@@ -87,7 +88,7 @@ class TextData(DataConfig):
 
     def read_text(self) -> str:
         """The text at `path`: downloaded and hash-checked where it is the source's copy."""
-        own = self.source is not None and Path(self.path).expanduser() == Path(self.source.path).expanduser()
+        own = self.source is not None and same_file(self.path, self.source.path)
         return load_text(self.path, *((self.source.url, self.source.sha256) if own else ()))
 
     def make_tokenizer(self) -> Tokenizer:
@@ -102,6 +103,17 @@ class TextData(DataConfig):
     def tokens(self) -> tuple[str, int]:
         """The setting of the tokens the model reads at once, and its value."""
         return "data.max_length", self.max_length
+
+    @property
+    def validation_stride(self) -> int:
+        return self.stride if self.val_stride is None else self.val_stride
+
+    @property
+    def positions_compare_contexts(self) -> bool:
+        """Whether every position of the validation windows predicts (nearly) the same tokens, so that the
+        loss by position differs by what a position has read: windows of stride 1. With a longer stride
+        each position predicts other tokens, and its curve compares those tokens as much."""
+        return self.validation_stride == 1
 
     @property
     def sample_prompt(self) -> str:
@@ -144,10 +156,12 @@ class RecallData(DataConfig):
     def tokens(self) -> tuple[str, int]:
         return "data.seq_len", self.seq_len
 
+    positions_compare_contexts: ClassVar[bool] = False  # its loss is taken at the answers, not everywhere
+
     def through_question(self, question: int) -> str:
         """The first validation sequence up to its `question`-th question (0: the first), as text."""
-        inputs, targets = recall_sequences(self.val_size, self.num_pairs, self.seq_len, self.vocab_size,
-                                           self.val_seed)  # fmt: skip
+        made = recall_sequences(self.val_size, self.num_pairs, self.seq_len, self.vocab_size, self.val_seed)
+        inputs, targets = made
         asked = (targets[0] != NO_ANSWER).nonzero().flatten()
         return self.make_tokenizer().decode(inputs[0, : int(asked[min(question, len(asked) - 1)]) + 1])
 
@@ -162,8 +176,13 @@ class RecallData(DataConfig):
         return self.through_question(1)
 
 
-AnyData = TextData | RecallData  # told apart by `kind`
-DATA = TypeAdapter(Annotated[AnyData, Field(discriminator="kind")])
+AnyData = TextData | RecallData
+DataSettings = Annotated[AnyData, Field(discriminator="kind")]  # told apart by `kind`
+DATA = TypeAdapter(DataSettings)
+
+
+def same_file(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def data_config(data: AnyData | dict[str, Any], saved: bool = True) -> AnyData:

@@ -76,7 +76,7 @@ class TextDataModule(BatchedDataModule):
         super().__init__(config)
         self.tokenizer = config.make_tokenizer()
         self.max_length, self.stride = config.max_length, config.stride
-        self.val_stride = config.stride if config.val_stride is None else config.val_stride
+        self.val_stride = config.validation_stride
 
     def split_token_ids(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(n,) token ids of the first `train_ratio` of the characters and of the rest, each in the run's

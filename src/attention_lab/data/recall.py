@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import torch
+
+from attention_lab.data.tokenizers import as_list
 
 NO_ANSWER = -100  # a target that is not scored: F.cross_entropy's default ignore_index
 FILLER = 0
@@ -86,25 +89,26 @@ class RecallTokenizer:
 
     def labels(self, ids: torch.Tensor | Sequence[int]) -> list[str]:
         keys = key_count(self.vocab_size)
-        words = ids.flatten().tolist() if isinstance(ids, torch.Tensor) else ids
         return ["·" if token == FILLER else f"k{token}" if token <= keys else f"v{token - keys}"
-                for token in words]  # fmt: skip
+                for token in as_list(ids)]  # fmt: skip
 
     def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
         return " ".join(self.labels(ids))
 
+    @cached_property
     def ids(self) -> dict[str, int]:
+        """Each word's id."""
         every = range(2 * key_count(self.vocab_size) + 1)
         return {label: token for token, label in enumerate(self.labels(every))}
 
     def unknown(self, text: str) -> str:
-        return " ".join(dict.fromkeys(word for word in text.split() if word not in self.ids()))
+        return " ".join(dict.fromkeys(word for word in text.split() if word not in self.ids))
 
     def encode(self, text: str) -> torch.Tensor:
         """The ids of the words of `text`; a ValueError naming the words that are no tokens."""
         if missing := self.unknown(text):
             raise ValueError(f"the words {missing!r} are no tokens of recall (vocabulary {self.vocab_size})")
-        ids = self.ids()
+        ids = self.ids
         return torch.tensor([ids[word] for word in text.split()], dtype=torch.long)
 
     def corpus_ids(self, text: str) -> torch.Tensor:

@@ -78,8 +78,8 @@ def prompt_ids(model: GPTModel, prompt: str) -> torch.Tensor:
     """(1, T) ids of `prompt` in the model's tokenizer; ConfigError naming what it has no tokens for."""
     tokenizer = model.tokenizer
     if missing := tokenizer.unknown(prompt):
-        reason = (f"the model has no token for {missing!r} (its {tokenizer.vocab_size} tokens are those of "
-                  f"data.tokenizer={tokenizer.name} of the text it trained on)")
+        reason = (f"the model has no token for {missing!r}: its {tokenizer.vocab_size} tokens are those of "
+                  f"the data it trained on ({tokenizer.name})")
         raise ConfigError(refusal("prompt", prompt, reason))
     return tokenizer.encode(prompt)[None]
 

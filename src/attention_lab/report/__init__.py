@@ -68,7 +68,7 @@ def draws_memory(cells: list[Cell], figure: str) -> bool:
     """Whether `figure` (one of FIGURES) asks for quality against memory rather than the loss curves."""
     if figure not in FIGURES:
         raise ConfigError(refusal("figure", figure, f"it must be one of {', '.join(FIGURES)}"))
-    return figure == "memory" or figure == "auto" and bool(cells) and quality_of(cells[0]).higher_is_better
+    return figure == "memory" or figure == "auto" and bool(cells) and quality_of(cells[0]).memory_by_default
 
 
 def default_figure_path(folders: list[Path]) -> Path:

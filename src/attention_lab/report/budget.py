@@ -12,18 +12,19 @@ import statistics
 
 from matplotlib.axes import Axes
 
-from attention_lab.report.learning import QUALITY, Quality, at_time, learning, time_at, train_seconds
-from attention_lab.report.stats import Cell, mean_interval, welch_difference
+from attention_lab.report.learning import at_time, best_over_lr, learning, quality_of, time_at, train_seconds
+from attention_lab.report.quality import QUALITY, REFERENCE, Quality
+from attention_lab.report.stats import Cell, Effect, mean_interval, welch_difference
 from attention_lab.report.tables import plus_minus
-
-REFERENCE = "mha"
 
 
 def compared_cells(cells: list[Cell]) -> list[Cell]:
-    """The causal text cells of several variants that logged their training time; empty otherwise."""
-    text = [c for c in cells if c.runs[0].kind == "text" and c.axes.causal is not False
-            and all(run.train_time and run.val_curve for run in c.runs)]  # fmt: skip
-    return text if len({c.axes.variant for c in text}) > 1 else []
+    """The cells of several variants whose quality is compared at equal time (a text's), judged (causal),
+    that logged their training time, at the best learning rate of each; empty otherwise."""
+    timed = [c for c in cells if quality_of(c).compares_time and quality_of(c).judged(c.axes.causal)
+             and all(run.train_time and run.val_curve for run in c.runs)]  # fmt: skip
+    chosen, _ = best_over_lr(timed)
+    return chosen if len({c.axes.variant for c in chosen}) > 1 else []
 
 
 def equal_time(cells: list[Cell]) -> float:
@@ -31,43 +32,42 @@ def equal_time(cells: list[Cell]) -> float:
     return min(train_seconds(run) for cell in cells for run in cell.runs)
 
 
+def at_step(run, step: int) -> float:
+    """The run's val loss at its last validation at or before `step` (NaN: none that early)."""
+    reached = [value for logged, value in run.val_curve if logged + 1 <= step]
+    return reached[-1] if reached else math.nan
+
+
 def budget_rows(cells: list[Cell]) -> tuple[str, list[str], list[list[str]]] | None:
-    """Per variant: its steps and training seconds, its last val loss (equal steps) and its val loss at the
-    last validation within the shortest run's training time (equal time), each ±95% and against mha."""
+    """Per variant: its steps and training seconds, its val loss at the steps every run made (equal steps)
+    and at the last validation within the shortest run's training time (equal time), each ±95% and
+    against mha with its verdict."""
     found = compared_cells(cells)
     if not found:
         return None
-    seconds = equal_time(found)
+    seconds, steps = equal_time(found), min(run.steps for cell in found for run in cell.runs)
     reference = next((c for c in found if c.axes.variant == REFERENCE), None)
 
-    def against(cell: Cell, values: list[float], twin: list[float]) -> str:
-        if reference is None or cell is reference or not values or not twin:
+    def at(cell: Cell, budget: str) -> list[float]:
+        values = (at_step(run, steps) if budget == "steps" else at_time(run, seconds) for run in cell.runs)
+        return [value for value in values if not math.isnan(value)]
+
+    def against(cell: Cell, budget: str) -> str:
+        if reference is None or cell is reference or not at(cell, budget) or not at(reference, budget):
             return "—"
-        difference, half = welch_difference(values, twin)
-        verdict = "beyond noise" if abs(difference) > half else "within noise"
-        return f"{plus_minus(difference, half, '+')} ({verdict})"
+        effect = Effect("budget", budget, "", *welch_difference(at(cell, budget), at(reference, budget)))
+        return f"{plus_minus(effect.difference, effect.half_width, '+')} ({effect.verdict})"
 
-    def last_vals(cell: Cell) -> list[float]:
-        return cell.values("final_val_loss")
-
-    def timed_vals(cell: Cell) -> list[float]:
-        return [v for run in cell.runs if not math.isnan(v := at_time(run, seconds))]
-
-    headers = ["variant", "n", "steps", "training s", "val at equal steps", "Δ vs mha",
+    headers = ["variant", "lr", "n", "training s", f"val at {steps:,} steps", "Δ vs mha",
                f"val at {seconds:,.0f} s", "Δ vs mha", "learning"]  # fmt: skip
-    rows = []
-    for cell in found:
-        steps = {run.val_curve[-1][0] + 1 for run in cell.runs}
-        times = [train_seconds(run) for run in cell.runs]
-        rows.append([cell.axes.shown("variant"), str(len(cell.runs)), "/".join(map(str, sorted(steps))),
-                     plus_minus(*mean_interval(times)).replace(".000", ""),
-                     plus_minus(*mean_interval(last_vals(cell))),
-                     against(cell, last_vals(cell), last_vals(reference) if reference else []),
-                     plus_minus(*mean_interval(timed_vals(cell))),
-                     against(cell, timed_vals(cell), timed_vals(reference) if reference else []),
-                     learning(cell).verdict])  # fmt: skip
-    title = (f"the variants at equal steps (the last validation) and at equal training time ({seconds:,.0f} "
-             "s, the shortest run's): val loss ±95% t-interval over seeds, Δ vs mha with Welch's interval")
+    rows = [[cell.axes.shown("variant"), cell.axes.shown("lr"), str(len(cell.runs)),
+             f"{statistics.fmean(train_seconds(run) for run in cell.runs):,.0f}",
+             plus_minus(*mean_interval(at(cell, "steps"))), against(cell, "steps"),
+             plus_minus(*mean_interval(at(cell, "time"))), against(cell, "time"), learning(cell).verdict]
+            for cell in found]  # fmt: skip
+    title = (f"the variants at equal steps ({steps:,}, the fewest of a run) and at equal training time "
+             f"({seconds:,.0f} s, the shortest run's): val loss ±95% t-interval over seeds, Δ vs mha with "
+             "Welch's interval")
     return title, headers, rows
 
 

@@ -1,7 +1,7 @@
 """How far a cell's runs had learned: what the runs of a data kind are judged by, whether they were still
 improving at the end, the best of a grid of learning rates, and the val loss at an equal training time.
 
-- **Quality**, by data kind: a text's best val loss (lower is better), a recall task's accuracy (higher).
+- **Quality**, by data kind (report/quality.py): a text's best val loss, a recall task's accuracy.
 - **Still learning**: the change of a run's val loss (recall: accuracy) over the last quarter of its
   training, from its validation at 3/4 of its last step to its last; a cell is *still learning* where the
   mean change over its seeds improves beyond the 95% t-interval, else *settled*. A finding between cells
@@ -19,37 +19,15 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from attention_lab.report.quality import Quality
 from attention_lab.report.runs import Curve, RunSummary
 from attention_lab.report.stats import Cell, mean_interval
 
 SETTLED, STILL_LEARNING, ONE_SEED = "settled", "still learning", "one seed"
 
 
-@dataclass(frozen=True)
-class Quality:
-    """What a run is judged by: a RunSummary field, its curve over validations and which way is better."""
-
-    field: str
-    curve: str  # the RunSummary curve whose last quarter tells whether it still improved
-    name: str  # in tables and Δ labels
-    curve_name: str  # what that curve shows
-    label: str  # a figure's axis
-    higher_is_better: bool
-
-    def of(self, cell: Cell) -> list[float]:
-        return cell.values(self.field)
-
-
-QUALITY = {
-    "text": Quality("best_val_loss", "val_curve", "best val loss", "val loss",
-                    "val loss (nats; lower is better)", False),
-    "recall": Quality("accuracy", "accuracy_curve", "recall accuracy", "accuracy",
-                      "recall accuracy (share of questions)", True),
-}  # fmt: skip
-
-
 def quality_of(cell: Cell) -> Quality:
-    return QUALITY[cell.runs[0].kind]
+    return cell.runs[0].quality
 
 
 def last_quarter_change(curve: Curve) -> float:
@@ -76,8 +54,8 @@ def learning(cell: Cell) -> Learning:
     quality = quality_of(cell)
     changes = cell.values(lambda run: last_quarter_change(getattr(run, quality.curve)))
     mean, half = mean_interval(changes)
-    if math.isnan(mean) or math.isnan(half):
-        return Learning(mean, half, ONE_SEED if len(changes) == 1 else "—")
+    if math.isnan(mean) or math.isnan(half):  # one seed, or validations too few to tell
+        return Learning(mean, half, ONE_SEED if len(cell.runs) == 1 else "—")
     improving = mean if quality.higher_is_better else -mean
     return Learning(mean, half, STILL_LEARNING if improving > half else SETTLED)
 
@@ -90,8 +68,9 @@ def best_over_lr(cells: list[Cell]) -> tuple[list[Cell], dict[object, list[float
         groups.setdefault(dataclasses.replace(cell.axes, lr=None), []).append(cell)
     chosen, grids = [], {}
     for members in groups.values():
-        quality = quality_of(members[0])
-        scored = [(statistics.fmean(quality.of(c)), c) for c in members if quality.of(c)]
+        quality = quality_of(members[0])  # a cell where a seed diverged (NaN) is no candidate
+        complete = [c for c in members if len(c.values(quality.field)) == len(c.runs)]
+        scored = [(statistics.fmean(c.values(quality.field)), c) for c in complete]
         if not scored:
             continue
         best = (max if quality.higher_is_better else min)(scored, key=lambda pair: pair[0])[1]

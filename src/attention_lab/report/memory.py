@@ -18,19 +18,11 @@ from matplotlib.figure import Figure
 
 from attention_lab.model.kv_bytes import kv_cache_bytes
 from attention_lab.report.budget import curve_panel
-from attention_lab.report.learning import (
-    QUALITY,
-    Quality,
-    best_over_lr,
-    learning,
-    quality_of,
-    train_seconds,
-)
+from attention_lab.report.learning import best_over_lr, learning, quality_of, train_seconds
 from attention_lab.report.plot import PALETTE
+from attention_lab.report.quality import QUALITY, REFERENCE, Quality
 from attention_lab.report.stats import Cell, Effect, mean_interval, welch_difference
 from attention_lab.report.tables import plus_minus
-
-REFERENCE = "mha"  # what the other variants are compared with
 
 
 def quality_cells(cells: list[Cell]) -> tuple[Quality, list[Cell], dict[object, list[float]]]:
@@ -40,8 +32,8 @@ def quality_cells(cells: list[Cell]) -> tuple[Quality, list[Cell], dict[object, 
     if not cells:
         return QUALITY["text"], [], {}
     quality = quality_of(cells[0])
-    judged = [c for c in cells if quality_of(c) is quality and quality.of(c)
-              and (quality.higher_is_better or c.axes.causal is not False)]  # fmt: skip
+    judged = [c for c in cells if quality_of(c) is quality and c.values(quality.field)
+              and quality.judged(c.axes.causal)]  # fmt: skip
     chosen, grids = best_over_lr(judged)
     return quality, chosen, grids
 
@@ -66,11 +58,11 @@ def against_reference(cell: Cell, cells: list[Cell], quality: Quality) -> Effect
     reference = next((c for c in cells if dataclasses.replace(c.axes, lr=None) == twin), None)
     if reference is None or reference is cell:
         return None
-    difference, half_width = welch_difference(quality.of(cell), quality.of(reference))
-    where = f"{cell.axes.pairs} pairs" if cell.axes.pairs is not None else cell.axes.shown("data")
+    difference, half_width = welch_difference(cell.values(quality.field), reference.values(quality.field))
+    where = f"{quality.held} {cell.axes.shown(quality.held)}"
     compared = f"{cell.axes.variant}, {cell.axes.layers} layers − {REFERENCE}, {deepest} layers"
     measure = f"Δ {quality.name} ({compared})"
-    return Effect(quality.name, where, measure, difference, half_width, (cell, reference))
+    return Effect(quality.name, where, measure, difference, half_width, compared=(cell, reference))
 
 
 def memory_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
@@ -78,20 +70,19 @@ def memory_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
     Δ vs mha ±95% and its verdict, whether the runs were still learning: of recall cells, or of the text
     cells of more than one variant; None otherwise."""
     quality, found, grids = quality_cells(cells)
-    if not found or not quality.higher_is_better and len({c.axes.variant for c in found}) < 2:
+    if not found or not quality.memory_by_default and len({c.axes.variant for c in found}) < 2:
         return None
-    held = "pairs" if quality.higher_is_better else "data"
-    headers = ["variant", held, "layers", "lr (best of)", "memory / sequence", quality.name, "Δ vs mha",
-               "verdict", "learning"]  # fmt: skip
+    headers = ["variant", quality.held, "layers", "lr (best of)", "memory / sequence", quality.name,
+               "Δ vs mha", "verdict", "learning"]  # fmt: skip
     rows = []
     for cell in found:
         memory, effect = memory_bytes(cell), against_reference(cell, found, quality)
         grid = grids.get(cell.axes, [])
         of = f" ({', '.join(f'{r:g}' for r in grid)})" if len(grid) > 1 else ""
         rate = cell.axes.shown("lr") + of
-        rows.append([cell.axes.shown("variant"), cell.axes.shown("pairs" if held == "pairs" else "data"),
+        rows.append([cell.axes.shown("variant"), cell.axes.shown(quality.held),
                      str(cell.axes.layers), rate, "—" if memory is None else f"{memory:,} B",
-                     plus_minus(*mean_interval(quality.of(cell))),
+                     plus_minus(*mean_interval(cell.values(quality.field))),
                      "—" if effect is None else plus_minus(effect.difference, effect.half_width, "+"),
                      "—" if effect is None else effect.verdict, learning(cell).verdict])  # fmt: skip
     return headers, rows
@@ -116,19 +107,21 @@ def memory_panel(ax: Axes, quality: Quality, found: list[Cell], colour: dict[tup
     per seed, a line through the means over seeds (for recall, in order of pairs, each labelled)."""
     by_variant = groups(found)
     for key, members in by_variant.items():
-        points = sorted((memory_bytes(c), c) for c in members if memory_bytes(c) is not None)
-        means = [statistics.fmean(quality.of(c)) for _, c in points]
+        points = sorted(((memory_bytes(c), c) for c in members if memory_bytes(c) is not None),
+                        key=lambda point: (point[0], point[1].axes.pairs or 0))  # fmt: skip
+        means = [statistics.fmean(c.values(quality.field)) for _, c in points]
         ax.plot([x for x, _ in points], means, marker="o", linewidth=1.2, color=colour[key],
                 label=label(key, list(by_variant)))  # fmt: skip
         for x, cell in points:
-            ax.scatter([x] * len(quality.of(cell)), quality.of(cell), s=9, color=colour[key], alpha=0.45)
-            if cell.axes.pairs is not None:
-                ax.annotate(f"{cell.axes.pairs}", (x, statistics.fmean(quality.of(cell))), fontsize=7,
+            seeds = cell.values(quality.field)
+            ax.scatter([x] * len(seeds), seeds, s=9, color=colour[key], alpha=0.45)
+            if quality.held == "pairs":
+                ax.annotate(f"{cell.axes.pairs}", (x, statistics.fmean(seeds)), fontsize=7,
                             textcoords="offset points", xytext=(4, 4), color=colour[key])  # fmt: skip
     ax.set_xscale("symlog", linthresh=1e3)
     ax.set_xlabel("bytes kept per sequence while generating (KV cache or recurrent state, fp32)")
     ax.set_ylabel(quality.label.replace("val loss", "best val loss"))
-    if quality.higher_is_better:
+    if quality.higher_is_better:  # a share
         ax.set_ylim(-0.02, 1.02)
 
 
@@ -140,12 +133,12 @@ def memory_figure(cells: list[Cell], title: str) -> Figure:
     variants = list(dict.fromkeys(c.axes.variant for c in found))
     by_variant = {variant: PALETTE[i % len(PALETTE)] for i, variant in enumerate(variants)}
     colour = {key: by_variant[key[0]] for key in groups(found)}
-    if quality.higher_is_better:
-        most = max((c.axes.pairs or 0 for c in found), default=0)
-        at_most = [c for c in found if c.axes.pairs == most]
-        panels = [("memory", found), (f"accuracy against step at {most} pairs", at_most)]
-    else:
+    if quality.compares_time:
         panels = [("memory", found), ("against step", found), ("against training time", found)]
+    else:  # the curves where the most is held: the hardest task
+        most = max((getattr(c.axes, quality.held) for c in found), default=None)
+        at_most = [c for c in found if getattr(c.axes, quality.held) == most]
+        panels = [("memory", found), (f"{quality.curve_name} against step at {most} {quality.held}", at_most)]
     fig = Figure(figsize=(6.2 * len(panels), 4.8), layout="constrained")
     for ax, (name, members) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         if name == "memory":
@@ -153,10 +146,10 @@ def memory_figure(cells: list[Cell], title: str) -> Figure:
             ax.set_title(f"{quality.name} against memory (a dot per seed)")
         else:
             curve_panel(ax, members, by_variant, name.endswith("time"), quality)
-            if quality.higher_is_better:
+            if not quality.compares_time:
                 ax.set_title(name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right" if quality.higher_is_better else "best")
+        ax.legend(fontsize=7, loc="best")
     times = [t for c in found for r in c.runs if not math.isnan(t := train_seconds(r))]
     budget = f", {statistics.fmean(times):,.0f} s of training per run" if times else ""
     fig.suptitle(f"{title}: mean over seeds, the best learning rate of each point{budget}", fontsize=10)

@@ -32,10 +32,8 @@ def cell_record(cell: Cell) -> dict[str, Any]:
         "axes": {key: value for key, value in dataclasses.asdict(cell.axes).items() if value is not None},
         "n": len(cell.runs),
         "runs": [run.name for run in cell.runs],
-        "steps": sorted({run.val_curve[-1][0] + 1 for run in cell.runs if run.val_curve}),
+        "steps": sorted({run.steps for run in cell.runs}),
         "train_seconds": [number(train_seconds(run)) for run in cell.runs],
-        "precision": sorted({str((run.settings.trainer.model_extra or {}).get("precision"))
-                             for run in cell.runs if run.settings is not None}),  # fmt: skip
         "values": {field: [number(getattr(run, field)) for run in cell.runs] for field in VALUES},
         "learning": {"change": number(found.change), "half_width": number(found.half_width),
                      "verdict": found.verdict},  # fmt: skip

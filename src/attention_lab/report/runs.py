@@ -1,6 +1,7 @@
 """The runs of a sweep, read back: every directory under the report's `log_dir` that holds TensorBoard event
 files is one run; its settings and axes (attention_lab.run_record.RunAxes) come from its config.yaml
-(attention_lab.settings.Run), its losses from the scalars, read with tensorboard's EventAccumulator."""
+(attention_lab.training.run_folder.Run), its losses from the scalars, read with tensorboard's
+EventAccumulator."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from attention_lab import tags
 from attention_lab.attention import VARIANTS
-from attention_lab.data.config import AnyData
 from attention_lab.errors import ConfigError, refusal
+from attention_lab.report.quality import QUALITY, Quality
 from attention_lab.run_record import EVENTS_GLOB, RunAxes
 from attention_lab.settings import TrainSettings
 from attention_lab.training.run_folder import Run
@@ -27,7 +28,7 @@ class RunSummary:
 
     name: str  # the run directory relative to the report's root, e.g. mha-causal-p0.1-s1/version_0
     axes: RunAxes
-    kind: str  # the data kind (text, recall): what the run's quality is
+    quality: Quality  # what the run is judged by: its data kind's
     final_train_loss: float  # mean train loss of the last epoch (dropout active, as it trained)
     final_val_loss: float
     best_val_loss: float
@@ -49,6 +50,11 @@ class RunSummary:
     # The val loss at positions 1, 2, 4, … of the window at the best validation; empty where not logged or
     # where the validation windows' stride was not 1 (then each position predicts other tokens).
     loss_by_position: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        """The optimizer steps before its last validation (0: it validated never)."""
+        return self.val_curve[-1][0] + 1 if self.val_curve else 0
 
     @property
     def attention_next(self) -> float:
@@ -75,6 +81,7 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
         return points[-1][1] if points else math.nan
 
     train, val, val_causal = curve(tags.TRAIN_LOSS), curve(tags.VAL_LOSS), curve(tags.VAL_LOSS_CAUSAL)
+    seconds = cumulative(curve(tags.TRAIN_TIME))
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
     epoch_train = curve(tags.EPOCH_TRAIN_LOSS)
     final_train = last(epoch_train) if epoch_train else last(train)
@@ -82,25 +89,25 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
     return RunSummary(
         name=version_dir.relative_to(root).as_posix() if version_dir != root else version_dir.name,
         axes=saved.axes,
-        kind=data.kind,  # the one place the report asks it
+        quality=QUALITY[data.kind],  # the one place the report asks the data kind
         final_train_loss=final_train,
         final_val_loss=last(val),
-        best_val_loss=min((v for _, v in val), default=math.nan),
+        best_val_loss=min((v for _, v in val if not math.isnan(v)), default=math.nan),
         val_loss_causal=last(val_causal),
         gap=last(val) - final_train,
         train_curve=train,
         val_curve=val,
         val_causal_curve=val_causal,
-        train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), curve(tags.TRAIN_TIME)),
+        train_tokens_per_sec=train_tokens_per_sec(curve(tags.TOKENS_SEEN), seconds),
         accuracy=last(curve(tags.VAL_ACCURACY)),
         accuracy_curve=curve(tags.VAL_ACCURACY),
-        train_time=curve(tags.TRAIN_TIME),
+        train_time=seconds,
         version_dir=version_dir,
         settings=saved.settings,
         attention={name: last(points) for name, points in focus.items() if points},
         next_token_curve=focus[tags.NEXT_TOKEN],
         loss_by_position=loss_by_position(accumulator, scalar_tags, best_step(val))
-        if positions_compare_contexts(data)
+        if data.positions_compare_contexts
         else {},
     )
 
@@ -118,11 +125,15 @@ def loss_by_position(
     return {p: values[-1] for p, values in sorted(at_best.items()) if values}
 
 
-def positions_compare_contexts(data: AnyData) -> bool:
-    """Whether every position of the validation windows predicts (nearly) the same tokens, so that the loss
-    by position differs by what a position has read: a text validated on windows of stride 1. With a longer
-    stride each position predicts other tokens, and its curve compares those tokens as much."""
-    return data.kind == "text" and (data.val_stride or data.stride) == 1
+def cumulative(seconds: Curve) -> Curve:
+    """Lightning's train/time counts from 0 again when a run resumes: the seconds of the whole run."""
+    found, offset, previous = [], 0.0, 0.0
+    for step, value in seconds:
+        if value < previous:  # a resumed run's first step
+            offset += previous
+        found.append((step, offset + value))
+        previous = value
+    return found
 
 
 def best_step(val: Curve) -> int | None:
@@ -148,7 +159,7 @@ def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[
     return tokens_seen[-1][1] / train_time[-1][1]
 
 
-def chapter_order(variants: set[str | None]) -> dict[str, int]:
+def chapter_order() -> dict[str, int]:
     """Each variant's place in the registry's order: the chapter's (simple … mha), mha's other
     implementations, those beyond the chapter, the baselines."""
     return {name: place for place, name in enumerate(VARIANTS)}
@@ -168,5 +179,5 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
             "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
         )
     runs = [load_run(version_dir, root) for version_dir in version_dirs]
-    order = chapter_order({r.axes.variant for r in runs})
+    order = chapter_order()
     return sorted(runs, key=lambda r: (r.axes.sort_key(order), r.name))

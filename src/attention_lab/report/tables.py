@@ -48,7 +48,7 @@ def learning_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     values = []
     for cell in cells:
         found = learning(cell)
-        values.append([plus_minus(*mean_interval(quality.of(cell))),
+        values.append([plus_minus(*mean_interval(cell.values(quality.field))),
                        plus_minus(found.change, found.half_width, "+"), found.verdict])  # fmt: skip
     titles = [quality.name, f"Δ {quality.curve_name}, last quarter", "learning"]
     return headers + titles, [row + v for row, v in zip(rows, values, strict=True)]
@@ -69,14 +69,6 @@ def focus_on(kind: str) -> Callable[[RunSummary], float]:
     return lambda run: run.attention.get(kind, math.nan)
 
 
-def interval_text(values: list[float], digits: int = 3) -> str:
-    """ "6.712 ±0.040" (mean ± half-width of its 95% t-interval over seeds); "—" for none."""
-    mean, half_width = mean_interval(values)
-    if math.isnan(mean):
-        return "—"
-    return f"{mean:,.{digits}f}" + ("" if math.isnan(half_width) else f" ±{half_width:,.{digits}f}")
-
-
 def position_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
     """The val loss and the val loss at each logged position of the window, per cell (mean ± 95% t-interval
     over seeds); None: no run logged it."""
@@ -85,7 +77,8 @@ def position_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None
         return None
     headers, rows = setting_columns(cells)
     values = [
-        [interval_text(c.values("best_val_loss")), *(interval_text(c.at_position(p)) for p in positions)]
+        [plus_minus(*mean_interval(c.values("best_val_loss"))),
+         *(plus_minus(*mean_interval(c.at_position(p))) for p in positions)]
         for c in cells
     ]
     titles = ["best val", *(f"position {p}" for p in positions)]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from attention_lab.attention import variant
-from attention_lab.data.config import RecallData, TextData
+from attention_lab.data.config import DataSettings
 from attention_lab.hardware import AUTO, automatic_precision
 from attention_lab.model.config import AttentionConfig, ModelConfig
 from attention_lab.model.kv_bytes import BYTES_PER_VALUE
@@ -111,7 +111,7 @@ class TrainSettings(Network):
     paths: Paths
     optimizer: Optimizer
     module: Module
-    data: TextData | RecallData = Field(discriminator="kind")
+    data: DataSettings
     callbacks: dict[str, Callback] = Field(description="one entry per callback, built by its _target_")
     trainer: Trainer
     logger: LightningTarget

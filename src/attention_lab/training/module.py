@@ -88,8 +88,9 @@ class LitGPT(L.LightningModule):
         self.val_loss = MeanMetric()
         self.val_loss_causal = MeanMetric()
         self.val_accuracy = MeanMetric()
-        # The loss by position is a text's: every position of a window predicts a token there.
-        self.val_loss_by_position = PositionMean(model.context_length) if data.kind == "text" else None
+        # A text scores every target (the loss by position is a text's); recall only its answers.
+        self.every_target_scored = data.kind == "text"
+        self.val_loss_by_position = PositionMean(model.context_length) if self.every_target_scored else None
         self.loss_by_position: torch.Tensor | None = None  # (T,) of the last validation
         # Saved in checkpoints, so a resumed run continues these counts.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
@@ -108,11 +109,13 @@ class LitGPT(L.LightningModule):
         """Mean next-token cross-entropy, the book's `calc_loss_batch`, over the scored targets: all of a
         text's, the answers of a recall task (the others are NO_ANSWER)."""
         hidden = self.features(inputs)  # (b, T, emb)
-        scored = targets != NO_ANSWER
-        hidden, targets = hidden[scored], targets[scored]  # (scored, emb), (scored,): every one of a text's
+        if not self.every_target_scored:
+            scored = targets != NO_ANSWER
+            hidden, targets = hidden[scored], targets[scored]  # (answers, emb), (answers,)
         if self.hparams.fused_loss:
             return linear_cross_entropy(hidden, self.model.out_head.weight, targets)
-        return F.cross_entropy(self.model.out_head(hidden), targets)  # logits (scored, vocab)
+        logits = self.model.out_head(hidden)  # (..., vocab)
+        return F.cross_entropy(logits.flatten(0, -2), targets.flatten())
 
     # --- training -----------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

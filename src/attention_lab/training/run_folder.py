@@ -1,7 +1,7 @@
 """A run read back from its folder: the one reader (and writer) of a run's config.yaml.
 
-`train.py` saves the run's checked settings there (`save`); `Run.load(version_dir)` gives them back typed,
-with the run's axes, its checkpoints and its tokenizer, to the report, generation and the Python API.
+`attention_lab.training.run` saves the run's checked settings there (`save`); `Run.load(version_dir)` gives
+them back typed, with the run's axes, its checkpoints and its tokenizer, to the report and the Python API.
 """
 
 from __future__ import annotations
@@ -46,11 +46,6 @@ class Run:
         except ConfigError as err:
             raise ConfigError(f"{path} holds settings this attention-lab cannot read: {err}") from None
         return cls(Path(version_dir), settings)
-
-    @classmethod
-    def of_checkpoint(cls, checkpoint: str | Path) -> Run:
-        """The run a checkpoint belongs to: <version_dir>/checkpoints/<kind>.ckpt."""
-        return cls.load(Path(checkpoint).parent.parent)
 
     @property
     def axes(self) -> RunAxes:

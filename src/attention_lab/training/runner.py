@@ -2,7 +2,7 @@
 
 The Lightning classes are built first, each through `built`: its arguments are checked against its class's
 signature, and a refusal of Lightning's own checks becomes the same one line as a refused setting, naming
-the argument that Lightning refuses on its own. So a bad Trainer or callback setting stops the run before
+the argument without which Lightning builds it. So a bad Trainer or callback setting stops the run before
 the text is read or a model is made. The data module and the LightningModule are built from the typed
 settings; the settings are saved beside the run's events (config.yaml), where every reader loads them back."""
 
@@ -69,8 +69,8 @@ def quiet_lightning_logging() -> None:
 
 def built(setting: str, node: dict[str, Any], **kwargs: Any) -> Any:
     """hydra.utils.instantiate(node, **kwargs), its arguments checked against its class's signature first;
-    a refusal raised by the class as it is built becomes one ConfigError line naming the argument it
-    refuses on its own (its message as the class wrote it)."""
+    a refusal raised by the class as it is built becomes one ConfigError line naming the argument without
+    which it builds (the class's message as it wrote it)."""
     module, _, name = str(node["_target_"]).rpartition(".")
     try:  # importlib, not Hydra's get_class, which logs every failure before it raises
         target = getattr(importlib.import_module(module), name)
@@ -88,7 +88,7 @@ def built(setting: str, node: dict[str, Any], **kwargs: Any) -> Any:
         if not isinstance(cause, ValueError | TypeError | MisconfigurationException):
             raise
         key = refused_alone(target, arguments)
-        if key is None:  # no argument is refused on its own: not a refusal of a setting
+        if key is None:  # no one argument is the cause: not a refusal of a setting
             raise
         raise ConfigError(refusal(f"{setting}.{key}", arguments[key], " ".join(str(cause).split()))) from None
 
@@ -114,14 +114,15 @@ def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) ->
 
 
 def refused_alone(target: type, arguments: dict[str, Any]) -> str | None:
-    """The first argument `target` refuses when given alone (its info logs silenced), or None."""
+    """The argument without which `target` builds, the others given (its info logs silenced), or None."""
     logging.disable(logging.INFO)
     try:
-        for key, value in arguments.items():
+        for key in arguments:
             try:
-                target(**{key: value})
+                target(**{other: value for other, value in arguments.items() if other != key})
             except (ValueError, TypeError, MisconfigurationException):
-                return key
+                continue
+            return key
     finally:
         logging.disable(logging.NOTSET)
     return None
@@ -139,7 +140,7 @@ def build_trainer(settings: TrainSettings, logger: Any) -> L.Trainer:
     callbacks = build_callbacks(settings)
     return built(
         "trainer",
-        settings.trainer.model_dump(by_alias=True, exclude_none=True),
+        settings.trainer.model_dump(by_alias=True, exclude_unset=True),  # Lightning's defaults where unset
         logger=logger,
         callbacks=callbacks,
         enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks),
@@ -190,7 +191,8 @@ def check_validation_interval(trainer: L.Trainer, datamodule: BatchedDataModule)
     interval = trainer.val_check_interval
     if not isinstance(interval, int) or trainer.check_val_every_n_epoch is None:
         return
-    batches = len(datamodule.train_set) // datamodule.batch_size // trainer.world_size
+    per_process = math.ceil(len(datamodule.train_set) / trainer.world_size)  # the sampler pads to it
+    batches = per_process // datamodule.batch_size
     limit = trainer.limit_train_batches
     batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
     if interval > batches:
