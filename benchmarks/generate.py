@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from common import interleave, load_average, machine, paired_ratio, print_table, save
 
-from attention_lab.data.tokenizer import text_to_ids
+from attention_lab.data.tokenizers import GPT2Tokenizer
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import generate
 
@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    idx = text_to_ids(PROMPT)
+    idx = GPT2Tokenizer().encode(PROMPT)[None]
     load_before = load_average()
     print(f"{NEW_TOKENS} new tokens after a {idx.shape[1]}-token prompt, batch 1, fp32, context 256, "
           f"{torch.get_num_threads()} threads; load average {load_before}")  # fmt: skip

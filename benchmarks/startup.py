@@ -76,10 +76,7 @@ def starts(function, stage):
 runner.build_logger = starts(runner.build_logger, "Hydra: compose the config, logging; the settings checks")
 runner.build_trainer = ends(runner.build_trainer, "logger, callbacks and Trainer (Lightning's checks)")
 data.TextDataModule.setup = ends(data.TextDataModule.setup, "tokenizer, text and windows")
-built, built_module = runner.built, ends(runner.built, "the model")
-runner.built = lambda setting, *args, **kwargs: (built_module if setting == "module" else built)(
-    setting, *args, **kwargs
-)
+runner.LitGPT.of = ends(runner.LitGPT.of, "the model")
 runner.refuse_leaks = ends(runner.refuse_leaks, "the leak probe (causal runs)")
 step = lit_module.LitGPT.training_step
 lit_module.LitGPT.training_step = starts(step, "Lightning's fit up to the first step")

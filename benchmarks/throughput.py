@@ -35,17 +35,18 @@ import lightning as L
 import torch
 from common import interleave, load_average, machine, matmul_peak_gflops, paired_ratio, print_table, save
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 
 from attention_lab.cli import CONF_DIR  # common has put this checkout's src/ first on sys.path
-from attention_lab.training.runner import build_trainer, quiet_lightning_logging
+from attention_lab.data.datamodule import data_module
+from attention_lab.settings import TrainSettings, checked
+from attention_lab.training.module import LitGPT
+from attention_lab.training.runner import build_logger, build_trainer, quiet_lightning_logging
 
 SMALL = ["model=small", "data.batch_size=8", "attention.dropout=0.1"]
 OPTS_OFF = ["optimizer.fused=false", "module.fused_loss=false", "module.compile=false"]
 
 
-def compose_config(*overrides: str) -> DictConfig:
+def compose_config(*overrides: str) -> TrainSettings:
     log_dir = tempfile.mkdtemp(prefix="attention-lab-bench-")
     quiet = [
         "callbacks.progress_bar=null",
@@ -55,27 +56,28 @@ def compose_config(*overrides: str) -> DictConfig:
     ]
     training_only = ["+trainer.limit_val_batches=0", "trainer.max_epochs=100000"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(
+        cfg = compose(
             config_name="config",
             overrides=[*SMALL, *quiet, *training_only, f"paths.log_dir={log_dir}", *overrides],
         )
+    return checked(TrainSettings, cfg)
 
 
-def model_flops_per_token(cfg: DictConfig) -> float:
+def model_flops_per_token(cfg: TrainSettings) -> float:
     m = cfg.model
     matmul_weights = m.n_layers * 12 * m.emb_dim**2 + m.emb_dim * m.vocab_size  # qkvo 4·e², ff 8·e², head
     return 6 * matmul_weights + 12 * m.n_layers * m.context_length * m.emb_dim
 
 
-def batches(cfg: DictConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(cfg: TrainSettings) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The training batches train.py would see, epoch after epoch."""
-    datamodule = instantiate(cfg.data)
+    datamodule = data_module(cfg.data)
     datamodule.setup("fit")
     while True:
         yield from datamodule.train_dataloader()
 
 
-def book_loop(cfg: DictConfig) -> Callable[[], None]:
+def book_loop(cfg: TrainSettings) -> Callable[[], None]:
     """The book's chapter 5 `train_model_simple` loop body on its chapter 4 GPTModel."""
     from llms_from_scratch.ch04 import GPTModel
     from llms_from_scratch.ch05 import calc_loss_batch
@@ -106,11 +108,11 @@ def book_loop(cfg: DictConfig) -> Callable[[], None]:
     return step
 
 
-def plain_loop(cfg: DictConfig, compute_times: list[float]) -> Callable[[], None]:
+def plain_loop(cfg: TrainSettings, compute_times: list[float]) -> Callable[[], None]:
     """attention-lab's LitGPT (model, loss, optimizer) in the book's plain loop, without Lightning.
     Appends the seconds of each step's zero_grad + forward + backward + update to `compute_times`."""
     torch.manual_seed(cfg.seed)
-    module = instantiate(cfg.module)
+    module = LitGPT.of(cfg)
     optimizer = module.configure_optimizers()
     module.train()
     data = batches(cfg)
@@ -147,7 +149,7 @@ class StepGate(L.Callback):
 
 
 def lightning_run(
-    cfg: DictConfig, finishers: list[Callable[[], None]], compute_times: list[float] | None = None
+    cfg: TrainSettings, finishers: list[Callable[[], None]], compute_times: list[float] | None = None
 ) -> Callable[[], None]:
     """train.py's Trainer and LitGPT, fit in a background thread that steps only when told to.
 
@@ -155,8 +157,8 @@ def lightning_run(
     zero_grad, training_step, backward and the update inside it, so the rest of a step is Lightning's own.
     """
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.module)
+    datamodule = data_module(cfg.data)
+    module = LitGPT.of(cfg)
     if compute_times is not None:
         optimizer_step = module.optimizer_step
 
@@ -167,7 +169,7 @@ def lightning_run(
 
         module.optimizer_step = timed_optimizer_step
     gate = StepGate()
-    trainer = build_trainer(cfg, instantiate(cfg.logger), extra_callbacks=(gate,))
+    trainer = build_trainer(cfg, build_logger(cfg, None), extra_callbacks=(gate,))
 
     def fit() -> None:
         try:

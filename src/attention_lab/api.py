@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,6 @@ from hydra.types import RunMode
 from matplotlib.figure import Figure
 from tensorboard import program
 
-from attention_lab import tags
 from attention_lab.cli import compose, project_root
 from attention_lab.errors import AttentionLabError, ConfigError, refusal
 from attention_lab.model import GPTModel
@@ -49,6 +47,7 @@ from attention_lab.training.checkpoints import model_from_checkpoint
 from attention_lab.training.heatmaps import heatmap_figure
 from attention_lab.training.resume import resolve_checkpoint
 from attention_lab.training.run_folder import Run
+from attention_lab.training.tensorboard import landing_url
 
 P, R = ParamSpec("P"), TypeVar("R")
 
@@ -181,16 +180,6 @@ def report(log_dir: str | Path | list[str | Path], figure: str = "auto") -> Repo
     memory = draws_memory(cells, figure)
     drawn = memory_figure if memory else report_figure
     return Report(report_tables(cells, name, memory), drawn(cells, name))
-
-
-def landing_url(base: str, n_layers: int = 2) -> str:
-    """TensorBoard's address `base` opening on the experiment: val/loss, val/loss_causal and the attention
-    on the next token of layers 0 … n_layers − 1 pinned above every other card (Time Series sorts the rest
-    by tag)."""
-    next_token = [tags.FOCUS.format(tags.NEXT_TOKEN, layer) for layer in range(n_layers)]
-    pinned = [tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, *next_token]
-    cards = json.dumps([{"plugin": "scalars", "tag": tag} for tag in pinned], separators=(",", ":"))
-    return f"{base.rstrip('/')}/?pinnedCards={cards}#timeseries"
 
 
 def layers_of_runs(log_dir: str | Path) -> int:

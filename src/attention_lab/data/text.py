@@ -1,9 +1,9 @@
-"""The training text: a UTF-8 file at `data.path`, downloaded there (and hash-checked) when it is missing.
+"""The training text: a UTF-8 file at `data.path`. A data set's own copy (data.source: its URL and sha256)
+is downloaded there when it is missing and hash-checked; a user's own text is read as it is.
 
-Every way the text cannot be had (a directory, a failed download, a file whose sha256 is not
-`data.sha256`, unreadable or non-UTF-8 bytes, an empty file) is one ConfigError naming `data.path`, its
-value and the way out. Needs neither torch nor Lightning, so train.py can check `data.path` before
-importing them.
+Every way the text cannot be had (a directory, a failed download, a copy whose sha256 is not the source's,
+unreadable or non-UTF-8 bytes, an empty file) is one ConfigError naming `data.path`, its value and the way
+out. Needs neither torch nor Lightning.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Compare the runs of a sweep over seeds: `python -m attention_lab.report log_dir=logs/<sweep dir>`
-(conf/report.yaml: log_dir, out, format, figure). `log_dir=[<dir>,<dir>]` lays the runs of several folders
-side by side, e.g. a sweep on each corpus: the data set is one of the axes that tell cells apart.
+(conf/report.yaml: log_dir, out, format, figure, generation_speed). `log_dir=[<dir>,<dir>]` lays the runs of
+several folders side by side, e.g. a sweep on each corpus: the data set is one of the axes that tell cells
+apart.
 
 Runs that differ only by seed form a cell (runs.py, stats.py). The report prints per cell the mean ± std over
 seeds of each loss; where the runs logged them, where attention looked and the val loss at each position of

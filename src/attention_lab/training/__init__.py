@@ -1,6 +1,7 @@
-"""Training with Lightning: `run(cfg)` checks the settings, builds everything and trains.
+"""Training with Lightning: `run(settings)` builds everything from a run's checked settings and trains.
 
-runner.py      run(cfg): logger, callbacks and trainer (Lightning's own checks first), data, model, fit
+runner.py      run(settings): logger, callbacks and trainer (Lightning's own checks first), data, model, fit
+run_folder.py  a run's folder: its settings saved as config.yaml and read back (Run.load)
 module.py      LitGPT: training and validation steps, metrics, optimizer and schedule
 callbacks.py   RNG states in checkpoints, event flush, lr after resume, NaN guard, the book's evaluation
 checkpoints.py last.ckpt every few minutes and after the last epoch, written atomically; model_from_checkpoint

@@ -167,7 +167,8 @@ def model_from_checkpoint(path: str | Path) -> GPTModel:
         raise ConfigError(f"ckpt={path} holds settings that build no model here: {first}") from None
     except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
         raise ConfigError(
-            f"ckpt={path} is not a checkpoint written by train.py (those hold the weights and the model and "
-            "attention settings); use one from logs/<experiment>/<run>/version_<n>/checkpoints/"
+            f"ckpt={path} is not a checkpoint this attention-lab writes (those hold the weights and the "
+            "model, attention, optimizer and data settings); use one from logs/<experiment>/<run>/"
+            "version_<n>/checkpoints/, or train the run again"
         ) from None
     return module.model.eval()

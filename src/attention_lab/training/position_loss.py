@@ -18,8 +18,7 @@ from torchmetrics import Metric
 
 
 def logged_positions(context_length: int) -> list[int]:
-    """1, 2, 4, 8, … up to the context, and the context itself: the positions logged as scalars (none
-    for a context of 0: a recall task, whose loss is taken at its answers only)."""
+    """1, 2, 4, 8, … up to the context, and the context itself: the positions logged as scalars."""
     positions = [2**i for i in range(context_length.bit_length()) if 2**i <= context_length]
     return positions if positions[-1:] == [context_length] or not positions else [*positions, context_length]
 

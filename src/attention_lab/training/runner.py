@@ -134,10 +134,12 @@ def build_callbacks(settings: TrainSettings) -> list[L.Callback]:
     return [built(f"callbacks.{name}", entry) for name, entry in entries if entry is not None]
 
 
-def build_trainer(settings: TrainSettings, logger: Any) -> L.Trainer:
-    """The Trainer of conf/trainer with the callbacks of conf/callbacks. Without a checkpoint or progress-bar
-    callback, Lightning's own defaults (a checkpoint every epoch, a progress bar) stay off too."""
-    callbacks = build_callbacks(settings)
+def build_trainer(settings: TrainSettings, logger: Any, extra_callbacks: tuple[L.Callback, ...] = ()
+                  ) -> L.Trainer:  # fmt: skip
+    """The Trainer of conf/trainer with the callbacks of conf/callbacks (and `extra_callbacks`). Without a
+    checkpoint or progress-bar callback, Lightning's own defaults (a checkpoint every epoch, a progress
+    bar) stay off too."""
+    callbacks = [*build_callbacks(settings), *extra_callbacks]
     return built(
         "trainer",
         settings.trainer.model_dump(by_alias=True, exclude_unset=True),  # Lightning's defaults where unset

@@ -11,9 +11,11 @@ the weight on the next token beside it) and the HParams session of the run.
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import lightning as L
 import torch
@@ -59,6 +61,23 @@ MASK_LAYOUT = {
         "train loss": ["Multiline", [f"^{tags.TRAIN_LOSS}$"]],
     }
 }
+
+
+# Runs that differ only by seed share a colour: TensorBoard groups runs by what this regular expression
+# captures of their names (mha-non-causal-p0.2-s3/version_0 → mha-non-causal-p0.2), so mask on and off,
+# and any other swept setting, are told apart at a glance.
+COLOUR_BY_CELL = r"^(.*)-s\d+/"
+
+
+def landing_url(base: str, n_layers: int = 2) -> str:
+    """TensorBoard's address `base` opening on the experiment: val/loss, val/loss_causal and the attention
+    on the next token of layers 0 … n_layers − 1 pinned above every other card (Time Series sorts the rest
+    by tag), runs coloured by their cell (COLOUR_BY_CELL)."""
+    next_token = [tags.FOCUS.format(tags.NEXT_TOKEN, layer) for layer in range(n_layers)]
+    pinned = [tags.VAL_LOSS, tags.VAL_LOSS_CAUSAL, *next_token]
+    cards = json.dumps([{"plugin": "scalars", "tag": tag} for tag in pinned], separators=(",", ":"))
+    colours = quote(f"regex:{COLOUR_BY_CELL}", safe=":")
+    return f"{base.rstrip('/')}/?pinnedCards={cards}&runColorGroup={colours}#timeseries"
 
 
 def show_in_hparams_table(experiment_summary: Summary) -> None:
