@@ -22,6 +22,7 @@ from pathlib import Path
 
 from attention_lab.errors import ConfigError, refusal
 from attention_lab.report.budget import budget_rows
+from attention_lab.report.cell_runs import write_cell_runs
 from attention_lab.report.generation_speed import compares_variants, variant_speed_table
 from attention_lab.report.learning import quality_of
 from attention_lab.report.memory import memory_figure, memory_rows
@@ -115,8 +116,9 @@ def report(log_dir: Folders, out: str | Path | None = None, fmt: str = "auto", f
            speed: bool = False, command: str = "") -> Path:  # fmt: skip
     """Print the tables of the sweep under `log_dir` (or of several sweeps' folders, side by side), write the
     figure (`figure`: curves, memory, or auto: memory for recall runs) and beside it the results file
-    (<figure>.json: tables, cells, effects, `command` and the commit); returns the figure's path. `speed`:
-    time each variant's generation from its checkpoint too."""
+    (<figure>.json: tables, cells, effects, `command` and the commit), and for one folder each cell's mean
+    curves as a TensorBoard run (<folder>/cells/); returns the figure's path. `speed`: time each variant's
+    generation from its checkpoint too."""
     if fmt == "auto":  # a terminal gets rich's box drawing; a pipe or a file gets Markdown
         fmt = "rich" if sys.stdout.isatty() else "markdown"
     cells, folders, name = load_cells(log_dir)
@@ -130,4 +132,6 @@ def report(log_dir: Folders, out: str | Path | None = None, fmt: str = "auto", f
     drawn = memory_figure if memory else report_figure
     path = plot_report(cells, Path(out) if out else default_figure_path(folders), name, drawn)
     write_results(path.with_suffix(".json"), command, folders, cells, tables, found)
+    if len(folders) == 1:
+        write_cell_runs(cells, folders[0])
     return path

@@ -15,7 +15,7 @@ from attention_lab import tags
 from attention_lab.attention import VARIANTS
 from attention_lab.errors import ConfigError, refusal
 from attention_lab.report.quality import QUALITY, Quality
-from attention_lab.run_record import EVENTS_GLOB, RunAxes
+from attention_lab.run_record import CONFIG_FILE, EVENTS_GLOB, RunAxes
 from attention_lab.settings import TrainSettings
 from attention_lab.training.run_folder import Run
 
@@ -63,8 +63,10 @@ class RunSummary:
 
 
 def find_version_dirs(log_dir: Path) -> list[Path]:
-    """Directories under (or equal to) `log_dir` that contain TensorBoard event files, sorted."""
-    return sorted({path.parent for path in log_dir.rglob(EVENTS_GLOB) if path.is_file()})
+    """The runs under (or at) `log_dir`: directories with TensorBoard event files and the settings train.py
+    saves beside them (not the report's cell runs), sorted."""
+    return sorted({path.parent for path in log_dir.rglob(EVENTS_GLOB)
+                   if path.is_file() and (path.parent / CONFIG_FILE).is_file()})  # fmt: skip
 
 
 def load_run(version_dir: Path, root: Path) -> RunSummary:
