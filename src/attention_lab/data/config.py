@@ -70,16 +70,22 @@ class TextData(DataConfig):
 
     @model_validator(mode="after")
     def vocabulary_known(self) -> TextData:
-        """A character vocabulary read from the text (the run's config.yaml then holds it); refused where
-        the tokenizer is not char."""
+        """A character vocabulary read from the text, and the prompt and heatmap text of a text whose
+        characters the book's lack, its first line (the run's config.yaml then holds them); refused where the
+        tokenizer is not char, or a given text holds characters the vocabulary lacks."""
         if self.tokenizer != "char" and self.characters is not None:
             reason = "it is a setting of data.tokenizer=char only"
             raise refused("data.characters", self.characters, reason, f"data.tokenizer={self.tokenizer}")
-        if self.tokenizer == "char" and self.characters is None:
+        if self.tokenizer == "char":
             try:
-                self.characters = CharTokenizer.of(self.read_text()).characters
+                text = self.read_text()
             except ConfigError as err:
                 raise refused_line(str(err)) from None
+            self.characters = self.characters or CharTokenizer.of(text).characters
+            first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")[:32]
+            for key, book in (("prompt", BOOK_PROMPT), ("heatmap_text", BOOK_SENTENCE)):
+                if getattr(self, key) is None and self.make_tokenizer().unknown(book):
+                    setattr(self, key, first_line)
         for key, text in (("prompt", self.sample_prompt), ("heatmap_text", self.heatmap)):
             if missing := self.make_tokenizer().unknown(text):
                 reason = f"{text!r} holds characters the text lacks ({missing!r}): use the text's characters"
