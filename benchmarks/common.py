@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "src"))  # this checkout's attention_lab, not an i
 
 import torch  # noqa: E402
 
-from attention_lab.run_record import source_commit  # noqa: E402, F401  (the commit a result was measured at)
+from attention_lab.run_record import source_commit  # noqa: E402  (the commit a result was measured at)
 
 
 def load_average() -> list[float]:
@@ -76,15 +76,24 @@ def matmul_peak_gflops(n: int = 2048) -> float:
     return 2 * n**3 / (time.perf_counter() - start) / 1e9
 
 
-def save(name: str, payload: dict) -> Path:
+def save(name: str, payload: dict, tables: list[dict] = ()) -> Path:
+    """benchmarks/results/<name>-<UTC time>.json: `payload` with the command, the commit and the printed
+    `tables` (print_table's), which a document quotes through docgen's table marker once the file is kept in
+    benchmarks/measured/."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    record = {"command": " ".join(["python", *sys.argv]), "commit": source_commit(), **payload,
+              "tables": list(tables)}  # fmt: skip
+    path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def print_table(headers: list[str], rows: list[list[str]], title: str = "") -> dict:
+    """Print the table (under its title) and return it as save() keeps it."""
+    if title:
+        print(title)
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=True)]
     for row in (headers, ["-" * w for w in widths], *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+    return {"title": title, "headers": headers, "rows": [[str(x) for x in row] for row in rows]}

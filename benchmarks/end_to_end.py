@@ -158,8 +158,10 @@ def main() -> None:
         for key in keys
     ]
     rows.append(["steps", *(str(runs[name][0]["steps"]) for name in runs), ""])
-    print_table(["median s", "train.py", "book", "train.py share"], rows)
-    print(f"book / train.py: end to end {end_to_end:.2f}x, per training step {per_step:.2f}x")
+    title = f"end to end: {' '.join(overrides[:2])}, median of {args.rounds} rounds taken in turns"
+    parts = print_table(["median s", "train.py", "book", "train.py share"], rows, title)
+    ratios = [["end to end", f"{end_to_end:.2f}x"], ["per training step", f"{per_step:.2f}x"]]
+    summary = print_table(["measure", "book / train.py"], ratios, "end to end: the book's time / train.py's")
     print(f"load average {load_before} → {load_average()}")
     path = save(
         "end_to_end",
@@ -172,6 +174,7 @@ def main() -> None:
             "book_over_train_py_per_step": per_step,
             "train_py_share": share,
         },
+        [parts, summary],
     )
     print(f"results: {path}")
 

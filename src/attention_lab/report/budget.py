@@ -73,9 +73,9 @@ def budget_rows(cells: list[Cell]) -> tuple[str, list[str], list[list[str]]] | N
 
 def curve_panel(ax: Axes, cells: list[Cell], colours: dict[str | None, str], by_time: bool,
                 quality: Quality = QUALITY["text"]) -> None:  # fmt: skip
-    """Each cell's val loss (recall: accuracy) over its validations, mean over seeds with a ±1 std band,
-    against the optimizer step or against the training time (the mean over seeds of the seconds spent by
-    that step)."""
+    """Each cell's val loss over its validations, mean over seeds with a ±1 std band (recall: its accuracy,
+    the mean and each seed's curve), against the optimizer step or against the training time (the mean over
+    seeds of the seconds spent by that step)."""
     for cell in cells:
         curves = [dict(getattr(run, quality.curve)) for run in cell.runs]
         steps = sorted(set.intersection(*(set(curve) for curve in curves)))
@@ -88,9 +88,13 @@ def curve_panel(ax: Axes, cells: list[Cell], colours: dict[str | None, str], by_
         colour = colours.get(cell.axes.variant)
         ax.plot(xs, means, marker="o", markersize=3, linewidth=1.6, color=colour,
                 label=f"{cell.axes.variant} (n={len(cell.runs)})")  # fmt: skip
-        ax.fill_between(xs, [m - s for m, s in zip(means, spread, strict=True)],
-                        [m + s for m, s in zip(means, spread, strict=True)], color=colour, alpha=0.15,
-                        linewidth=0)  # fmt: skip
+        if quality.higher_is_better:  # a share, often all or nothing per seed: each seed's curve, thin
+            for seed in range(len(curves)):
+                ax.plot(xs, [column[seed] for column in columns], linewidth=0.6, alpha=0.35, color=colour)
+        else:
+            ax.fill_between(xs, [m - s for m, s in zip(means, spread, strict=True)],
+                            [m + s for m, s in zip(means, spread, strict=True)], color=colour, alpha=0.15,
+                            linewidth=0)  # fmt: skip
     ax.set_xlabel("training time (s spent in training steps)" if by_time else "optimizer step")
     ax.set_ylabel(quality.label)
     ax.set_title(f"{quality.curve_name} against {'training time' if by_time else 'steps'}")

@@ -36,14 +36,11 @@ MUST_BE = {
 }
 
 
-def number(value: Any) -> Any:
-    return f"{value:g}" if isinstance(value, float) else value
-
-
 def must_be(error: ErrorDetails) -> str | None:
     """What the error says the value must be, from its type and context; None for a type not in MUST_BE."""
-    form = MUST_BE.get(error["type"])
-    return None if form is None else form.format(**{k: number(v) for k, v in error.get("ctx", {}).items()})
+    form, context = MUST_BE.get(error["type"]), error.get("ctx", {})
+    return None if form is None else form.format(**{k: f"{v:g}" if isinstance(v, float) else v
+                                                    for k, v in context.items()})  # fmt: skip
 
 
 def reason(errors: list[ErrorDetails]) -> str:
