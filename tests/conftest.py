@@ -67,4 +67,4 @@ def grid_sweep(tmp_path_factory) -> Path:
         "callbacks.tensorboard_extras.attention_maps=true",  # heatmaps are among the tags a sweep writes
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return log_dir / "mask_dropout_tiny"
+    return log_dir / "mask_dropout_verdict_tiny"

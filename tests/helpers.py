@@ -26,9 +26,11 @@ VERDICT = ROOT / "data" / "the-verdict.txt"
 
 T = TypeVar("T", bound=nn.Module)
 
-# The base of every test run: the tiny model for one epoch, nothing optional switched on.
+# The base of every test run: the tiny model for one epoch, nothing optional switched on, in float32 on every
+# machine (trainer.precision=auto would pick bf16 on some: tests/test_precision.py tests that choice).
 FAST = [
     "trainer.max_epochs=1",
+    "trainer.precision=32-true",
     "trainer.enable_model_summary=false",
     "callbacks.progress_bar=null",
     "callbacks.checkpoints=null",

@@ -53,7 +53,9 @@ def test_a_run_saves_its_vocabulary_and_generates_and_reports_with_it(text: Path
     cfg = compose_config(*MICRO, f"data.path={text}", "data.tokenizer=char", "data.prompt=To be",
                          "callbacks.tensorboard_extras.attention_maps=true",
                          log_dir=tmp_path / "logs")  # fmt: skip
-    run = Run.load(train(cfg)["version_dir"])
+    version_dir = train(cfg)["version_dir"]
+    text.rename(text.with_suffix(".moved"))  # a finished run is read back without its text
+    run = Run.load(version_dir)
     assert run.settings.data.characters == CharTokenizer.of(TEXT).characters == run.tokenizer.characters
     model = model_from_checkpoint(run.checkpoint())  # the checkpoint alone holds the vocabulary too
     assert model.tokenizer == run.tokenizer and model.config.vocab_size == len(set(TEXT))
@@ -61,7 +63,8 @@ def test_a_run_saves_its_vocabulary_and_generates_and_reports_with_it(text: Path
     assert continued.startswith("To be") and len(continued) == len("To be") + 12  # one character a token
     assert set(continued) <= set(TEXT)
     report = api.report(tmp_path / "logs")
-    assert report.rows("learning") and report.figure.axes
+    [cell] = report.rows("learning")
+    assert (cell["variant"], cell["mask"], cell["learning"]) == ("mha", "causal", "one seed")
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,8 @@ def test_a_run_saves_its_vocabulary_and_generates_and_reports_with_it(text: Path
     [
         ("data.prompt", "To BE", r"^data.prompt=To BE is not allowed with data.tokenizer=char: 'To BE' holds "
                                  r"characters the text lacks \('BE'\)"),
+        ("data.characters", "ba", r"^data.characters=ba is not allowed: it must be distinct characters in "
+                                  r"code-point order"),
         ("data.characters", "".join(sorted(set(TEXT) - set("q"))),  # no q: "question" is in the text
          r"^data.path=.*hamlet.txt is not allowed: it holds characters that data.characters lacks \('q'\)"),
     ],

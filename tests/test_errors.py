@@ -160,6 +160,7 @@ def test_bad_setting_names_the_setting_the_value_and_what_is_allowed(override: s
         ("trainer=gpu", "trainer.accelerator=gpu is not allowed: "),
         ("+trainer.strategy=teleport", "trainer.strategy=teleport is not allowed: You selected an invalid strategy"),
         ("+trainer.max_epoch=3", "trainer.max_epoch is not allowed: it is not an argument of lightning.pytorch"),
+        ("+trainer.barebones=true", "trainer.barebones=true is not allowed: `Trainer(barebones=True, enable_che"),
         ("+trainer.enable_progress_bar=false", "trainer.enable_progress_bar is not allowed: train.py sets it"),
         ("+callbacks.lr_monitor.interval=step", "callbacks.lr_monitor.interval is not allowed: it is not an arg"),
         ("callbacks.lr_monitor.logging_interval=hour", "callbacks.lr_monitor.logging_interval=hour is not allowed"),

@@ -34,7 +34,7 @@ def test_auto_takes_bf16_only_on_a_cpu_with_bf16_matrix_instructions(flags, chos
 @pytest.mark.parametrize(("supported", "chosen"), [(True, "bf16-mixed"), (False, "32-true")])
 def test_auto_on_a_gpu_asks_whether_it_supports_bf16(supported, chosen, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: supported)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda **_: supported)
     assert automatic_precision("gpu")[0] == automatic_precision("auto")[0] == chosen
     monkeypatch.setattr(hardware, "cpu_flags", lambda: set())
     assert automatic_precision("cpu")[0] == "32-true"  # trainer.accelerator=cpu on a machine with a GPU

@@ -166,7 +166,7 @@ def test_command_takes_the_folder_and_writes_the_png(grid_sweep: Path, tmp_path:
     png = tmp_path / "report.png"
     done = run_module("attention_lab.report", f"log_dir={grid_sweep}", f"out={png}")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("**mask_dropout_tiny: 8 runs in 4 cells")  # piped: Markdown
+    assert done.stdout.startswith("**mask_dropout_verdict_tiny: 8 runs in 4 cells")  # piped: Markdown
     assert "| mha | causal | none | 2 |" in done.stdout
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
@@ -225,7 +225,7 @@ def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path:
         "model.context_length=32",  # twice swa's window of 16
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report(log_dir / "variants_tiny", tmp_path / "curves.png", "markdown", speed=True)
+    report(log_dir / "variants_verdict_tiny", tmp_path / "curves.png", "markdown", speed=True)
     out = capsys.readouterr().out
     title, _, header, _, *rest = out[out.index("**variants:") :].splitlines()
     lines = rest[: rest.index("")]

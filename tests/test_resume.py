@@ -92,6 +92,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path) -> None:
     crashed_and_resumed = raw_steps(resumed["version_dir"], "train/loss")
     assert set(crashed_and_resumed) == all_steps
     assert len(crashed_and_resumed) > len(all_steps)  # the crashed run did log past its checkpoint
+    seconds = scalars(resumed["version_dir"], "train/seconds")["train/seconds"]
+    ordered = [seconds[step] for step in sorted(seconds)]
+    assert ordered == sorted(ordered) and ordered[0] > 0  # the training time goes on across the resume
 
 
 @pytest.fixture(scope="module")

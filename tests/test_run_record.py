@@ -4,6 +4,7 @@ back by the report as its cells, columns and order; a new axis is one field."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from attention_lab.report.quality import QUALITY
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import effects, group_cells
 from attention_lab.report.tables import setting_columns
-from attention_lab.run_record import MASK, RunAxes, axis
+from attention_lab.run_record import MASK, RunAxes, axis, cell_name
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.training.run_folder import Run
+from attention_lab.training.tensorboard import COLOUR_BY_CELL
 from tests.helpers import compose_config
 
 
@@ -106,3 +108,16 @@ def test_a_sweeps_runs_read_back_with_the_axes_they_were_trained_with(grid_sweep
         trained = Run.load(run.version_dir).axes
         assert run.axes == trained
         assert run.name.split("/")[0] == trained.run_name
+
+
+def test_runs_that_differ_only_by_seed_share_a_colour_and_a_cell() -> None:
+    """TensorBoard colours runs by what COLOUR_BY_CELL captures of their names; the report names its cell runs
+    alike (a sweep's `-lr<rate>` after the seed included)."""
+    group = re.compile(COLOUR_BY_CELL)
+
+    def colour(name: str) -> tuple[str, ...]:
+        return group.match(f"{name}/version_0").groups()
+
+    assert colour("mha-causal-p0.0-s1") == colour("mha-causal-p0.0-s3") != colour("mha-non-causal-p0.0-s1")
+    assert colour("recall-k16-mha-causal-p0.0-s1-lr0.001") != colour("recall-k16-mha-causal-p0.0-s1-lr0.003")
+    assert cell_name("recall-k16-mha-causal-p0.0-s2-lr0.001") == "recall-k16-mha-causal-p0.0-lr0.001"

@@ -74,7 +74,7 @@ def test_mask_dropout_sweeps_causal_by_dropout_by_seed_in_one_tensorboard_parent
     assert sweep_values(cfg, "attention.dropout") == ["0.0", "0.2"]
     assert sweep_values(cfg, "seed") == ["1", "2", "3"]
     assert cfg.attention.name == "mha"
-    assert cfg.experiment_name == "mask_dropout_small"
+    assert cfg.experiment_name == "mask_dropout_verdict_small"
 
 
 @pytest.mark.parametrize("sweep", ["mask_dropout", "mask_pos_emb"])
@@ -92,7 +92,7 @@ def test_mask_pos_emb_sweeps_causal_by_positions_by_seed():
     assert sweep_values(cfg, "model.pos_emb") == list(ENCODINGS)
     assert sweep_values(cfg, "seed") == ["1", "2", "3"]
     assert cfg.attention.dropout == 0.0
-    assert cfg.experiment_name == "mask_pos_emb_tiny"
+    assert cfg.experiment_name == "mask_pos_emb_verdict_tiny"
     run_name = compose_with_hydra("sweep=mask_pos_emb", "model.pos_emb=none", "seed=3").run_name
     assert run_name == "mha-pos_none-causal-p0.0-s3"
 
@@ -183,10 +183,10 @@ def test_optuna_search_minimises_the_best_val_loss(tmp_path: Path):
         *TWO_BATCHES,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    (results,) = tmp_path.glob("hydra/optuna_tiny/*/optimization_results.yaml")
+    (results,) = tmp_path.glob("hydra/optuna_verdict_tiny/*/optimization_results.yaml")
     best_value = OmegaConf.load(results).best_value
     best_vals = []
-    for version_dir in {p.parent for p in (tmp_path / "optuna_tiny").rglob("events.out.tfevents.*")}:
+    for version_dir in {p.parent for p in (tmp_path / "optuna_verdict_tiny").rglob("events.out.tfevents.*")}:
         best_vals.append(min(scalars(version_dir, "val/loss")["val/loss"].values()))
     assert len(best_vals) == 2
     assert best_value == pytest.approx(min(best_vals), abs=1e-4)
@@ -200,11 +200,12 @@ def test_each_sweep_on_characters_takes_the_experiments_budget_and_the_verdict_k
     assert on_characters.experiment_name == f"{sweep}_shakespeare_char_mini"
     model, trainer = on_characters.model, on_characters.trainer
     budget = (model.name, model.context_length, trainer.max_steps, trainer.val_check_interval)
-    assert budget == ("mini", 64, 2000, 250)
+    assert budget == (("mini", 64, 1000, 125) if sweep == "mask_pos_emb" else ("mini", 64, 2000, 250))
     assert on_characters.data.tokenizer == "char" and on_characters.data.stride == 64
     on_verdict = compose_config(f"sweep={sweep}")
     assert on_verdict.data.name == "verdict" and on_verdict.trainer.max_steps == -1
-    if sweep != "quality_memory":  # which has no regime on The Verdict
+    assert on_verdict.experiment_name == f"{sweep}_verdict_tiny"  # a folder per data set
+    if sweep != "quality_memory":  # whose regime on The Verdict is the default run's budget
         assert on_verdict.trainer.max_epochs == 2 and on_verdict.data.stride == 4
 
 

@@ -15,6 +15,7 @@ generate's `log_dir`); a `version_dir` is one run's own version_<n> folder (what
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,15 @@ MASK = {True: "causal", False: "non-causal"}
 
 EVENTS_GLOB = "events.out.tfevents.*"
 CONFIG_FILE = "config.yaml"  # the run's settings, resolved, beside its events
+# A run's name around its seed part (RunAxes.seed's "s{}"; a sweep may append more, as `-lr<rate>`): what
+# the runs of one cell share. TensorBoard colours runs by what it captures (tensorboard.COLOUR_BY_CELL).
+AROUND_THE_SEED = r"^(.*)-s\d+([^/]*)"
+
+
+def cell_name(run_name: str) -> str:
+    """The name of a run without its seed: mha-causal-p0.1-s3 → mha-causal-p0.1."""
+    found = re.match(AROUND_THE_SEED, run_name)
+    return "".join(found.groups()) if found else run_name
 CHECKPOINT_DIR = "checkpoints"
 
 

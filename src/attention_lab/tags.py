@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 TRAIN_LOSS = "train/loss"  # every step
 TOKENS_SEEN = "train/tokens_seen"
-TRAIN_TIME = "train/time"  # Lightning's ThroughputMonitor: seconds spent in training steps
+TRAIN_SECONDS = "train/seconds"  # seconds spent in training steps, across a resume (LitGPT)
 TOKENS_PER_SEC = "train/device/items_per_sec"  # Lightning's ThroughputMonitor (our items are tokens)
 FLOPS_PER_SEC = "train/device/flops_per_sec"
 MFU = "train/device/mfu"  # model FLOPs utilisation, against the device's peak

@@ -26,6 +26,8 @@ from attention_lab.rules import CHECKED, Name, Seed, Text, refused, refused_line
 TextFile = rule(str, lambda v: text_path_problem(v) is None, text_path_problem, "/", on_disk=True)
 Url = rule(str, re.compile("(https?|file)://").match, "a https://, http:// or file:// URL", "ftp:/")
 Sha256 = rule(str, re.compile("[0-9a-fA-F]{64}").fullmatch, "64 hexadecimal digits", "abc")
+Characters = rule(str, lambda v: list(v) == sorted(set(v)), "distinct characters in code-point order", "ba")
+FIRST_LINE_CHARACTERS = 32  # the prompt and heatmap text taken from a text's first line: at most these
 
 
 class DataConfig(BaseModel):
@@ -58,7 +60,7 @@ class TextData(DataConfig):
     path: TextFile = Field(description="the text trained on: data.source.path, or your own UTF-8 file")
     source: Source | None = Field(description="the text the project downloads; null: none")
     tokenizer: Literal[TOKENIZERS] = Field(description="gpt2: GPT-2's BPE; char: the text's characters")
-    characters: Text | None = Field(
+    characters: Characters | None = Field(
         description="tokenizer=char: the vocabulary in code-point order; null: the text's own characters"
     )
     max_length: int = Field(ge=1, description="the tokens in one training window")
@@ -71,26 +73,32 @@ class TextData(DataConfig):
     @model_validator(mode="after")
     def vocabulary_known(self) -> TextData:
         """A character vocabulary read from the text, and the prompt and heatmap text of a text whose
-        characters the book's lack, its first line (the run's config.yaml then holds them); refused where the
-        tokenizer is not char, or a given text holds characters the vocabulary lacks."""
+        characters the book's lack, its first line (the run's config.yaml then holds them: a finished run's
+        settings never read the text); refused where the tokenizer is not char, or a given text holds
+        characters the vocabulary lacks."""
         if self.tokenizer != "char" and self.characters is not None:
             reason = "it is a setting of data.tokenizer=char only"
             raise refused("data.characters", self.characters, reason, f"data.tokenizer={self.tokenizer}")
-        if self.tokenizer == "char":
-            try:
-                text = self.read_text()
-            except ConfigError as err:
-                raise refused_line(str(err)) from None
-            self.characters = self.characters or CharTokenizer.of(text).characters
-            first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")[:32]
-            for key, book in (("prompt", BOOK_PROMPT), ("heatmap_text", BOOK_SENTENCE)):
-                if getattr(self, key) is None and self.make_tokenizer().unknown(book):
-                    setattr(self, key, first_line)
+        if self.tokenizer == "char" and self.characters is None:
+            self.characters = CharTokenizer.of(self.checked_text()).characters
+        lacking = [key for key, book in (("prompt", BOOK_PROMPT), ("heatmap_text", BOOK_SENTENCE))
+                   if getattr(self, key) is None and self.make_tokenizer().unknown(book)]  # fmt: skip
+        if lacking:
+            first_line = next((line.strip() for line in self.checked_text().splitlines() if line.strip()), "")
+            for key in lacking:
+                setattr(self, key, first_line[:FIRST_LINE_CHARACTERS])
         for key, text in (("prompt", self.sample_prompt), ("heatmap_text", self.heatmap)):
             if missing := self.make_tokenizer().unknown(text):
                 reason = f"{text!r} holds characters the text lacks ({missing!r}): use the text's characters"
                 raise refused(f"data.{key}", getattr(self, key), reason, f"data.tokenizer={self.tokenizer}")
         return self
+
+    def checked_text(self) -> str:
+        """read_text(), its refusal as the setting's one line."""
+        try:
+            return self.read_text()
+        except ConfigError as err:
+            raise refused_line(str(err)) from None
 
     def read_text(self) -> str:
         """The text at `path`: downloaded and hash-checked where it is the source's copy."""
@@ -109,6 +117,8 @@ class TextData(DataConfig):
     def tokens(self) -> tuple[str, int]:
         """The setting of the tokens the model reads at once, and its value."""
         return "data.max_length", self.max_length
+
+    scores_every_target: ClassVar[bool] = True  # every next token is a target of the loss
 
     @property
     def validation_stride(self) -> int:
@@ -162,7 +172,8 @@ class RecallData(DataConfig):
     def tokens(self) -> tuple[str, int]:
         return "data.seq_len", self.seq_len
 
-    positions_compare_contexts: ClassVar[bool] = False  # its loss is taken at the answers, not everywhere
+    scores_every_target: ClassVar[bool] = False  # its loss is taken at the answers (the others NO_ANSWER)
+    positions_compare_contexts: ClassVar[bool] = False  # so it has no loss by position
 
     def through_question(self, question: int) -> str:
         """The first validation sequence up to its `question`-th question (0: the first), as text."""

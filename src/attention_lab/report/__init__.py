@@ -21,12 +21,13 @@ import sys
 from pathlib import Path
 
 from attention_lab.errors import ConfigError, refusal
-from attention_lab.report.budget import budget_rows
+from attention_lab.report.budget import budget_tables
 from attention_lab.report.cell_runs import write_cell_runs
 from attention_lab.report.generation_speed import compares_variants, variant_speed_table
 from attention_lab.report.learning import quality_of
 from attention_lab.report.memory import memory_figure, memory_rows
 from attention_lab.report.plot import plot_report, report_figure
+from attention_lab.report.quality import REFERENCE
 from attention_lab.report.results import write_results
 from attention_lab.report.runs import load_runs
 from attention_lab.report.stats import Cell, Effect, effects, group_cells
@@ -60,9 +61,12 @@ def load_cells(log_dir: Folders) -> tuple[list[Cell], list[Path], str]:
     folders and the report's name (theirs, joined by " + ")."""
     folders = list(dict.fromkeys(Path(d) for d in as_list(log_dir)))  # given twice would double its seeds
     if not folders:
-        reason = "give at least one folder of runs, e.g. logs/mask_dropout_tiny"
+        reason = "give at least one folder of runs, e.g. logs/mask_dropout_verdict_tiny"
         raise ConfigError(refusal("log_dir", "[]", reason))
     cells = group_cells([run for folder in folders for run in load_runs(folder)])
+    if len(judged := {cell.runs[0].quality.name for cell in cells}) > 1:  # one table judges them all
+        reason = f"its runs are judged by different measures ({', '.join(sorted(judged))}): report them apart"
+        raise ConfigError(refusal("log_dir", " ".join(map(str, folders)), reason))
     return cells, folders, " + ".join(folder.resolve().name for folder in folders)
 
 
@@ -101,10 +105,9 @@ def report_tables(cells: list[Cell], name: str, memory: bool = False, speed: boo
         tables.append((where, *by_position))
     if memory and (rows := memory_rows(cells)) is not None:
         where = ("quality and memory: mean ±95% t-interval over seeds at the best learning rate of each "
-                 "point; Δ vs mha with Welch's interval")
+                 f"point; Δ vs {REFERENCE} with Welch's interval")
         tables.append((where, *rows))
-    if (budget := budget_rows(cells)) is not None:
-        tables.append(budget)
+    tables += budget_tables(cells)
     if speed and compares_variants(cells):
         tables.append(variant_speed_table(cells))
     if found := effects(cells) if found is None else found:

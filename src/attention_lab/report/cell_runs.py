@@ -18,6 +18,7 @@ from torch.utils.tensorboard import SummaryWriter
 from attention_lab import tags
 from attention_lab.report.runs import Curve
 from attention_lab.report.stats import Cell
+from attention_lab.run_record import cell_name
 from attention_lab.training.tensorboard import MASK_LAYOUT
 
 CELLS = "cells"
@@ -40,11 +41,12 @@ def mean_curve(curves: list[Curve]) -> Curve:
 
 
 def write_cell_runs(cells: list[Cell], folder: Path) -> Path:
-    """<folder>/cells/<cell's run name>/: each cell's mean curves and the mask chart's layout."""
+    """<folder>/cells/<cell's name>/ (its runs' name without the seed): each cell's mean curves and the mask
+    chart's layout."""
     root = folder / CELLS
     shutil.rmtree(root, ignore_errors=True)
     for cell in cells:
-        with SummaryWriter(root / cell.axes.run_name) as writer:
+        with SummaryWriter(root / cell_name(cell.runs[0].version_dir.parent.name)) as writer:
             for tag, field in CURVES.items():
                 for step, value in mean_curve([getattr(run, field) for run in cell.runs]):
                     writer.add_scalar(tag, value, step)

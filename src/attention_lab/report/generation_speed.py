@@ -3,8 +3,8 @@ in one table, for a sweep whose runs differ by `attention=` (`python train.py sw
 
 Per cell (one variant's seeds):
 - val loss: last `val/loss`, mean ±std over seeds;
-- train tokens/s: tokens trained on over the seconds spent in training steps (Lightning's
-  ThroughputMonitor), mean ±std over seeds;
+- train tokens/s: tokens trained on over the seconds spent in training steps (`train/seconds`), mean ±std
+  over seeds;
 - generation tokens/s, uncached and with the KV cache: greedy from the book's prompt to the end of the
   context (so the cache never has to start over), batch 1, one torch thread, on the weights of the cell's
   first run (`checkpoints/last.ckpt`); the two take turns over `rounds` rounds, each round repeating

@@ -4,12 +4,14 @@ improving at the end, the best of a grid of learning rates, and the val loss at 
 - **Quality**, by data kind (report/quality.py): a text's best val loss, a recall task's accuracy.
 - **Still learning**: the change of a run's val loss (recall: accuracy) over the last quarter of its
   training, from its validation at 3/4 of its last step to its last; a cell is *still learning* where the
-  mean change over its seeds improves beyond the 95% t-interval, else *settled*. A finding between cells
-  still learning is about the budget, not about what the variants can reach.
-- **Best over the learning rate**: of cells that differ only by `optimizer.lr`, the one with the best mean
-  quality, as Zoology plots the best of a grid of rates per point.
+  mean change over its seeds improves beyond the 95% t-interval, *getting worse* where it worsens beyond it
+  (overfitting), else *settled*; a cell with a run that stopped before its last step (diverged, killed)
+  says so. A finding between cells still learning is about the budget, not about what the variants can
+  reach.
+- **Best over the learning rate**: of cells that differ only by `optimizer.lr` and whose runs all finished,
+  the one with the best mean quality, as Zoology plots the best of a grid of rates per point.
 - **Equal time**: a run's val loss at the last validation it reached within a training time (the seconds
-  Lightning's ThroughputMonitor counts in training steps), for comparing variants of different speed.
+  spent in training steps, `train/seconds`), for comparing variants of different speed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from attention_lab.report.quality import Quality
 from attention_lab.report.runs import Curve, RunSummary
 from attention_lab.report.stats import Cell, mean_interval
 
-SETTLED, STILL_LEARNING, ONE_SEED = "settled", "still learning", "one seed"
+SETTLED, STILL_LEARNING, WORSENING, ONE_SEED = "settled", "still learning", "getting worse", "one seed"
 
 
 def quality_of(cell: Cell) -> Quality:
@@ -43,7 +45,8 @@ def last_quarter_change(curve: Curve) -> float:
 @dataclass(frozen=True)
 class Learning:
     """A cell's change over the last quarter of training: mean and 95% half-width over seeds, and its
-    verdict (still learning, settled, or one seed: no interval)."""
+    verdict (still learning, settled, getting worse, one seed: no interval; or how many runs stopped
+    early)."""
 
     change: float
     half_width: float
@@ -54,10 +57,13 @@ def learning(cell: Cell) -> Learning:
     quality = quality_of(cell)
     changes = cell.values(lambda run: last_quarter_change(getattr(run, quality.curve)))
     mean, half = mean_interval(changes)
+    if stopped := sum(not run.finished for run in cell.runs):
+        return Learning(mean, half, f"{stopped} of {len(cell.runs)} stopped early")
     if math.isnan(mean) or math.isnan(half):  # one seed, or validations too few to tell
         return Learning(mean, half, ONE_SEED if len(cell.runs) == 1 else "—")
     improving = mean if quality.higher_is_better else -mean
-    return Learning(mean, half, STILL_LEARNING if improving > half else SETTLED)
+    verdict = STILL_LEARNING if improving > half else WORSENING if -improving > half else SETTLED
+    return Learning(mean, half, verdict)
 
 
 def best_over_lr(cells: list[Cell]) -> tuple[list[Cell], dict[object, list[float]]]:
@@ -68,8 +74,9 @@ def best_over_lr(cells: list[Cell]) -> tuple[list[Cell], dict[object, list[float
         groups.setdefault(dataclasses.replace(cell.axes, lr=None), []).append(cell)
     chosen, grids = [], {}
     for members in groups.values():
-        quality = quality_of(members[0])  # a cell where a seed diverged (NaN) is no candidate
-        complete = [c for c in members if len(c.values(quality.field)) == len(c.runs)]
+        quality = quality_of(members[0])  # a cell where a seed diverged or stopped is no candidate
+        complete = [c for c in members if all(run.finished for run in c.runs)
+                    and len(c.values(quality.field)) == len(c.runs)]  # fmt: skip
         scored = [(statistics.fmean(c.values(quality.field)), c) for c in complete]
         if not scored:
             continue

@@ -73,7 +73,7 @@ def memory_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]] | None:
     if not found or not quality.memory_by_default and len({c.axes.variant for c in found}) < 2:
         return None
     headers = ["variant", quality.held, "layers", "lr (best of)", "memory / sequence", quality.name,
-               "Δ vs mha", "verdict", "learning"]  # fmt: skip
+               f"Δ vs {REFERENCE}", "verdict", "learning"]  # fmt: skip
     rows = []
     for cell in found:
         memory, effect = memory_bytes(cell), against_reference(cell, found, quality)
@@ -121,7 +121,7 @@ def memory_panel(ax: Axes, quality: Quality, found: list[Cell], colour: dict[tup
     ax.set_xscale("symlog", linthresh=1e3)
     ax.set_xlabel("bytes kept per sequence while generating (KV cache or recurrent state, fp32)")
     ax.set_ylabel(quality.label.replace("val loss", "best val loss"))
-    if quality.higher_is_better:  # a share
+    if quality.share:
         ax.set_ylim(-0.02, 1.02)
 
 

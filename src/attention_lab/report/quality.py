@@ -23,6 +23,7 @@ class Quality:
     curve_name: str  # what that curve shows
     label: str  # a figure's axis
     higher_is_better: bool
+    share: bool  # a share of 0–1, often all or nothing per seed: each seed's curve drawn, the axis 0–1
     held: str  # the axis that, besides the variant, tells its points apart: pairs, or the data set
     judges_open_runs: bool  # whether runs without the mask are judged too
     memory_by_default: bool  # the report's default figure: quality against memory, else the curves
@@ -34,9 +35,9 @@ class Quality:
 
 QUALITY = {
     "text": Quality("best_val_loss", "val_curve", "best val loss", "val loss",
-                    "val loss (nats; lower is better)", higher_is_better=False, held="data",
+                    "val loss (nats; lower is better)", higher_is_better=False, share=False, held="data",
                     judges_open_runs=False, memory_by_default=False, compares_time=True),
     "recall": Quality("accuracy", "accuracy_curve", "recall accuracy", "accuracy",
-                      "recall accuracy (share of questions)", higher_is_better=True, held="pairs",
+                      "recall accuracy (share of questions)", higher_is_better=True, share=True, held="pairs",
                       judges_open_runs=True, memory_by_default=True, compares_time=False),
 }  # fmt: skip

@@ -42,6 +42,7 @@ class RunSummary:
     accuracy_curve: Curve = field(default_factory=list)
     train_time: Curve = field(default_factory=list)  # seconds spent in training steps, by step
     version_dir: Path | None = None  # where the events (and checkpoints/) are
+    finished: bool = True  # it reached trainer.max_steps with finite val losses (not: diverged or killed)
     settings: TrainSettings | None = None  # as the run saved them (config.yaml)
     # Where attention looked at the last validation, mean over layers, per tags.FOCUS_KINDS name (none where
     # the run logged none), and the weight on the next token (the leak) at every validation.
@@ -83,7 +84,10 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
         return points[-1][1] if points else math.nan
 
     train, val, val_causal = curve(tags.TRAIN_LOSS), curve(tags.VAL_LOSS), curve(tags.VAL_LOSS_CAUSAL)
-    seconds = cumulative(curve(tags.TRAIN_TIME))
+    seconds = curve(tags.TRAIN_SECONDS)
+    planned = (saved.settings.trainer.model_extra or {}).get("max_steps", -1)
+    reached = max((points[-1][0] + 1 for points in (train, val, seconds) if points), default=0)
+    finished = (planned in (None, -1) or reached >= planned) and not any(math.isnan(v) for _, v in val)
     # The epoch mean LitGPT logs at each validation end; the last step's loss if the run has none.
     epoch_train = curve(tags.EPOCH_TRAIN_LOSS)
     final_train = last(epoch_train) if epoch_train else last(train)
@@ -105,6 +109,7 @@ def load_run(version_dir: Path, root: Path) -> RunSummary:
         accuracy_curve=curve(tags.VAL_ACCURACY),
         train_time=seconds,
         version_dir=version_dir,
+        finished=finished,
         settings=saved.settings,
         attention={name: last(points) for name, points in focus.items() if points},
         next_token_curve=focus[tags.NEXT_TOKEN],
@@ -127,17 +132,6 @@ def loss_by_position(
     return {p: values[-1] for p, values in sorted(at_best.items()) if values}
 
 
-def cumulative(seconds: Curve) -> Curve:
-    """Lightning's train/time counts from 0 again when a run resumes: the seconds of the whole run."""
-    found, offset, previous = [], 0.0, 0.0
-    for step, value in seconds:
-        if value < previous:  # a resumed run's first step
-            offset += previous
-        found.append((step, offset + value))
-        previous = value
-    return found
-
-
 def best_step(val: Curve) -> int | None:
     """The step of the lowest val loss (the first, if several), or None without validations."""
     return min(val, key=lambda point: point[1])[0] if val else None
@@ -154,8 +148,8 @@ def layer_mean(accumulator: EventAccumulator, scalar_tags: set[str], kind: str) 
 
 
 def train_tokens_per_sec(tokens_seen: list[tuple[int, float]], train_time: list[tuple[int, float]]) -> float:
-    """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/time`
-    (Lightning's ThroughputMonitor, which counts training steps only, not validation); NaN without them."""
+    """Training tokens per second of the whole run: the last `train/tokens_seen` over the last `train/seconds`
+    (training steps only, not validation); NaN without them."""
     if not tokens_seen or not train_time or train_time[-1][1] <= 0:
         return math.nan
     return tokens_seen[-1][1] / train_time[-1][1]
@@ -172,13 +166,14 @@ def load_runs(log_dir: str | Path) -> list[RunSummary]:
     chapter's order, causal first, then by dropout, ..., seed)."""
     root = Path(log_dir)
     if not root.is_dir():
-        reason = "it must be an existing directory, the folder of a sweep, e.g. logs/mask_dropout_tiny"
+        reason = "it must be an existing directory, a sweep's folder, e.g. logs/mask_dropout_verdict_tiny"
         raise ConfigError(refusal("log_dir", root, reason))
     version_dirs = find_version_dirs(root)
     if not version_dirs:
         raise ConfigError(
             f"log_dir={str(root)!r} holds no TensorBoard runs: no {EVENTS_GLOB} files found. "
-            "Train first, e.g. `python train.py sweep=mask_dropout`, then report on logs/mask_dropout_tiny"
+            "Train first, e.g. `python train.py sweep=mask_dropout`, then report on "
+            "logs/mask_dropout_verdict_tiny"
         )
     runs = [load_run(version_dir, root) for version_dir in version_dirs]
     order = chapter_order()

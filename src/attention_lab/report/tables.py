@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from attention_lab.report.learning import SETTLED, STILL_LEARNING, learning, quality_of
+from attention_lab.report.learning import SETTLED, STILL_LEARNING, WORSENING, learning, quality_of
 from attention_lab.report.runs import RunSummary
 from attention_lab.report.stats import METRICS, Cell, Effect, mean_interval, mean_std
 from attention_lab.run_record import RunAxes
@@ -95,9 +95,11 @@ def plus_minus(value: float, half_width: float, sign: str = "") -> str:
 
 def cells_learning(effect: Effect) -> str:
     """"still learning" where a cell the effect compares still improved over its last quarter (the effect
-    is then about the budget), else "settled" ("—": not known)."""
+    is then about the budget), else "getting worse" where one worsened, "settled" where all settled, or
+    "—" (not known)."""
     verdicts = {learning(cell).verdict for cell in effect.compared}
-    return STILL_LEARNING if STILL_LEARNING in verdicts else SETTLED if verdicts == {SETTLED} else "—"
+    found = [verdict for verdict in (STILL_LEARNING, WORSENING) if verdict in verdicts]
+    return found[0] if found else SETTLED if verdicts == {SETTLED} else "—"
 
 
 def effect_rows(found: list[Effect]) -> tuple[list[str], list[list[str]]]:

@@ -154,8 +154,8 @@ class GenerateSettings(Group):  # conf/generate.yaml: python -m attention_lab.ge
 
 class ReportSettings(Group):  # conf/report.yaml: python -m attention_lab.report
     log_dir: Text | Annotated[list[Text], Field(min_length=1)] = Field(
-        description="the folder of the runs to compare, e.g. logs/mask_dropout_tiny; a list lays several "
-        "side by side"
+        description="the folder of the runs to compare, e.g. logs/mask_dropout_verdict_tiny; a list lays "
+        "several side by side"
     )
     out: Figure | None = Field(description="the figure; null: <log_dir>/report.png (report-<a>+<b>.png)")
     format: Literal["auto", "rich", "markdown", "plain"] = Field(description="how the tables are printed")

@@ -27,12 +27,13 @@ import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from attention_lab import tags
 from attention_lab.errors import AttentionLabError, ConfigError
 from attention_lab.model import GPTModel
 from attention_lab.run_record import checkpoint_path
+from attention_lab.settings.messages import reason
 from attention_lab.training.callbacks import is_final_epoch
 from attention_lab.training.module import LitGPT
 
@@ -162,9 +163,10 @@ def model_from_checkpoint(path: str | Path) -> GPTModel:
     """The GPTModel of a train.py checkpoint, rebuilt from its saved hparams, on the CPU in eval mode."""
     try:
         module = LitGPT.load_from_checkpoint(path, map_location="cpu")
-    except ValueError as err:  # settings that build no model (pydantic's ValidationError is a ValueError)
-        first = str(err).splitlines()[0]
-        raise ConfigError(f"ckpt={path} holds settings that build no model here: {first}") from None
+    except ValueError as err:  # settings that build no model (a ValidationError: its first refused setting)
+        first = err.errors()[0] if isinstance(err, ValidationError) else None
+        why = f"{'.'.join(map(str, first['loc']))}: {reason([first])}" if first else str(err).splitlines()[0]
+        raise ConfigError(f"ckpt={path} holds settings that build no model here: {why}") from None
     except (KeyError, TypeError, RuntimeError, pickle.UnpicklingError, EOFError):
         raise ConfigError(
             f"ckpt={path} is not a checkpoint this attention-lab writes (those hold the weights and the "

@@ -1,7 +1,8 @@
 """LitGPT: next-token training of `GPTModel`, its metrics and its optimizer (conf/module, conf/optimizer).
 
-Scalars: train/loss (every step), train/tokens_seen, val/loss, val/ppl, val/accuracy (the share of scored
-targets predicted right: next tokens of a text, answers of a recall task), val/loss_causal (validation loss
+Scalars: train/loss (every step), train/tokens_seen, train/seconds (the seconds spent in training steps,
+across a resume: the report's equal-time axis), val/loss, val/ppl, val/accuracy (the share of scored targets
+predicted right: next tokens of a text, answers of a recall task), val/loss_causal (validation loss
 with the causal mask forced on: equals val/loss for causal runs), for a text the validation loss at
 positions 1, 2, 4, … of the window (val_loss_by_position/, training/position_loss.py), and beside them for
 the HParams tab val_summary/{loss_best,train_loss,gap}. Samples, heatmaps and the HParams row itself are
@@ -11,6 +12,7 @@ written by the TensorBoardExtras callback.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -89,12 +91,16 @@ class LitGPT(L.LightningModule):
         self.val_loss_causal = MeanMetric()
         self.val_accuracy = MeanMetric()
         # A text scores every target (the loss by position is a text's); recall only its answers.
-        self.every_target_scored = data.kind == "text"
+        self.every_target_scored = data.scores_every_target
         self.val_loss_by_position = PositionMean(model.context_length) if self.every_target_scored else None
         self.loss_by_position: torch.Tensor | None = None  # (T,) of the last validation
         # Saved in checkpoints, so a resumed run continues these counts.
         self.register_buffer("tokens_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("best_val_loss", torch.tensor(math.inf))
+        # Seconds in training steps (forward, backward, optimizer step), not in validation, samples or
+        # checkpoints, which Lightning's ThroughputMonitor's train/time counts after a validation's last
+        # batch; a float, not a buffer, so that a bf16-true module keeps its precision.
+        self.train_seconds, self.step_started = 0.0, 0.0
 
     @classmethod
     def of(cls, settings: TrainSettings) -> LitGPT:
@@ -130,6 +136,19 @@ class LitGPT(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self.step_started
+        self.log(tags.TRAIN_SECONDS, self.train_seconds, on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["train_seconds"] = self.train_seconds
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.train_seconds = checkpoint.get("train_seconds", 0.0)
 
     def configure_optimizers(self) -> dict[str, Any]:
         settings = self.optimizer_config

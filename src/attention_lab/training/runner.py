@@ -87,7 +87,7 @@ def built(setting: str, node: dict[str, Any], **kwargs: Any) -> Any:
         cause = err.__cause__
         if not isinstance(cause, ValueError | TypeError | MisconfigurationException):
             raise
-        key = refused_alone(target, arguments)
+        key = refused_alone(target, arguments, kwargs)
         if key is None:  # no one argument is the cause: not a refusal of a setting
             raise
         raise ConfigError(refusal(f"{setting}.{key}", arguments[key], " ".join(str(cause).split()))) from None
@@ -113,13 +113,14 @@ def check_arguments(setting: str, arguments: Mapping[str, Any], target: type) ->
             raise ConfigError(refusal(f"{setting}.{key}", value, reason(err.errors()) + meaning)) from None
 
 
-def refused_alone(target: type, arguments: dict[str, Any]) -> str | None:
-    """The argument without which `target` builds, the others given (its info logs silenced), or None."""
+def refused_alone(target: type, arguments: dict[str, Any], given: Mapping[str, Any]) -> str | None:
+    """The setting without which `target` builds, the other settings and what train.py passes (`given`)
+    given (its info logs silenced), or None."""
     logging.disable(logging.INFO)
     try:
         for key in arguments:
             try:
-                target(**{other: value for other, value in arguments.items() if other != key})
+                target(**{other: value for other, value in arguments.items() if other != key}, **given)
             except (ValueError, TypeError, MisconfigurationException):
                 continue
             return key

@@ -29,7 +29,7 @@ from torch.utils.tensorboard.summary import hparams
 from attention_lab import tags
 from attention_lab.model.generation import continue_text
 from attention_lab.model.gpt import attention_focus
-from attention_lab.run_record import RunAxes
+from attention_lab.run_record import AROUND_THE_SEED, RunAxes
 from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.position_loss import position_image
@@ -64,9 +64,9 @@ MASK_LAYOUT = {
 
 
 # Runs that differ only by seed share a colour: TensorBoard groups runs by what this regular expression
-# captures of their names (mha-non-causal-p0.2-s3/version_0 → mha-non-causal-p0.2), so mask on and off,
-# and any other swept setting, are told apart at a glance.
-COLOUR_BY_CELL = r"^(.*)-s\d+/"
+# captures of their names (mha-non-causal-p0.2-s3/version_0 → mha-non-causal-p0.2; …-s3-lr0.001/version_0
+# → …, -lr0.001), so mask on and off, and any other swept setting, are told apart at a glance.
+COLOUR_BY_CELL = f"{AROUND_THE_SEED}/"
 
 
 def landing_url(base: str, n_layers: int = 2) -> str:
