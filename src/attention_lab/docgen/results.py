@@ -12,6 +12,9 @@ tables (`python -m attention_lab.report`, <figure>.json) and a sweep's wall time
     <!-- findings: <findings file> -->                       a table of findings, each from a results
     ...                                                      file (findings()), with its budget
     <!-- end of findings -->
+    <!-- text: <text file> -->                               a file a command wrote (a model's sample),
+    ...                                                      as a code block
+    <!-- end of text -->
 
 Paths are relative to docs/results/. `python -m attention_lab.docgen` rewrites what the markers hold;
 tests/test_docs.py fails where a document and its files disagree.
@@ -31,6 +34,7 @@ RESULTS = CONF_DIR.parent / "docs" / "results"
 FINDINGS = re.compile(r"(<!-- findings: (\S+) -->\n).*?(<!-- end of findings -->)", re.S)
 TABLE = re.compile(r"(<!-- table: (.+?) \| (.+?) -->\n).*?(<!-- end of table -->)", re.S)
 VALUE = re.compile(r"(<!-- value: (.+?) \| (.+?) \| (.+?) \| (.+?) -->).*?(<!-- /value -->)", re.S)
+TEXT = re.compile(r"(<!-- text: (\S+) -->\n).*?(<!-- end of text -->)", re.S)
 COST = re.compile(r"(<!-- cost: (.+?) \| (wall|memory|command) -->).*?(<!-- /value -->)", re.S)
 
 
@@ -79,9 +83,14 @@ def cost(name: str, what: str) -> str:
 def written(text: str) -> str:
     """`text` with every results marker holding what its file says."""
     text = FINDINGS.sub(lambda m: m.group(1) + findings(m.group(2)) + m.group(3), text)
+    text = TEXT.sub(lambda m: m.group(1) + code_block(m.group(2)) + m.group(3), text)
     text = TABLE.sub(lambda m: m.group(1) + markdown(*table(m.group(2), m.group(3))[1:]) + m.group(4), text)
     text = VALUE.sub(lambda m: m.group(1) + cell(*m.group(2, 3, 4, 5)) + m.group(6), text)
     return COST.sub(lambda m: m.group(1) + cost(m.group(2), m.group(3)) + m.group(4), text)
+
+
+def code_block(name: str) -> str:
+    return f"```\n{(RESULTS / name).read_text(encoding='utf-8').rstrip()}\n```\n"
 
 
 def findings(name: str) -> str:
