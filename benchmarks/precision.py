@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--sizes", nargs="+", default=list(STEPS))
     args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2: the val losses are compared with their spread over seeds")
     chosen, why = automatic_precision("cpu")
     load_before, log_dir = load_average(), tempfile.mkdtemp(prefix="attention-lab-precision-")
     results, rows = {}, []
