@@ -27,6 +27,7 @@ TextFile = rule(str, lambda v: text_path_problem(v) is None, text_path_problem, 
 Url = rule(str, re.compile("(https?|file)://").match, "a https://, http:// or file:// URL", "ftp:/")
 Sha256 = rule(str, re.compile("[0-9a-fA-F]{64}").fullmatch, "64 hexadecimal digits", "abc")
 Characters = rule(str, lambda v: list(v) == sorted(set(v)), "distinct characters in code-point order", "ba")
+KIND = "the data kind: text (a text file) or recall (associative-recall sequences, generated)"
 FIRST_LINE_CHARACTERS = 32  # the prompt and heatmap text taken from a text's first line: at most these
 
 
@@ -56,7 +57,7 @@ class TextData(DataConfig):
     """conf/data/verdict.yaml and its kin: a text, tokenized (GPT-2's BPE or its characters) and cut into
     sliding windows."""
 
-    kind: Literal["text"] = Field(description="the data kind: a text file")
+    kind: Literal["text"] = Field(description=KIND)
     path: TextFile = Field(description="the text trained on: data.source.path, or your own UTF-8 file")
     source: Source | None = Field(description="the text the project downloads; null: none")
     tokenizer: Literal[TOKENIZERS] = Field(description="gpt2: GPT-2's BPE; char: the text's characters")
@@ -143,7 +144,7 @@ class TextData(DataConfig):
 class RecallData(DataConfig):
     """conf/data/recall.yaml: associative-recall sequences, generated (data/recall.py)."""
 
-    kind: Literal["recall"] = Field(description="the data kind: associative recall, generated")
+    kind: Literal["recall"] = Field(description=KIND)
     num_pairs: int = Field(ge=1, description="key-value pairs per sequence, each asked for once")
     seq_len: int = Field(ge=4, description="the tokens of one sequence")
     vocab_size: int = Field(ge=3, description="token ids: 0 the filler, then as many keys as values")

@@ -19,7 +19,7 @@ from attention_lab.docgen.refusals import ROOT, printed_refusal, settings_table,
 from attention_lab.errors import AttentionLabError, CausalityError
 from attention_lab.model.leak_probe import leak_message
 from attention_lab.run_record import checkpoint_path
-from attention_lab.settings import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings
+from attention_lab.settings import GenerateSettings, KvMemorySettings, ReportSettings, TrainSettings, checked
 from attention_lab.training.callbacks import diverged
 from attention_lab.training.checkpoints import CheckpointWriteError, no_room
 from attention_lab.training.resume import resolve_checkpoint, resolve_resume
@@ -36,7 +36,10 @@ def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     torch.save({**base, "optimizer_states": [], "hyper_parameters": {}}, tmp / "done.ckpt")
 
     def resume(path: str) -> Callable[[], Any]:
-        return lambda: resolve_resume(compose(f"ckpt_path={path}", f"paths.log_dir={tmp}"))
+        return lambda: resolve_resume(checked(TrainSettings, compose(f"ckpt_path={path}", f"paths.log_dir={tmp}")))
+
+    def split(path: Path) -> Callable[[], Any]:
+        return lambda: TextDataModule(checked(TrainSettings, compose(f"data.path={path}")).data).setup()
 
     yield "`data.path` is a directory", lambda: load_text(tmp)
     yield "`data.path` is a device, pipe or socket", lambda: load_text("/dev/null")
@@ -45,7 +48,7 @@ def problem_rows(tmp: Path) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "`data.path` is missing and cannot be downloaded", lambda: load_text(tmp / "a.txt", f"file://{tmp}/none.txt")
     yield "the download has another sha256", lambda: load_text(tmp / "b.txt", f"file://{tmp}/short.txt", "0" * 64)
     yield "`data.path` is a truncated or altered copy", lambda: load_text(tmp / "short.txt", None, "0" * 64)
-    yield "a split is shorter than one window", lambda: TextDataModule(str(tmp / "short.txt"), max_length=64).setup()
+    yield "a split is shorter than one window", split(tmp / "short.txt")
     yield "`ckpt_path` does not exist", resume(f"{tmp}/missing.ckpt")
     yield "`ckpt_path` is a directory", resume(str(tmp))
     yield "`ckpt_path` is another kind of file", resume(f"{tmp}/notes.ckpt")
@@ -82,12 +85,12 @@ model per config group). A refused value prints one line and the command exits w
 
     error: <setting>=<value> is not allowed: <what is allowed> (<what the setting is>)
 
-`HYDRA_FULL_ERROR=1` shows the traceback as well; from Python, `attention_lab.training.run(cfg)` raises
-`attention_lab.errors.ConfigError`. Lightning's Trainer and callbacks take any of their own arguments
+`HYDRA_FULL_ERROR=1` shows the traceback as well; from Python, `attention_lab.settings.checked(TrainSettings,
+cfg)` raises `attention_lab.errors.ConfigError`, and `attention_lab.training.run(settings)` the same for
+what only the run can check. Lightning's Trainer and callbacks take any of their own arguments
 (`trainer.<argument>`): each is checked against the type in its class's signature, then by Lightning
-itself as the trainer is built, before the text is read or a model is made. The few checks Lightning makes
-against the data (`trainer.val_check_interval` against the batches of an epoch) come as fit sets up, before
-the first step; the run's new log directory is then removed again. The tables show each setting with a
+itself as the trainer is built, and the validation interval against the batches of an epoch, before the
+run's folder is made, a model is built or a step is taken. The tables show each setting with a
 value it refuses and the line that value prints.
 """
 

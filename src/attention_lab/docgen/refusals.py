@@ -61,11 +61,18 @@ def printed_refusal(check: Callable[[], Any]) -> str:
     raise AssertionError(f"{check} passed: a value meant to be refused was accepted")
 
 
+def train_refusal(cfg: DictConfig) -> None:
+    """What train.py checks before it reads the text: the settings, then the Trainer as Lightning builds it
+    (a trainer setting's value Lightning alone knows, as trainer.accelerator's)."""
+    build_trainer(checked(TrainSettings, cfg), logger=False)
+
+
 def settings_table(
     title: str, schema: type, cfg: DictConfig, extra_rows: list[str] = (), others: list[DictConfig] = ()
 ) -> str:
     """A row per setting of `schema`: its meaning and the line a refused value prints, on `cfg`, or on the
-    first of `others` that has the setting (a setting of another data set: data=recall's)."""
+    first of `others` that has the setting (a setting of another data set: data=recall's); train.py's
+    settings are refused by its settings or by the Trainer as it is built."""
     rows = [f"## {title}", "", "| setting | what it is | a refused value prints |", "|---|---|---|"]
     json_schema = schema.model_json_schema()
     for key, prop in dict(leaves(json_schema, json_schema.get("$defs", {}))).items():
@@ -79,6 +86,8 @@ def settings_table(
         group = key.rpartition(".")[0]
         if key.endswith("._target_"):  # importable: checked as the node is built
             check = partial(built, group, OmegaConf.select(changed, group))
+        elif schema is TrainSettings:
+            check = partial(train_refusal, changed)
         else:
             check = partial(checked, schema, changed)
         rows.append(f"| `{key}` | {meaning} | {printed_refusal(check)} |")
@@ -127,6 +136,6 @@ def train_rows() -> list[str]:
                 rows += signature_rows(f"callbacks.{entry}", getattr(__import__(module, fromlist=[name]), name))
     for overrides in (["trainer.max_epochs=-2"], ["trainer.devices=0"]):
         cfg = compose(*overrides)
-        rule = printed_refusal(lambda c=cfg: build_trainer(c, logger=False))
+        rule = printed_refusal(lambda c=cfg: train_refusal(c))
         rows.append(f"| `{' '.join(overrides)}` | checked by Lightning | {rule} |")
     return rows

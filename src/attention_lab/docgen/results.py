@@ -1,6 +1,6 @@
 """The documented numbers, written from the results files the commands wrote (docs/results/): a report's
 tables (`python -m attention_lab.report`, <figure>.json) and a sweep's wall time and memory
-(`benchmarks/sweep_cost.py`, cost-<sweep>.json). In a document, between markers:
+(`benchmarks/sweep_cost.py`, <sweep>/cost.json). In a document, between markers:
 
     <!-- table: <results file> | <title start> -->        the report's table whose title starts so,
     ...                                                      as Markdown

@@ -103,7 +103,7 @@ def first_line(errors: list[ErrorDetails], schema: type[BaseModel], values: Any)
     meaning = f" ({field.description})" if field and field.description else ""
     if first["type"] == "missing":
         return f"{setting} is missing: give it a value{meaning}"
-    same = [e for e in errors if setting_of(e, values)[0] == setting]  # one per member of a union
+    same = [e for e in errors if setting_of(e, values)[0] == setting] or [first]  # one per member of a union
     return refusal(setting, value, reason(same) + meaning)
 
 
