@@ -95,7 +95,8 @@ def report_tables(cells: list[Cell], name: str, memory: bool = False, speed: boo
     tables = [(title, *cell_rows(cells))]
     if cells:
         still = ("learning: the change over the last quarter of training, mean ±95% t-interval over seeds; "
-                 "still learning where it improved beyond seed noise (its numbers are a budget's)")
+                 "still learning where it improved beyond seed noise (its numbers are a budget's), getting "
+                 "worse where it worsened beyond it")
         tables.append((still, *learning_rows(cells)))
     if (focus := focus_rows(cells)) is not None:
         where = "attention at the last validation: the mean weight a query puts on each token, over layers"
