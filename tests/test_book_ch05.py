@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from attention_lab import tags
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.windows import SlidingWindowDataset
-from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.model import GPTModel
 from attention_lab.settings import TrainSettings, checked
 from tests.helpers import book_micro_config, scalars, train
 
@@ -39,7 +38,8 @@ def books_training_loop(cfg) -> tuple[list[float], dict[int, tuple[float, float]
     """Section 5.2 as the book writes it: seed, loaders, seed, model, AdamW, then per batch one update and
     every `EVERY` updates `evaluate_model` on the first batches of both loaders. Returns the per-step
     training losses and {step: (train loss, val loss)} of the evaluations."""
-    data = TextDataModule(checked(TrainSettings, cfg).data)
+    settings = checked(TrainSettings, cfg)
+    data = TextDataModule(settings.data)
     train_ids, val_ids = data.split_token_ids()
     torch.manual_seed(cfg.seed)
     length, batch_size = cfg.data.max_length, cfg.data.batch_size
@@ -48,8 +48,7 @@ def books_training_loop(cfg) -> tuple[list[float], dict[int, tuple[float, float]
     )
     val_loader = DataLoader(SlidingWindowDataset(val_ids, length, length), batch_size=batch_size)
     torch.manual_seed(cfg.seed)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model = GPTModel(ModelConfig(**resolved["model"]), AttentionConfig(**resolved["attention"]))
+    model = GPTModel(settings.model, settings.attention)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr, weight_decay=0.1)
 
     def batch_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

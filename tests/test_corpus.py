@@ -135,7 +135,8 @@ def test_windows_match_the_books_dataset_on_a_prefix(shakespeare: bytes, tmp_pat
               for part in (prefix[:split], prefix[split:])]  # fmt: skip
     for computed_or_cached in range(2):
         data = TextDataModule(
-            data_settings(f"data.path={path}", "data.max_length=32", "data.stride=16", "data.batch_size=4"))
+            data_settings(f"data.path={path}", "data.max_length=32", "data.stride=16", "data.batch_size=4")
+        )
         data.setup()
         for ours, book_windows in zip((data.train_set, data.val_set), theirs, strict=True):
             assert len(ours) == len(book_windows) > 0, computed_or_cached

@@ -76,8 +76,11 @@ def test_train_loader_shuffles_per_epoch_and_drops_last_val_loader_does_not():
 # --- data.path: each kind of unusable file gets its own line naming data.path -----------------------------
 def test_a_missing_text_of_ones_own_is_refused_as_missing(tmp_path: Path):
     missing = tmp_path / "nope.txt"
-    with pytest.raises(ConfigError, match=rf"^data.path={missing} is not allowed: it does not exist; give "
-                                          r"the path of a UTF-8 text file$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data.path={missing} is not allowed: it does not exist; give "
+        r"the path of a UTF-8 text file$",
+    ):
         load_text(missing)
     assert not missing.exists()
 
@@ -85,8 +88,11 @@ def test_a_missing_text_of_ones_own_is_refused_as_missing(tmp_path: Path):
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("{tmp}", r"^data.path={tmp} is not allowed: it is a directory; give a UTF-8 text file, e.g. "
-                  r"data.path={tmp}/"),
+        (
+            "{tmp}",
+            r"^data.path={tmp} is not allowed: it is a directory; give a UTF-8 text file, e.g. "
+            r"data.path={tmp}/",
+        ),
         ("/dev/null", r"^data.path=/dev/null is not allowed: it is not a regular file \(a device"),
         ("/dev/zero", r"^data.path=/dev/zero is not allowed: it is not a regular file \(a device"),
     ],
@@ -109,8 +115,11 @@ def test_unreadable_file(tmp_path: Path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(self))
 
         monkeypatch.setattr(Path, "read_bytes", denied)
-    with pytest.raises(ConfigError, match=rf"^data.path={text} is not allowed: it cannot be "
-                                          r"read \(Permission denied\)"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data.path={text} is not allowed: it cannot be "
+        r"read \(Permission denied\)",
+    ):
         load_text(text)
 
 
@@ -118,8 +127,9 @@ def test_text_not_utf8(tmp_path: Path):
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("Gisburn's café".encode("latin-1"))
     with pytest.raises(
-        ConfigError, match=rf"^data.path={latin1} is not allowed: it is not "
-        r"UTF-8 text \(byte 13 cannot be decoded\)"
+        ConfigError,
+        match=rf"^data.path={latin1} is not allowed: it is not "
+        r"UTF-8 text \(byte 13 cannot be decoded\)",
     ):
         load_text(latin1)
 
@@ -135,8 +145,11 @@ def test_download_with_wrong_checksum_leaves_nothing_behind(tmp_path: Path):
     source = tmp_path / "source.txt"
     source.write_text("not the verdict")
     target = tmp_path / "data" / "text.txt"
-    with pytest.raises(ConfigError, match=rf"^data.path={target} is not allowed: it does not "
-                                          r"exist and .* has sha256"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data.path={target} is not allowed: it does not "
+        r"exist and .* has sha256",
+    ):
         load_text(target, url=source.as_uri(), sha256="0" * 64)
     assert not target.parent.exists()  # the hash is checked before anything is written
     assert load_text(target, url=source.as_uri(), sha256=None) == "not the verdict"

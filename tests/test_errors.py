@@ -32,8 +32,18 @@ from attention_lab.training.resume import find_last_checkpoint, resolve_checkpoi
 from attention_lab.training.runner import build_logger, build_trainer, built
 from tests.helpers import MICRO, compose_config, run_train_script, train
 
-GROUPS = ("attention", "model", "optimizer", "module", "data", "callbacks", "trainer", "logger", "experiment",
-          "dropout")
+GROUPS = (
+    "attention",
+    "model",
+    "optimizer",
+    "module",
+    "data",
+    "callbacks",
+    "trainer",
+    "logger",
+    "experiment",
+    "dropout",
+)
 OPTIONS = [f"{group}={path.stem}" for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
 SCHEMA = TrainSettings.model_json_schema()
 SCHEMA_LEAVES = dict(leaves(SCHEMA, SCHEMA["$defs"]))
@@ -90,7 +100,9 @@ def free_form(key: str) -> bool:
 def test_every_setting_is_refused_when_wrong_or_declared_free_form(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # trainer=gpu passes where there is one
     first_seen: dict[str, tuple[str, ...]] = {}  # each setting, in the first option that has it
-    composed = {option: compose_config(*option) for option in [(), *((o,) for o in OPTIONS if o != "trainer=gpu")]}
+    composed = {
+        option: compose_config(*option) for option in [(), *((o,) for o in OPTIONS if o != "trainer=gpu")]
+    }
     for option, cfg in composed.items():
         checked(TrainSettings, cfg)  # the shipped values pass
         for key in config_leaves(cfg):
@@ -170,7 +182,9 @@ def test_bad_setting_names_the_setting_the_value_and_what_is_allowed(override: s
         ("callbacks.tensorboard_extras.sample_tokens=-1", "callbacks.tensorboard_extras.sample_tokens=-1 is not"),
     ],
 )  # fmt: skip
-def test_lightning_and_the_callbacks_refuse_their_own_settings_in_one_line(override: str, message: str) -> None:
+def test_lightning_and_the_callbacks_refuse_their_own_settings_in_one_line(
+    override: str, message: str
+) -> None:
     """The Trainer's and the callbacks' arguments: checked by their classes as train.py builds them."""
     with pytest.raises(ConfigError) as raised:
         refuse(compose_config(*override.split()))
@@ -212,7 +226,10 @@ def test_a_schedule_needs_a_run_with_an_end() -> None:
     cfg = compose_config("trainer.max_epochs=-1", "optimizer.min_lr=1e-5")
     with pytest.raises(ConfigError, match="trainer.max_epochs=-1 is not allowed with optimizer.min_lr=1e-05"):
         checked(TrainSettings, cfg)
-    checked(TrainSettings, compose_config("trainer.max_epochs=-1", "trainer.max_steps=20", "optimizer.min_lr=1e-5"))
+    checked(
+        TrainSettings,
+        compose_config("trainer.max_epochs=-1", "trainer.max_steps=20", "optimizer.min_lr=1e-5"),
+    )
 
 
 # --- the command line: what a user sees -------------------------------------------------------------

@@ -67,8 +67,11 @@ def test_a_cell_improving_beyond_seed_noise_is_still_learning_and_a_flat_one_set
 def test_each_variant_is_taken_at_its_best_learning_rate_of_the_grid() -> None:
     runs = [summary("mha", s, [1.0], lr=lr, accuracy=[acc]) for s in (1, 2, 3)
             for lr, acc in ((1e-3, 0.9), (3e-3, 0.99), (1e-2, 0.5))]  # fmt: skip
-    runs += [summary("gqa", s, [1.0], lr=lr, accuracy=[acc]) for s in (1, 2, 3)
-             for lr, acc in ((1e-3, 0.95), (3e-3, 1.0))]
+    runs += [
+        summary("gqa", s, [1.0], lr=lr, accuracy=[acc])
+        for s in (1, 2, 3)
+        for lr, acc in ((1e-3, 0.95), (3e-3, 1.0))
+    ]
     runs[-3] = summary("gqa", 2, [1.0], lr=3e-3, accuracy=[1.0], finished=False)  # (seed 2, 3e-3) diverged
     chosen, grids = best_over_lr(group_cells(runs))
     assert {c.axes.variant: c.axes.lr for c in chosen} == {"mha": 3e-3, "gqa": 1e-3}

@@ -67,8 +67,16 @@ def test_the_same_seed_gives_the_same_sequences_and_the_splits_differ():
 def answering(choose) -> LitGPT:
     """A LitGPT whose features are the one-hot of `choose(inputs)` (b, T) and whose head is the identity:
     it answers exactly what `choose` says, at every position."""
-    module = lit_gpt("data=recall", f"data.num_pairs={PAIRS}", f"data.seq_len={LENGTH}", "attention=none",
-                     f"model.emb_dim={VOCAB}", "model.n_layers=1", "model.n_heads=1", "attention.dropout=0.0")
+    module = lit_gpt(
+        "data=recall",
+        f"data.num_pairs={PAIRS}",
+        f"data.seq_len={LENGTH}",
+        "attention=none",
+        f"model.emb_dim={VOCAB}",
+        "model.n_layers=1",
+        "model.n_heads=1",
+        "attention.dropout=0.0",
+    )
     module.model.out_head.weight.data = torch.eye(VOCAB)
     module.features = lambda inputs: torch.nn.functional.one_hot(choose(inputs), VOCAB).float()
     return module
@@ -152,7 +160,8 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
     headers, rows = memory_rows(group_cells(runs))
     table = {(row[0], row[1]): dict(zip(headers, row, strict=True)) for row in rows}
     assert table[("gru", "8")]["Δ vs mha"].startswith("-0.660") and table[("gru", "8")]["verdict"] == (
-        "exceeds seed spread")
+        "exceeds seed spread"
+    )
     assert table[("gru", "2")]["Δ vs mha"].startswith("-0.020")
     assert table[("mha", "8")]["Δ vs mha"] == "—"
     assert table[("mha", "8")]["recall accuracy"].startswith("0.980")
@@ -161,8 +170,16 @@ def test_the_report_compares_each_variant_with_mha_at_the_same_number_of_pairs()
 def test_without_the_mask_the_answer_is_in_view_and_the_leak_metric_sees_it():
     """A non-causal model on recall batches: val/loss_causal is its loss with the mask forced, as on text."""
     torch.manual_seed(0)
-    module = lit_gpt("data=recall", f"data.num_pairs={PAIRS}", f"data.seq_len={LENGTH}", "model.emb_dim=16",
-                     "model.n_layers=1", "model.n_heads=2", "attention.causal=false", "attention.dropout=0.0")
+    module = lit_gpt(
+        "data=recall",
+        f"data.num_pairs={PAIRS}",
+        f"data.seq_len={LENGTH}",
+        "model.emb_dim=16",
+        "model.n_layers=1",
+        "model.n_heads=2",
+        "attention.causal=false",
+        "attention.dropout=0.0",
+    )
     module.eval()
     inputs, targets = recall_sequences(8, PAIRS, LENGTH, VOCAB, seed=0)
     with torch.no_grad():

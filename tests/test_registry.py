@@ -69,8 +69,13 @@ def test_a_registered_variant_is_built_by_name_and_is_causal(average: str) -> No
 
 
 def test_a_registered_variant_is_checked_estimated_and_trained_through_run(average: str, tmp_path: Path):
-    overrides = ["attention.name=average", "+attention.recent=4", "trainer.limit_train_batches=1",
-                 "trainer.limit_val_batches=1", "callbacks.tensorboard_extras.attention_maps=true"]
+    overrides = [
+        "attention.name=average",
+        "+attention.recent=4",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        "callbacks.tensorboard_extras.attention_maps=true",
+    ]
     with pytest.raises(ConfigError, match="attention.recent=0 is not allowed: it must be a whole number"):
         checked(TrainSettings, compose_config(*overrides[:1], "+attention.recent=0"))
     sizes = dict(n_layers=2, emb_dim=64, n_heads=4, context_length=10)

@@ -250,4 +250,3 @@ def test_a_variants_sweep_compares_loss_speed_and_kv_bytes_per_variant(tmp_path:
         "2.0 kB",
         "2.0 kB",
     ]
-

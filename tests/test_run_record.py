@@ -44,8 +44,10 @@ def test_every_axis_is_read_from_the_composed_config():
     ("overrides", "name"),
     [
         ((), "mha-causal-p0.1-s123"),
-        (("attention=causal", "attention.causal=false", "attention.dropout=0.3"),
-         "causal-non-causal-p0.3-s123"),
+        (
+            ("attention=causal", "attention.causal=false", "attention.dropout=0.3"),
+            "causal-non-causal-p0.3-s123",
+        ),
         (("dropout=embedding", "seed=2"), "mha-causal-p0.0-emb0.2-s2"),
         (("model.pos_emb=alibi", "data.name=notes"), "notes-mha-pos_alibi-causal-p0.1-s123"),
     ],

@@ -129,7 +129,7 @@ def test_variants_sweeps_every_variant_with_the_mask_on():
 
 @pytest.mark.slow
 def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
-    version_dirs = sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*"))
+    version_dirs = sorted(path.parent for path in grid_sweep.glob("*/version_*/events.out.tfevents.*"))
     assert [d.relative_to(grid_sweep).as_posix() for d in version_dirs] == [
         f"mha-{mask}-p{dropout}-s{seed}/version_0"
         for mask in MASK.values()
@@ -153,7 +153,7 @@ def test_grid_writes_one_run_per_job_with_every_tag(grid_sweep: Path):
 
 @pytest.mark.slow
 def test_grid_runs_carry_their_hparams_for_the_hparams_tab(grid_sweep: Path):
-    for version_dir in sorted(path.parent for path in grid_sweep.rglob("events.out.tfevents.*")):
+    for version_dir in sorted(path.parent for path in grid_sweep.glob("*/version_*/events.out.tfevents.*")):
         content = read_run(version_dir).PluginTagToContent("hparams")
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         hparams = start.session_start_info.hparams

@@ -21,8 +21,14 @@ def test_a_few_steps_write_tensorboard_events_and_a_resolved_config(fast_config,
     assert list(log_dir.glob("events.out.tfevents.*"))
     read = scalars(log_dir, ("train/", "val/", "val_summary/"))
     logged = {tag: list(steps.values()) for tag, steps in read.items()}
-    assert {"train/loss", "val/loss", "val/ppl", "val/loss_causal", "train/tokens_seen",
-            "train/seconds"} <= set(logged)
+    assert {
+        "train/loss",
+        "val/loss",
+        "val/ppl",
+        "val/loss_causal",
+        "train/tokens_seen",
+        "train/seconds",
+    } <= set(logged)
     saved = Run.load(log_dir).settings  # as they were checked: reproducible without the conf/ tree
     assert saved.attention.name == "mha" and saved.model.drop_rate == 0.1
     # What train() returns is what TensorBoard shows.
