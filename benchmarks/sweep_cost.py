@@ -6,6 +6,13 @@ Runs the command after `--`, samples every second the resident memory (VmRSS) of
 started (Linux /proc), and writes: the command, when it started, the wall time, the exit status, the largest
 single process and the most all of them held at once, the machine (CPU, cores, torch) and the commit. The
 documented sweeps' wall times and memory are these files (docs/results/<sweep>/cost.json).
+
+    python benchmarks/sweep_cost.py --out docs/results/recall/cost.json --from-logs logs/recall_tiny \
+        -- python train.py sweep=recall
+
+For a sweep whose runs were not all started by one command (resumed after an interruption): reads each run's
+event files instead, and records the number of runs and their training time summed (the span of each run's
+events), with no wall time or memory.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common import machine, source_commit  # benchmarks/common.py
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 
 def rss_bytes(pid: int) -> int:
@@ -51,14 +59,33 @@ def descendants(root: int) -> set[int]:
     return found
 
 
+def event_span(version_dir: Path) -> float:
+    """Seconds from the first to the last event a run wrote."""
+    times = [event.wall_time for path in version_dir.glob("events.out.tfevents.*")
+             for event in EventFileLoader(str(path)).Load()]  # fmt: skip
+    return max(times) - min(times)
+
+
+def from_logs(command: list[str], log_dir: Path) -> dict:
+    spans = [event_span(d) for d in sorted(log_dir.glob("*/version_*"))]  # runs, not the report's cells/
+    return {"command": " ".join(command), "runs": len(spans), "run_seconds_total": round(sum(spans), 1),
+            "measured": f"from the event files in {log_dir}",
+            "machine": machine(), "commit": source_commit()}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    parser.add_argument("--from-logs", type=Path, help="a sweep's log folder: read its runs, run nothing")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if args.from_logs:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(from_logs(command, args.from_logs), indent=2) + "\n")
+        return 0
     started, start = datetime.now(timezone.utc), time.perf_counter()
     process = subprocess.Popen(command)
     peak_process = peak_total = 0

@@ -68,11 +68,15 @@ def cell(name: str, title: str, row: str, column: str) -> str:
 
 def minutes(seconds: float) -> str:
     whole = round(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
     return f"{whole // 60} min {whole % 60:02d} s" if whole >= 60 else f"{whole} s"
 
 
 def cost(name: str, what: str) -> str:
     record = results(name)
+    if what == "wall" and "wall_seconds" not in record:  # read from the runs' events (sweep_cost --from-logs)
+        return f"{minutes(record['run_seconds_total'])} of training summed over its {record['runs']} runs"
     if what == "wall":
         return minutes(record["wall_seconds"])
     if what == "memory":
