@@ -69,8 +69,9 @@ train.build_callbacks = lambda cfg: [Timing(), *build_callbacks(cfg)]
 sys.argv = ["train.py", *sys.argv[1:]]
 try:
     runpy.run_path("train.py", run_name="__main__")
-except SystemExit:
-    pass
+except SystemExit as exit:
+    if exit.code:  # refused or failed: timing_of shows why
+        raise
 timing = {**stamps, **seconds, "finished": time.time(), "steps": Timing.steps}
 print("TIMING " + json.dumps(timing), flush=True)
 """

@@ -34,7 +34,8 @@ def runs(size: str, seeds: int, log_dir: str) -> dict[str, list[dict]]:
         order = ("32-true", "auto") if seed % 2 else ("auto", "32-true")
         for precision in order:
             overrides = [f"model={size}", f"trainer.max_steps={STEPS[size]}", "trainer.max_epochs=-1",
-                         f"trainer.val_check_interval={STEPS[size]}", "trainer.check_val_every_n_epoch=null",
+                         f"++trainer.val_check_interval={STEPS[size]}",
+                         "++trainer.check_val_every_n_epoch=null",
                          f"trainer.precision={precision}", f"seed={seed}", f"paths.log_dir={log_dir}",
                          f"experiment_name=precision_{precision}"]  # fmt: skip
             found[precision].append(ours(overrides))
@@ -49,8 +50,13 @@ def summary(found: dict[str, list[dict]]) -> dict:
     losses = {name: [r["val_loss"] for r in found[name]] for name in found}
     differences = [b - a for a, b in zip(losses["32-true"], losses["auto"], strict=True)]
     spread = statistics.stdev(losses["32-true"]) if len(differences) > 1 else float("nan")
-    return {"fp32_over_auto_per_step": per_step, "fp32_over_auto_end_to_end": end_to_end, "val_loss": losses,
-            "difference_mean": statistics.fmean(differences), "fp32_seed_std": spread}
+    return {
+        "fp32_over_auto_per_step": per_step,
+        "fp32_over_auto_end_to_end": end_to_end,
+        "val_loss": losses,
+        "difference_mean": statistics.fmean(differences),
+        "fp32_seed_std": spread,
+    }
 
 
 def main() -> None:
@@ -75,12 +81,19 @@ def main() -> None:
                        for p in ("32-true", "auto")),
                      f"{r['difference_mean']:+.4f}", f"{r['fp32_seed_std']:.4f}"])  # fmt: skip
     print(f"auto chooses {chosen} here: {why} (ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')})")
-    title = (f"precision: fp32 against auto ({chosen}), {args.seeds} seeds per size, the same steps, one "
-             "validation at the end; times: median over seeds of fp32's / auto's (> 1: auto is faster)")
+    title = (
+        f"precision: fp32 against auto ({chosen}), {args.seeds} seeds per size, the same steps, one "
+        "validation at the end; times: median over seeds of fp32's / auto's (> 1: auto is faster)"
+    )
     table = print_table(["size", "steps", "fp32/auto per step", "end to end", "val fp32", "val auto",
                          "Δ auto − fp32", "fp32 seed std"], rows, title)  # fmt: skip
-    record = {"auto": chosen, "why": why, "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-              "machine": machine() | {"load_average_before": load_before}, "sizes": results}
+    record = {
+        "auto": chosen,
+        "why": why,
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "machine": machine() | {"load_average_before": load_before},
+        "sizes": results,
+    }
     path = save("precision", record, [table])
     print(f"results: {path}")
 
