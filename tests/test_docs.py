@@ -1,6 +1,7 @@
-"""The generated documents match the code: docs/troubleshooting.md (every setting, its rule and the line a
-refused value prints; every file and checkpoint problem and its message) and the variant tables of README.md
-and docs/variants.md (the registry's records)."""
+"""The generated documents match the code and the results: docs/troubleshooting.md (every setting, its rule
+and the line a refused value prints; every file and checkpoint problem and its message), the variant tables
+of README.md and docs/variants.md (the registry's records), and every documented number that a results file
+holds (README.md, docs/experiment.md, docs/performance.md, docs/learning-rate.md, docs/variants.md)."""
 
 from pathlib import Path
 
@@ -16,7 +17,8 @@ def generated() -> dict[Path, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["troubleshooting.md", "README.md", "variants.md"])
+@pytest.mark.parametrize("name", ["troubleshooting.md", "README.md", "variants.md", "experiment.md",
+                                  "performance.md", "learning-rate.md"])  # fmt: skip
 def test_generated_document_matches_the_code(generated: dict[Path, str], name: str) -> None:
     path = next(path for path in generated if path.name == name)
     assert path.read_text(encoding="utf-8") == generated[path], "run `python -m attention_lab.docgen`"

@@ -27,7 +27,7 @@ from attention_lab.training.tensorboard import landing_url
 
 TROUBLESHOOTING, README, VARIANTS_DOC = (ROOT / "docs/troubleshooting.md", ROOT / "README.md",
                                          ROOT / "docs/variants.md")  # fmt: skip
-WITH_RESULTS = (ROOT / "docs/experiment.md", ROOT / "docs/performance.md")  # numbers from docs/results/
+WITH_RESULTS = tuple(ROOT / "docs" / name for name in ("experiment.md", "performance.md", "learning-rate.md"))
 
 
 def between_markers(text: str, marker: str, table: str) -> str:
@@ -41,9 +41,10 @@ def documents() -> dict[Path, str]:
     """Each generated document's path and the text it should hold."""
     readme = between_markers(README.read_text(encoding="utf-8"), "variants", variants_table())
     readme = between_markers(readme, "landing", landing_url("http://localhost:6006") + "\n")
+    variants = between_markers(VARIANTS_DOC.read_text(encoding="utf-8"), "variants", kv_table())
     return {
         TROUBLESHOOTING: troubleshooting(),
         README: written(readme),
-        VARIANTS_DOC: between_markers(VARIANTS_DOC.read_text(encoding="utf-8"), "variants", kv_table()),
+        VARIANTS_DOC: written(variants),
         **{path: written(path.read_text(encoding="utf-8")) for path in WITH_RESULTS},
     }
