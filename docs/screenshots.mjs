@@ -5,9 +5,9 @@
 // Once, in a scratch folder outside the repository:
 //   mkdir -p /work/scratch-browser && cd /work/scratch-browser && npm install @sparticuz/chromium puppeteer-core
 // Then, from the repository root, with the project's venv active (it starts `python -m tensorboard.main`):
-//   NODE_PATH=/work/scratch-browser/node_modules node docs/screenshots.mjs logs/mask_dropout_tiny [docs]
+//   NODE_PATH=/work/scratch-browser/node_modules node docs/screenshots.mjs logs/leak [docs]
 // or against a TensorBoard already running on 127.0.0.1:
-//   NODE_PATH=... TENSORBOARD_URL=http://127.0.0.1:6006 node docs/screenshots.mjs logs/mask_dropout_tiny
+//   NODE_PATH=... TENSORBOARD_URL=http://127.0.0.1:6006 node docs/screenshots.mjs logs/leak
 //
 // Writes <out dir, default docs>/tensorboard-{time-series,mask-chart,hparams}.png. Look at each one.
 
