@@ -16,16 +16,20 @@ from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.tensorboard import TensorBoardExtras, TensorBoardLogger
 from tests.helpers import MICRO, scalars, train
 
+BATCHES, VAL_CHECK_BATCH = 143, 35  # an epoch of The Verdict's mask_dropout regime, validated 4 times
 
-def trainer(epoch: int, max_epochs: int = 10, is_last_batch: bool = True) -> SimpleNamespace:
-    """A Trainer at a validation after epoch `epoch`'s last batch (or mid-epoch: is_last_batch=False)."""
+
+def trainer(epoch: int, max_epochs: int = 10, batches_left: int = 0) -> SimpleNamespace:
+    """A Trainer at a validation in epoch `epoch`, `batches_left` training batches before its end."""
     return SimpleNamespace(
         current_epoch=epoch,
         max_epochs=max_epochs,
         max_steps=-1,
-        global_step=0,
+        global_step=(epoch + 1) * BATCHES - batches_left,
+        estimated_stepping_batches=max_epochs * BATCHES if max_epochs > 0 else float("inf"),
+        val_check_batch=VAL_CHECK_BATCH,
         should_stop=False,
-        is_last_batch=is_last_batch,
+        is_last_batch=batches_left == 0,
     )
 
 
@@ -40,10 +44,11 @@ def test_every_n_epochs_and_always_the_last():
     assert not TensorBoardExtras({}, every_n_epochs=3).is_due(trainer(0, max_epochs=-1))  # no last epoch
 
 
-def test_validations_within_the_last_epoch_are_not_its_final_one():
+def test_the_runs_last_validation_is_due_even_before_the_epochs_end():
     extras = TensorBoardExtras({}, max_time_share=0.05)  # trainer.val_check_interval=0.25: 4 per epoch
     extras.fit_started, extras.last_call_seconds = 0.0, 1e12  # no room left under the cap
-    assert not extras.is_due(trainer(9, is_last_batch=False))
+    assert not extras.is_due(trainer(9, batches_left=38))  # batch 105 of 143: another validation follows
+    assert extras.is_due(trainer(9, batches_left=3))  # batch 140 of 143: the run's last validation
     assert extras.is_due(trainer(9))
 
 

@@ -46,6 +46,16 @@ def is_final_epoch(trainer: L.Trainer) -> bool:
     )
 
 
+def is_last_validation(trainer: L.Trainer) -> bool:
+    """Whether no validation follows this one: the run stops here, or it is in its final epoch and fewer
+    training steps remain than lie between two validations (`trainer.val_check_interval` can put the last
+    one a few batches before the epoch's end)."""
+    if trainer.should_stop or stopped_by_steps(trainer):
+        return True
+    left = trainer.estimated_stepping_batches - trainer.global_step
+    return is_final_epoch(trainer) and (trainer.is_last_batch or left < trainer.val_check_batch)
+
+
 def rng_states() -> dict[str, Any]:
     """The generators' states as tensors and plain Python values (Lightning loads with weights_only=True)."""
     kind, keys, position, has_gauss, cached_gauss = np.random.get_state()

@@ -30,7 +30,7 @@ from attention_lab import tags
 from attention_lab.model.generation import continue_text
 from attention_lab.model.gpt import attention_focus
 from attention_lab.run_record import AROUND_THE_SEED, RunAxes
-from attention_lab.training.callbacks import is_final_epoch, stopped_by_steps
+from attention_lab.training.callbacks import is_last_validation
 from attention_lab.training.heatmaps import HeatmapFigure
 from attention_lab.training.position_loss import position_image
 
@@ -174,10 +174,8 @@ class TensorBoardExtras(L.Callback):
 
     def is_due(self, trainer: L.Trainer) -> bool:
         """Whether the samples and heatmaps are logged after this validation (see the class docstring)."""
-        if is_final_epoch(trainer) and (
-            trainer.is_last_batch or trainer.should_stop or stopped_by_steps(trainer)
-        ):
-            return True  # the run's last validation (not one mid-epoch, with trainer.val_check_interval)
+        if is_last_validation(trainer):
+            return True
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return False
         # Would the share stay within the cap, counting this call and the one the last epoch will make
