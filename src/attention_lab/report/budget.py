@@ -74,8 +74,8 @@ def budget_table(found: list[Cell], where: str) -> tuple[str, list[str], list[li
         effect = Effect("budget", budget, "", *welch_difference(at(cell, budget), at(reference, budget)))
         return f"{plus_minus(effect.difference, effect.half_width, '+')} ({effect.verdict})"
 
-    headers = ["variant", "lr", "n", "training s", f"val at {steps:,} steps", versus,
-               f"val at {seconds:,.0f} s", versus, "learning"]  # fmt: skip
+    headers = ["variant", "lr", "n", "training s", f"val at {steps:,} steps", f"{versus}, steps",
+               f"val at {seconds:,.0f} s", f"{versus}, time", "learning"]  # fmt: skip
     rows = [[cell.axes.shown("variant"), cell.axes.shown("lr"), str(len(cell.runs)),
              f"{statistics.fmean(train_seconds(run) for run in cell.runs):,.0f}",
              plus_minus(*mean_interval(at(cell, "steps"))), against(cell, "steps"),
