@@ -168,7 +168,7 @@ def test_bad_setting_names_the_setting_the_value_and_what_is_allowed(override: s
         ("trainer.max_epochs=1.5", "trainer.max_epochs=1.5 is not allowed: it must be a valid integer"),
         ("trainer.devices=0", "trainer.devices=0 is not allowed: `Trainer(devices=0)` value is not a valid"),
         ("trainer.precision=8", "trainer.precision=8 is not allowed: it must be 64, 32 or 16 or"),
-        ("trainer.accelerator=quantum", "trainer.accelerator=quantum is not allowed: You selected an invalid"),
+        ("trainer.accelerator=quantum", "trainer.accelerator=quantum is not allowed: it must be one of auto, cpu"),
         ("trainer=gpu", "trainer.accelerator=gpu is not allowed: "),
         ("+trainer.strategy=teleport", "trainer.strategy=teleport is not allowed: You selected an invalid strategy"),
         ("+trainer.max_epoch=3", "trainer.max_epoch is not allowed: it is not an argument of lightning.pytorch"),

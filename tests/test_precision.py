@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lightning.pytorch.accelerators import AcceleratorRegistry
 
 from attention_lab import hardware, tags
+from attention_lab.errors import ConfigError
 from attention_lab.hardware import automatic_precision
 from attention_lab.model.generation import generate, prompt_ids
 from attention_lab.run_record import RunAxes
@@ -38,6 +40,12 @@ def test_auto_on_a_gpu_asks_whether_it_supports_bf16(supported, chosen, monkeypa
     assert automatic_precision("gpu")[0] == automatic_precision("auto")[0] == chosen
     monkeypatch.setattr(hardware, "cpu_flags", lambda: set())
     assert automatic_precision("cpu")[0] == "32-true"  # trainer.accelerator=cpu on a machine with a GPU
+
+
+def test_the_accelerators_the_settings_take_are_lightnings() -> None:
+    assert set(hardware.ACCELERATORS) == AcceleratorRegistry.available_accelerators() | {"auto", "gpu"}
+    with pytest.raises(ConfigError, match="accelerator=quantum is not allowed: it must be one of auto, cpu"):
+        checked(TrainSettings, compose_config("trainer.accelerator=quantum"))
 
 
 def test_the_precision_is_an_axis_of_the_run() -> None:

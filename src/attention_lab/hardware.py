@@ -16,6 +16,10 @@ import torch
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo's names of the CPU's bf16 matrix instructions
 AUTO = "auto"
+# The names lightning.Trainer(accelerator=...) takes: its accelerator registry's, and "auto" and "gpu"
+# (tests/test_precision.py keeps them in step). Checked with the settings, so that a wrong name is refused
+# with this list in a fixed order (Lightning's own message lists a set, in an order that changes per process).
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")
 
 
 def cpu_flags() -> set[str]:
@@ -36,7 +40,9 @@ def uses_gpu(accelerator: str | None) -> bool:
 def automatic_precision(accelerator: str | None) -> tuple[str, str]:
     """The precision `trainer.precision=auto` chooses for `accelerator`, and why."""
     if uses_gpu(accelerator):
-        if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False):
+        if not torch.cuda.is_available():
+            return "32-true", "no CUDA GPU here (Lightning refuses the accelerator)"
+        if torch.cuda.is_bf16_supported(including_emulation=False):
             return "bf16-mixed", "this GPU multiplies bfloat16 in hardware"
         return "32-true", "this GPU does not multiply bfloat16 in hardware"
     found = sorted(cpu_flags() & set(BF16_FLAGS))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from attention_lab.attention import variant
 from attention_lab.data.config import DataSettings
-from attention_lab.hardware import AUTO, automatic_precision
+from attention_lab.hardware import ACCELERATORS, AUTO, automatic_precision
 from attention_lab.model.config import AttentionConfig, ModelConfig
 from attention_lab.model.kv_bytes import BYTES_PER_VALUE
 from attention_lab.rules import CHECKED, LOGS, Batches, Interval, Name, Seed, Text, refused, rule
@@ -23,6 +23,7 @@ ExistingDirectory = rule(str, lambda v: Path(v).is_dir(), "an existing directory
                          on_disk=True)  # fmt: skip
 Figure = rule(str, lambda v: v.lower().endswith((".png", ".pdf", ".svg")) and not Path(v).is_dir(),
               "a file ending in .png, .pdf or .svg", "curves.xyz")  # fmt: skip
+Accelerator = rule(str, lambda v: v in ACCELERATORS, f"one of {', '.join(ACCELERATORS)}", "quantum")
 Callback = rule(Any, lambda v: v is None or isinstance(v, dict) and "_target_" in v,
                 "null (switched off) or a node with a _target_", 1)  # fmt: skip
 
@@ -60,8 +61,7 @@ class Module(Group):  # conf/module: how the LightningModule computes
 class Trainer(LightningTarget):  # the rules Lightning checks only once it has the data, or never
     model_config = ConfigDict(**{**CHECKED, "extra": "allow", "frozen": False})  # precision=auto filled in
 
-    accelerator: str = Field("auto", description="where it trains: cpu, gpu, auto, …",
-                             json_schema_extra={"bad": "quantum"})
+    accelerator: Accelerator = Field("auto", description="where it trains")
     precision: Any = Field(AUTO, description="auto: bf16-mixed where the device multiplies bf16, or 32-true",
                            json_schema_extra={"bad": 8})  # Lightning's values, checked as the Trainer is
     check_val_every_n_epoch: int | None = Field(None, ge=1, description="epochs between validations")
