@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from attention_lab import api
 from attention_lab.errors import ConfigError
+from attention_lab.training.tensorboard import COLOUR_BY_CELL
 from tests.helpers import ROOT
 
 
@@ -31,11 +32,11 @@ def test_train_refuses_what_train_py_refuses_in_one_line(overrides: list[str], m
 def test_the_landing_address_pins_the_losses_and_the_attention_on_the_next_token() -> None:
     url = urlsplit(api.landing_url("http://localhost:6006", n_layers=3))
     assert url.fragment == "timeseries"
-    key, value = url.query.split("=", 1)
-    assert key == "pinnedCards"
-    assert [card["tag"] for card in json.loads(value)] == [
+    query = parse_qs(url.query)
+    assert [card["tag"] for card in json.loads(query["pinnedCards"][0])] == [
         "val/loss", "val/loss_causal", *(f"val_attention/next_token/layer_{i}" for i in range(3))
     ]  # fmt: skip
+    assert query["runColorGroup"] == [f"regex:{COLOUR_BY_CELL}"]  # runs coloured by their cell
 
 
 def test_a_sweep_is_refused_with_the_command_that_runs_it() -> None:
