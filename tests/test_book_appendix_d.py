@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from attention_lab import tags
 from attention_lab.data.datamodule import TextDataModule
 from attention_lab.data.tokenizer import gpt2_tokenizer
 from attention_lab.data.windows import SlidingWindowDataset
-from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
+from attention_lab.model import GPTModel
 from attention_lab.settings import TrainSettings, checked
 from attention_lab.training.module import warmup_cosine_schedule
 from tests.helpers import book_micro_config, scalars, train
@@ -52,7 +51,8 @@ def appendix_d_config(tmp_path: Path, text: str, *overrides: str):
 def books_train_model(cfg) -> tuple[list[float], list[float], list[float]]:
     """The book's Appendix D recipe: seed, loaders, seed, model, AdamW, then `appendix_d.train_model`."""
     appendix_d = pytest.importorskip("llms_from_scratch.appendix_d")
-    data = TextDataModule(checked(TrainSettings, cfg).data)
+    settings = checked(TrainSettings, cfg)
+    data = TextDataModule(settings.data)
     train_ids, val_ids = data.split_token_ids()
     length, batch_size = cfg.data.max_length, cfg.data.batch_size
     torch.manual_seed(cfg.seed)
@@ -61,8 +61,7 @@ def books_train_model(cfg) -> tuple[list[float], list[float], list[float]]:
     )
     val = DataLoader(SlidingWindowDataset(val_ids, length, length), batch_size)
     torch.manual_seed(cfg.seed)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    model = GPTModel(ModelConfig(**resolved["model"]), AttentionConfig(**resolved["attention"]))
+    model = GPTModel(settings.model, settings.attention)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr, weight_decay=0.1)
     with redirect_stdout(io.StringIO()):  # it prints its log and samples
         train_losses, val_losses, _, lrs = appendix_d.train_model(

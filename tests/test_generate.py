@@ -13,6 +13,7 @@ from attention_lab.errors import ConfigError
 from attention_lab.generate import generate_text
 from attention_lab.model import AttentionConfig, GPTModel, ModelConfig
 from attention_lab.model.generation import continue_text, generate
+from attention_lab.settings import TrainSettings, checked
 from attention_lab.training.checkpoints import model_from_checkpoint
 from tests.helpers import WITH_CHECKPOINTS, compose_config, lit_gpt, run_module, train
 
@@ -80,7 +81,8 @@ def test_a_train_py_checkpoint_rebuilds_the_same_network(checkpoint):
     path, cfg = checkpoint
     loaded = model_from_checkpoint(path)
     # The same weights in a network built from the run's own config must give identical logits.
-    reference = GPTModel(ModelConfig(**cfg.model), AttentionConfig(**cfg.attention)).eval()
+    settings = checked(TrainSettings, cfg)
+    reference = GPTModel(settings.model, settings.attention).eval()
     state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     reference.load_state_dict(
         {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
