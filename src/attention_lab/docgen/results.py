@@ -100,7 +100,7 @@ def code_block(name: str) -> str:
 def findings(name: str) -> str:
     """The findings table of docs/results/<name> (YAML): per finding its text, the measured value and its
     verdict from a results file's table, its budget (the file's) and whether its cells were still learning."""
-    rows = ["| finding | measured | verdict | budget | cells |", "|---|---|---|---|---|"]
+    rows = ["| finding | measured | verdict | budget | the cells at the end |", "|---|---|---|---|---|"]
     for entry in yaml.safe_load((RESULTS / name).read_text(encoding="utf-8")):
         source = (entry["file"], entry["table"], entry["row"])
         verdict = cell(*source, entry["verdict"]) if "verdict" in entry else "—"
