@@ -119,6 +119,9 @@ def memory_panel(ax: Axes, quality: Quality, found: list[Cell], colour: dict[tup
                 ax.annotate(f"{cell.axes.pairs}", (x, statistics.fmean(seeds)), fontsize=7,
                             textcoords="offset points", xytext=(4, 4), color=colour[key])  # fmt: skip
     ax.set_xscale("symlog", linthresh=1e3)
+    kept = sorted({x for x in map(memory_bytes, found) if x is not None})
+    ax.set_xticks(kept, [f"{x / 1024:g} KiB" if x else "0" for x in kept], rotation=30, fontsize=8)
+    ax.minorticks_off()
     ax.set_xlabel("bytes kept per sequence while generating (KV cache or recurrent state, fp32)")
     ax.set_ylabel(quality.label.replace("val loss", "best val loss"))
     if quality.share:
