@@ -49,6 +49,7 @@ def test_the_checked_settings_hold_the_vocabulary_and_the_model_one_row_per_char
     assert checked(TrainSettings, compose_config()).model.vocab_size == GPT2Tokenizer.vocab_size
 
 
+@pytest.mark.slow
 def test_a_run_saves_its_vocabulary_and_generates_and_reports_with_it(text: Path, tmp_path: Path) -> None:
     cfg = compose_config(*MICRO, f"data.path={text}", "data.tokenizer=char", "data.prompt=To be",
                          "callbacks.tensorboard_extras.attention_maps=true",

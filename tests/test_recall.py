@@ -123,6 +123,7 @@ def test_sequences_that_cannot_be_made_are_refused_in_one_line(overrides, messag
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_them_before_anything_is_built(tmp_path):
     done = run_train_script("data=recall", "data.num_pairs=40", f"paths.log_dir={tmp_path}")
     assert done.returncode == 1 and "Traceback" not in done.stderr

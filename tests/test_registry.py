@@ -68,6 +68,7 @@ def test_a_registered_variant_is_built_by_name_and_is_causal(average: str) -> No
         build_attention(average, d_in=8, d_out=8, context_length=12)
 
 
+@pytest.mark.slow
 def test_a_registered_variant_is_checked_estimated_and_trained_through_run(average: str, tmp_path: Path):
     overrides = [
         "attention.name=average",

@@ -179,6 +179,7 @@ def test_a_folder_given_without_log_dir_is_one_line_naming_the_setting(tmp_path:
     assert done.stderr.strip() == hint
 
 
+@pytest.mark.slow
 def test_a_directory_without_runs_is_one_clear_error(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="holds no TensorBoard runs"):

@@ -32,6 +32,7 @@ def write_run(version_dir: Path, data: str, variant: str, seed: int, val: float,
     save(checked(TrainSettings, cfg), version_dir)
 
 
+@pytest.mark.slow
 def test_two_corpora_lie_side_by_side_and_each_effect_stays_within_its_corpus(tmp_path: Path, capsys):
     for data, shift in (("verdict", 0.0), ("shakespeare", -1.0)):
         for causal in (True, False):
@@ -50,6 +51,7 @@ def test_two_corpora_lie_side_by_side_and_each_effect_stays_within_its_corpus(tm
     assert png.read_bytes().startswith(PNG_SIGNATURE)
 
 
+@pytest.mark.slow
 def test_on_text_each_variant_is_compared_with_mha_against_the_memory_it_keeps(
     tmp_path: Path, capsys, monkeypatch
 ):

@@ -116,6 +116,7 @@ def test_dropout_placement_sweeps_one_place_at_a_time_by_seed():
                      "all": "mha-causal-p0.2-s1"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_variants_sweeps_every_variant_with_the_mask_on():
     cfg = compose_with_hydra("sweep=variants")
     assert cfg.hydra.mode == RunMode.MULTIRUN
