@@ -16,7 +16,7 @@ import statistics
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from attention_lab.model.kv_bytes import kv_cache_bytes
+from attention_lab.model.kv_bytes import kv_cache_bytes, short_bytes
 from attention_lab.report.budget import curve_panel
 from attention_lab.report.learning import best_over_lr, learning, quality_of, train_seconds
 from attention_lab.report.plot import PALETTE
@@ -120,7 +120,7 @@ def memory_panel(ax: Axes, quality: Quality, found: list[Cell], colour: dict[tup
                             textcoords="offset points", xytext=(4, 4), color=colour[key])  # fmt: skip
     ax.set_xscale("symlog", linthresh=1e3)
     kept = sorted({x for x in map(memory_bytes, found) if x is not None})
-    ax.set_xticks(kept, [f"{x / 1024:g} KiB" if x else "0" for x in kept], rotation=30, fontsize=8)
+    ax.set_xticks(kept, [short_bytes(x) for x in kept], rotation=30, fontsize=8)
     ax.minorticks_off()
     ax.set_xlabel("bytes kept per sequence while generating (KV cache or recurrent state, fp32)")
     ax.set_ylabel(quality.label.replace("val loss", "best val loss"))
